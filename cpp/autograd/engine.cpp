@@ -1,0 +1,142 @@
+#include <algorithm>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "autograd/function.h"
+#include "ops/ops.h"
+
+namespace sc {
+
+static thread_local bool g_grad_enabled = true;
+bool grad_enabled() { return g_grad_enabled; }
+void set_grad_enabled(bool e) { g_grad_enabled = e; }
+
+bool any_requires_grad(const std::vector<Tensor>& inputs) {
+  for (auto& t : inputs)
+    if (t.defined() && t.requires_grad()) return true;
+  return false;
+}
+
+static Edge edge_for(const Tensor& t) {
+  if (!t.defined() || !t.requires_grad()) return {};
+  if (t.impl()->grad_fn) return {t.impl()->grad_fn, t.impl()->output_nr};
+  return {std::make_shared<AccumulateGrad>(t.impl_ptr()), 0};
+}
+
+void record_op(const std::string& name, const std::vector<Tensor>& inputs,
+               std::vector<Tensor>& outputs, BackwardFn backward) {
+  if (!grad_enabled() || !any_requires_grad(inputs)) return;
+  auto node = std::make_shared<FunctionNode>();
+  node->op_name = name;
+  node->backward = std::move(backward);
+  for (auto& t : inputs) node->next_edges.push_back(edge_for(t));
+  for (uint32_t i = 0; i < outputs.size(); ++i) {
+    Tensor& o = outputs[i];
+    node->outputs.push_back({o.shape(), o.dtype()});
+    if (!is_floating(o.dtype())) continue;  // integer outputs carry no gradient
+    o.impl()->grad_fn = node;
+    o.impl()->output_nr = i;
+    o.impl()->requires_grad = true;
+  }
+}
+
+Tensor record_op1(const std::string& name, const std::vector<Tensor>& inputs, Tensor output,
+                  BackwardFn backward) {
+  std::vector<Tensor> outs{output};
+  record_op(name, inputs, outs, std::move(backward));
+  return outs[0];
+}
+
+std::vector<Tensor> AccumulateGrad::apply(const std::vector<Tensor>& grads) {
+  Tensor g = grads.empty() ? Tensor() : grads[0];
+  if (!g.defined()) return {};
+  if (g.dtype() != leaf->dtype) g = g.to(leaf->dtype);
+  if (g.shape() != leaf->shape)
+    throw ValueError("backward: gradient of shape " + shape_str(g.shape()) +
+                     " for a leaf of shape " + shape_str(leaf->shape));
+  if (leaf->grad) {
+    leaf->grad = add(Tensor(leaf->grad), g).impl_ptr();
+  } else {
+    // Own the memory: the incoming gradient may alias another tensor's.
+    leaf->grad = g.clone().impl_ptr();
+  }
+  return {};
+}
+
+static void accumulate(std::vector<Tensor>& slot_list, uint32_t slot, const Tensor& g) {
+  Tensor& s = slot_list[slot];
+  s = s.defined() ? add(s, g) : g;
+}
+
+void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grad_roots) {
+  NoGradGuard no_grad;
+  // Count, for every node reachable from the roots, how many edges point at it.
+  std::unordered_map<Node*, int> deps;
+  std::unordered_map<Node*, std::vector<Tensor>> buffers;
+  std::vector<std::shared_ptr<Node>> stack, ready;
+  std::unordered_set<Node*> seen;
+  for (size_t i = 0; i < roots.size(); ++i) {
+    Edge e = edge_for(roots[i]);
+    if (!e.fn) continue;
+    if (seen.insert(e.fn.get()).second) stack.push_back(e.fn);
+    auto& buf = buffers[e.fn.get()];
+    buf.resize(std::max<size_t>(buf.size(), e.fn->outputs.size() ? e.fn->outputs.size() : 1));
+    accumulate(buf, e.input_nr, grad_roots[i]);
+  }
+  std::vector<std::shared_ptr<Node>> roots_fn = stack;
+  while (!stack.empty()) {
+    auto n = stack.back();
+    stack.pop_back();
+    for (auto& e : n->next_edges) {
+      if (!e.fn) continue;
+      deps[e.fn.get()]++;
+      if (seen.insert(e.fn.get()).second) stack.push_back(e.fn);
+    }
+  }
+  for (auto& r : roots_fn)
+    if (deps[r.get()] == 0) ready.push_back(r);
+
+  while (!ready.empty()) {
+    auto n = ready.back();
+    ready.pop_back();
+    auto& buf = buffers[n.get()];
+    size_t nout = std::max<size_t>(n->outputs.size(), 1);
+    buf.resize(nout);
+    for (size_t i = 0; i < n->outputs.size(); ++i)
+      if (!buf[i].defined()) buf[i] = Tensor::zeros(n->outputs[i].shape, n->outputs[i].dtype);
+    std::vector<Tensor> grads_in = n->apply(buf);
+    buffers.erase(n.get());
+    if (!n->next_edges.empty() && grads_in.size() != n->next_edges.size())
+      throw std::logic_error("backward of " + n->name() + " returned " +
+                             std::to_string(grads_in.size()) + " gradients for " +
+                             std::to_string(n->next_edges.size()) + " inputs");
+    for (size_t i = 0; i < n->next_edges.size(); ++i) {
+      auto& e = n->next_edges[i];
+      if (!e.fn) continue;
+      if (grads_in[i].defined()) {
+        auto& b = buffers[e.fn.get()];
+        b.resize(std::max<size_t>(e.fn->outputs.size(), 1));
+        accumulate(b, e.input_nr, grads_in[i]);
+      }
+      if (--deps[e.fn.get()] == 0) ready.push_back(e.fn);
+    }
+  }
+}
+
+void Tensor::backward(const Tensor& grad_output) const {
+  if (!requires_grad())
+    throw ValueError("backward: this tensor does not require grad and has no grad_fn");
+  Tensor g = grad_output;
+  if (!g.defined()) {
+    if (numel() != 1)
+      throw ValueError("backward: grad can be implied only for a one-element output, got shape " +
+                       shape_str(shape()));
+    g = Tensor::ones(shape(), dtype());
+  } else if (g.shape() != shape()) {
+    throw ValueError("backward: grad of shape " + shape_str(g.shape()) +
+                     " does not match the output's shape " + shape_str(shape()));
+  }
+  run_backward({*this}, {g});
+}
+
+}  // namespace sc

@@ -1,0 +1,12 @@
+#include "bindings/bindings.h"
+
+NB_MODULE(_core, m) {
+  m.doc() = "splatcore C++ core: tensors, autograd, optimizers (CPU backend)";
+  sc::bind_errors(m);
+  sc::bind_tensor(m);
+  sc::bind_ops(m);
+  sc::bind_linalg(m);
+  sc::bind_index(m);
+  sc::bind_optim(m);
+  sc::bind_info(m);
+}

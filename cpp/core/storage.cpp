@@ -1,0 +1,61 @@
+#include "core/storage.h"
+
+#include <cstdlib>
+#include <new>
+
+#include "core/errors.h"
+
+namespace sc {
+
+std::string Device::str() const {
+  switch (type) {
+    case DeviceType::CPU: return "cpu";
+    case DeviceType::CUDA: return "cuda:" + std::to_string(index);
+    case DeviceType::Metal: return "metal:" + std::to_string(index);
+  }
+  return "?";
+}
+
+Device Device::parse(const std::string& s) {
+  auto colon = s.find(':');
+  std::string kind = s.substr(0, colon);
+  int index = 0;
+  if (colon != std::string::npos) {
+    try {
+      index = std::stoi(s.substr(colon + 1));
+    } catch (...) {
+      throw ValueError("device: expected 'cpu', 'cuda[:N]' or 'metal', got '" + s + "'");
+    }
+  }
+  if (kind == "cpu") return {DeviceType::CPU, 0};
+  if (kind == "cuda") return {DeviceType::CUDA, index};
+  if (kind == "metal" || kind == "mps") return {DeviceType::Metal, index};
+  throw ValueError("device: expected 'cpu', 'cuda[:N]' or 'metal', got '" + s + "'");
+}
+
+std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
+  if (device.type != DeviceType::CPU)
+    throw ValueError("device: the " + device.str() + " backend is not available in this build");
+  auto s = std::make_shared<Storage>();
+  size_t bytes = (nbytes + 63) / 64 * 64;
+  if (bytes == 0) bytes = 64;
+  void* p = std::aligned_alloc(64, bytes);
+  if (!p) throw std::bad_alloc();
+  s->data = p;
+  s->nbytes = nbytes;
+  s->device = device;
+  s->owner = std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+  return s;
+}
+
+std::shared_ptr<Storage> Storage::wrap(void* data, size_t nbytes, std::shared_ptr<void> owner,
+                                       Device device) {
+  auto s = std::make_shared<Storage>();
+  s->data = data;
+  s->nbytes = nbytes;
+  s->device = device;
+  s->owner = std::move(owner);
+  return s;
+}
+
+}  // namespace sc

@@ -1,0 +1,24 @@
+// A block of memory shared by a tensor and its views. It either owns its bytes
+// (aligned allocation) or keeps an external owner alive (a NumPy array, a
+// DLPack capsule, a memory-mapped file) for zero-copy sharing.
+#pragma once
+#include <cstddef>
+#include <functional>
+#include <memory>
+
+#include "core/device.h"
+
+namespace sc {
+
+struct Storage {
+  void* data = nullptr;
+  size_t nbytes = 0;
+  Device device;
+  std::shared_ptr<void> owner;  // frees or releases the memory
+
+  static std::shared_ptr<Storage> allocate(size_t nbytes, Device device = {});
+  static std::shared_ptr<Storage> wrap(void* data, size_t nbytes, std::shared_ptr<void> owner,
+                                       Device device = {});
+};
+
+}  // namespace sc

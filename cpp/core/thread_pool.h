@@ -1,0 +1,17 @@
+// One process-wide pool of worker threads; every parallel loop on the CPU goes
+// through parallel_for so work never oversubscribes the cores.
+#pragma once
+#include <cstdint>
+#include <functional>
+
+namespace sc {
+
+int num_threads();
+void set_num_threads(int n);  // n <= 0: hardware concurrency (or SPLATCORE_NUM_THREADS)
+
+// Calls fn(begin, end) on disjoint chunks covering [0, n). Chunks hold at
+// least `grain` items. Runs inline when n is small or when called from inside
+// another parallel_for. Exceptions from fn are rethrown on the caller.
+void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
+
+}  // namespace sc

@@ -1,0 +1,45 @@
+// The common subset of C++17, CUDA C++ and the Metal Shading Language in which
+// kernel bodies (cpp/kernels/*.h) are written once (ARCHITECTURE.md, principle 1).
+//
+// Rules for kernel headers: inline functions and templates only; no std::, no
+// exceptions, no new/delete, no virtual, no recursion, no pointer-to-pointer;
+// buffers are plain scalar pointers qualified with SC_DEVICE / SC_THREADGROUP.
+// tools/check_kernels.py compiles every header against an MSL-like shim to keep
+// them honest.
+#pragma once
+
+#if defined(__METAL_VERSION__)
+#include <metal_stdlib>
+using namespace metal;
+#define SC_FN inline
+#define SC_DEVICE device
+#define SC_THREADGROUP threadgroup
+#define SC_CONSTANT constant
+#define SC_BITS_OF_FLOAT(x) as_type<uint>(x)
+#define SC_FLOAT_OF_BITS(x) as_type<float>(x)
+typedef uint sc_u32;
+typedef int sc_i32;
+#elif defined(__CUDACC__)
+#define SC_FN __host__ __device__ inline
+#define SC_DEVICE
+#define SC_THREADGROUP
+#define SC_CONSTANT
+#define SC_BITS_OF_FLOAT(x) __float_as_uint(x)
+#define SC_FLOAT_OF_BITS(x) __uint_as_float(x)
+typedef unsigned int sc_u32;
+typedef int sc_i32;
+#elif defined(SC_KERNEL_GUARD)
+// Restricted mode used by tools/check_kernels.py: no standard library, the
+// address spaces spelled as MSL spells them, math as the MSL overload set.
+#include "kernels/guard_shim.h"
+#else
+#include <math.h>
+#define SC_FN inline
+#define SC_DEVICE
+#define SC_THREADGROUP
+#define SC_CONSTANT
+#define SC_BITS_OF_FLOAT(x) __builtin_bit_cast(unsigned int, (float)(x))
+#define SC_FLOAT_OF_BITS(x) __builtin_bit_cast(float, (unsigned int)(x))
+typedef unsigned int sc_u32;
+typedef int sc_i32;
+#endif

@@ -1,0 +1,264 @@
+// Reductions over any set of axes, softmax and log_softmax.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "autograd/function.h"
+#include "core/thread_pool.h"
+#include "ops/ops.h"
+
+namespace sc {
+
+using Grads = std::vector<Tensor>;
+
+namespace {
+
+struct ReducePlan {
+  Shape keep_shape;  // reduced axes kept as 1
+  Shape out_shape;   // as requested (keepdim or not)
+  int64_t outer = 1, inner = 1;
+  Tensor rows;       // contiguous (outer, inner), detached
+};
+
+std::vector<bool> axis_mask(const Tensor& x, const std::vector<int64_t>& axes) {
+  std::vector<bool> red(x.ndim(), axes.empty());
+  for (auto a : axes) {
+    int64_t d = wrap_axis(a, x.ndim());
+    if (x.ndim() == 0) continue;
+    if (red[d]) throw ValueError("reduction: repeated axis " + std::to_string(a));
+    red[d] = true;
+  }
+  return red;
+}
+
+ReducePlan make_plan(const Tensor& x, const std::vector<int64_t>& axes, bool keepdim) {
+  ReducePlan p;
+  auto red = axis_mask(x, axes);
+  std::vector<int64_t> perm;
+  for (int64_t d = 0; d < x.ndim(); ++d)
+    if (!red[d]) {
+      perm.push_back(d);
+      p.outer *= x.shape()[d];
+      p.keep_shape.push_back(x.shape()[d]);
+      p.out_shape.push_back(x.shape()[d]);
+    } else {
+      p.keep_shape.push_back(1);
+      if (keepdim) p.out_shape.push_back(1);
+    }
+  for (int64_t d = 0; d < x.ndim(); ++d)
+    if (red[d]) {
+      perm.push_back(d);
+      p.inner *= x.shape()[d];
+    }
+  Tensor xd = x.detach();
+  if (x.ndim() > 0) xd = xd.permute(perm);
+  p.rows = xd.contiguous().reshape({p.outer, p.inner});
+  return p;
+}
+
+// Reduces each row of `rows` (outer x inner) with acc = f(acc, v), in parallel
+// over rows, or over chunks of one row when there are few rows.
+template <typename T, typename Acc, typename F, typename Merge>
+void reduce_rows(const T* src, int64_t outer, int64_t inner, Acc init, F f, Merge merge, Acc* out) {
+  if (outer >= num_threads() || inner < 65536) {
+    parallel_for(outer, std::max<int64_t>(1, 16384 / std::max<int64_t>(inner, 1)),
+                 [&](int64_t b, int64_t e) {
+                   for (int64_t r = b; r < e; ++r) {
+                     const T* row = src + r * inner;
+                     Acc acc = init;
+                     for (int64_t i = 0; i < inner; ++i) acc = f(acc, row[i], i);
+                     out[r] = acc;
+                   }
+                 });
+    return;
+  }
+  const int64_t chunk = 65536;
+  int64_t nchunks = (inner + chunk - 1) / chunk;
+  std::vector<Acc> partial(outer * nchunks, init);
+  parallel_for(outer * nchunks, 1, [&](int64_t b, int64_t e) {
+    for (int64_t c = b; c < e; ++c) {
+      int64_t r = c / nchunks, k = c % nchunks;
+      const T* row = src + r * inner;
+      Acc acc = init;
+      for (int64_t i = k * chunk, end = std::min(inner, (k + 1) * chunk); i < end; ++i)
+        acc = f(acc, row[i], i);
+      partial[c] = acc;
+    }
+  });
+  for (int64_t r = 0; r < outer; ++r) {
+    Acc acc = init;
+    for (int64_t k = 0; k < nchunks; ++k) acc = merge(acc, partial[r * nchunks + k]);
+    out[r] = acc;
+  }
+}
+
+Tensor expand_grad(const Tensor& g, const Shape& keep_shape, const Shape& in_shape) {
+  return g.reshape(keep_shape).expand(in_shape);
+}
+
+}  // namespace
+
+Tensor sum(const Tensor& x, std::vector<int64_t> axes, bool keepdim) {
+  DType dt = x.dtype();
+  if (is_half(dt)) return sum(x.to(DType::Float32), axes, keepdim).to(dt);
+  if (dt == DType::Bool || dt == DType::UInt8 || dt == DType::Int32) return sum(x.to(DType::Int64), axes, keepdim);
+  ReducePlan p = make_plan(x, axes, keepdim);
+  Tensor out = Tensor::empty(p.out_shape, dt);
+  SC_DISPATCH_NUMERIC(dt, "sum", {
+    using T = scalar_t;
+    using Acc = std::conditional_t<std::is_floating_point_v<T>, double, T>;
+    std::vector<Acc> acc(p.outer);
+    reduce_rows<T, Acc>(p.rows.data<T>(), p.outer, p.inner, Acc(0),
+                        [](Acc a, T v, int64_t) { return a + (Acc)v; },
+                        [](Acc a, Acc b) { return a + b; }, acc.data());
+    T* o = out.data<T>();
+    for (int64_t r = 0; r < p.outer; ++r) o[r] = (T)acc[r];
+  });
+  if (!is_floating(dt)) return out;
+  Shape keep = p.keep_shape, in_shape = x.shape();
+  return record_op1("sum", {x}, out, [=](const Grads& g) -> Grads {
+    return {expand_grad(g[0], keep, in_shape)};
+  });
+}
+
+Tensor mean(const Tensor& x, std::vector<int64_t> axes, bool keepdim) {
+  Tensor xf = is_floating(x.dtype()) ? x : x.to(DType::Float32);
+  auto red = axis_mask(x, axes);
+  int64_t count = 1;
+  for (int64_t d = 0; d < x.ndim(); ++d)
+    if (red[d]) count *= x.shape()[d];
+  return sum(xf, axes, keepdim) / (double)count;
+}
+
+Tensor norm(const Tensor& x, std::vector<int64_t> axes, bool keepdim) {
+  Tensor xf = is_floating(x.dtype()) ? x : x.to(DType::Float32);
+  return sqrt(sum(square(xf), axes, keepdim));
+}
+
+static Tensor extreme(const Tensor& x, std::vector<int64_t> axes, bool keepdim, bool is_max) {
+  const char* name = is_max ? "max" : "min";
+  DType dt = x.dtype();
+  if (x.numel() == 0) throw ValueError(std::string(name) + ": the tensor is empty (zero-size)");
+  if (is_half(dt)) return extreme(x.to(DType::Float32), axes, keepdim, is_max).to(dt);
+  if (dt == DType::Bool) return extreme(x.to(DType::UInt8), axes, keepdim, is_max).to(DType::Bool);
+  ReducePlan p = make_plan(x, axes, keepdim);
+  for (auto d : x.shape())
+    if (d == 0) throw ValueError(std::string(name) + ": cannot reduce over a zero-size axis");
+  Tensor out = Tensor::empty(p.out_shape, dt);
+  SC_DISPATCH_NUMERIC(dt, name, {
+    using T = scalar_t;
+    const T* src = p.rows.data<T>();
+    T init = src[0];
+    auto pick = [is_max](T a, T b) {
+      if (a != a) return a;  // NaN wins, as in NumPy
+      if (b != b) return b;
+      return is_max ? (b > a ? b : a) : (b < a ? b : a);
+    };
+    std::vector<T> acc(p.outer);
+    reduce_rows<T, T>(src, p.outer, p.inner, init, [&](T a, T v, int64_t) { return pick(a, v); },
+                      pick, acc.data());
+    std::copy(acc.begin(), acc.end(), out.data<T>());
+  });
+  if (!is_floating(dt)) return out;
+  Shape keep = p.keep_shape, in_shape = x.shape();
+  Tensor xd = x.detach(), od = out.detach();
+  return record_op1(name, {x}, out, [=](const Grads& g) -> Grads {
+    // Split the gradient evenly between tied extremes.
+    Tensor hit = compare(CompareOp::Eq, xd, od.reshape(keep)).to(g[0].dtype());
+    Tensor count = sum(hit, [&] {
+      std::vector<int64_t> a;
+      for (size_t d = 0; d < keep.size(); ++d)
+        if (keep[d] == 1 && in_shape[d] != 1) a.push_back((int64_t)d);
+      return a;
+    }(), true);
+    return {hit * (g[0].reshape(keep) / count)};
+  });
+}
+
+Tensor max(const Tensor& x, std::vector<int64_t> axes, bool keepdim) { return extreme(x, axes, keepdim, true); }
+Tensor min(const Tensor& x, std::vector<int64_t> axes, bool keepdim) { return extreme(x, axes, keepdim, false); }
+
+static Tensor arg_extreme(const Tensor& x, std::optional<int64_t> axis, bool keepdim, bool is_max) {
+  const char* name = is_max ? "argmax" : "argmin";
+  if (x.numel() == 0) throw ValueError(std::string(name) + ": the tensor is empty (zero-size)");
+  if (is_half(x.dtype()) || x.dtype() == DType::Bool)
+    return arg_extreme(x.detach().to(DType::Float32), axis, keepdim, is_max);
+  Tensor src = axis ? x : x.detach().reshape({x.numel()});
+  int64_t ax = axis ? wrap_axis(*axis, x.ndim()) : 0;
+  ReducePlan p = make_plan(src, {ax}, keepdim && axis.has_value());
+  Tensor out = Tensor::empty(axis ? p.out_shape : (keepdim ? Shape(x.ndim(), 1) : Shape{}), DType::Int64);
+  SC_DISPATCH_NUMERIC(src.dtype(), name, {
+    using T = scalar_t;
+    const T* rows = p.rows.data<T>();
+    int64_t* o = out.data<int64_t>();
+    int64_t inner = p.inner;
+    parallel_for(p.outer, std::max<int64_t>(1, 16384 / std::max<int64_t>(inner, 1)), [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) {
+        const T* row = rows + r * inner;
+        int64_t best = 0;
+        for (int64_t i = 1; i < inner; ++i) {
+          T v = row[i], bv = row[best];
+          if (bv != bv) break;  // first NaN wins
+          if (v != v || (is_max ? v > bv : v < bv)) best = i;
+        }
+        o[r] = best;
+      }
+    });
+  });
+  return out;
+}
+
+Tensor argmax(const Tensor& x, std::optional<int64_t> axis, bool keepdim) { return arg_extreme(x, axis, keepdim, true); }
+Tensor argmin(const Tensor& x, std::optional<int64_t> axis, bool keepdim) { return arg_extreme(x, axis, keepdim, false); }
+
+// ---- softmax ------------------------------------------------------------------------
+static Tensor softmax_impl(const Tensor& x, int64_t axis, bool log_space) {
+  const char* name = log_space ? "log_softmax" : "softmax";
+  DType dt = x.dtype();
+  if (is_half(dt)) return softmax_impl(x.to(DType::Float32), axis, log_space).to(dt);
+  if (!is_floating(dt)) return softmax_impl(x.to(DType::Float32), axis, log_space);
+  if (x.ndim() == 0) return softmax_impl(x.reshape({1}), 0, log_space).reshape({});
+  axis = wrap_axis(axis, x.ndim());
+  Tensor xd = x.detach().transpose(axis, -1).contiguous();
+  int64_t inner = x.shape()[axis];
+  int64_t outer = inner ? xd.numel() / inner : 0;
+  Tensor y = Tensor::empty(xd.shape(), dt);
+  SC_DISPATCH_FLOAT(dt, name, {
+    using T = scalar_t;
+    const T* src = xd.data<T>();
+    T* dst = y.data<T>();
+    parallel_for(outer, std::max<int64_t>(1, 8192 / std::max<int64_t>(inner, 1)), [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) {
+        const T* in = src + r * inner;
+        T* out = dst + r * inner;
+        T m = -std::numeric_limits<T>::infinity();
+        for (int64_t i = 0; i < inner; ++i) m = in[i] > m ? in[i] : m;
+        if (m == -std::numeric_limits<T>::infinity()) m = 0;
+        T s = 0;
+        if (log_space) {
+          for (int64_t i = 0; i < inner; ++i) s += std::exp(in[i] - m);
+          T lse = m + std::log(s);
+          for (int64_t i = 0; i < inner; ++i) out[i] = in[i] - lse;
+        } else {
+          for (int64_t i = 0; i < inner; ++i) {
+            out[i] = std::exp(in[i] - m);
+            s += out[i];
+          }
+          T inv = T(1) / s;
+          for (int64_t i = 0; i < inner; ++i) out[i] *= inv;
+        }
+      }
+    });
+  });
+  Tensor out = y.transpose(axis, -1);
+  Tensor yd = out.detach();
+  return record_op1(name, {x}, out, [=](const Grads& g) -> Grads {
+    if (log_space) return {g[0] - exp(yd) * sum(g[0], {axis}, true)};
+    return {yd * (g[0] - sum(g[0] * yd, {axis}, true))};
+  });
+}
+
+Tensor softmax(const Tensor& x, int64_t axis) { return softmax_impl(x, axis, false); }
+Tensor log_softmax(const Tensor& x, int64_t axis) { return softmax_impl(x, axis, true); }
+
+}  // namespace sc

@@ -1,0 +1,27 @@
+"""splatcore: photos to 3D (MASt3R + 3D Gaussian Splatting) on a C++ core."""
+import os as _os
+
+# Developer builds: SPLATCORE_BUILD_DIR points at a CMake build tree holding _core.
+if _os.environ.get("SPLATCORE_BUILD_DIR"):
+    __path__.insert(0, _os.environ["SPLATCORE_BUILD_DIR"])
+
+from . import _core
+from ._blas import configure_blas as _configure_blas
+from ._core import (  # noqa: F401  (re-exported API)
+    Tensor,
+    abs, add, arange, argmax, argmin, clamp, cos, divide, empty, equal, exp, from_dlpack,
+    from_numpy, full, gelu, greater, greater_equal, less, less_equal, log, log_softmax,
+    logical_and, logical_not, logical_or, max, maximum, mean, min, minimum, multiply, neg,
+    norm, not_equal, num_threads, ones, power, rand, randn, relu, rsqrt, set_num_threads,
+    sigmoid, sign, sin, softmax, sqrt, square, subtract, sum, tanh, where, zeros,
+)
+from ._autograd import enable_grad, is_grad_enabled, no_grad  # noqa: F401
+from ._info import info  # noqa: F401
+from ._tensor import tensor  # noqa: F401
+
+__version__ = "0.1.0"
+
+float16, bfloat16, float32, float64 = "float16", "bfloat16", "float32", "float64"
+int32, int64, uint32, uint8, bool_ = "int32", "int64", "uint32", "uint8", "bool"
+
+_configure_blas()
