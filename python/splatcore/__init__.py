@@ -24,4 +24,10 @@ __version__ = "0.1.0"
 float16, bfloat16, float32, float64 = "float16", "bfloat16", "float32", "float64"
 int32, int64, uint32, uint8, bool_ = "int32", "int64", "uint32", "uint8", "bool"
 
+# Everything else the core binds (matmul, conv2d, concat, ...) is public too.
+for _name in dir(_core):
+    if not _name.startswith("_") and _name not in globals():
+        globals()[_name] = getattr(_core, _name)
+del _name
+
 _configure_blas()
