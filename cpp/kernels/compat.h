@@ -24,10 +24,21 @@ typedef int sc_i32;
 #define SC_DEVICE
 #define SC_THREADGROUP
 #define SC_CONSTANT
-#define SC_BITS_OF_FLOAT(x) __float_as_uint(x)
-#define SC_FLOAT_OF_BITS(x) __uint_as_float(x)
 typedef unsigned int sc_u32;
 typedef int sc_i32;
+// __float_as_uint is device-only; a union works on host and device.
+__host__ __device__ inline sc_u32 sc_cuda_bits_of_float(float x) {
+  union { float f; sc_u32 u; } c;
+  c.f = x;
+  return c.u;
+}
+__host__ __device__ inline float sc_cuda_float_of_bits(sc_u32 x) {
+  union { float f; sc_u32 u; } c;
+  c.u = x;
+  return c.f;
+}
+#define SC_BITS_OF_FLOAT(x) sc_cuda_bits_of_float(x)
+#define SC_FLOAT_OF_BITS(x) sc_cuda_float_of_bits(x)
 #elif defined(SC_KERNEL_GUARD)
 // Restricted mode used by tools/check_kernels.py: no standard library, the
 // address spaces spelled as MSL spells them, math as the MSL overload set.

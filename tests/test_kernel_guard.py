@@ -1,0 +1,45 @@
+"""The kernel portability guard passes on the tree and fails on each forbidden construct."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GUARD = os.path.join(ROOT, "tools", "check_kernels.py")
+HEADER = '#pragma once\n#include "kernels/compat.h"\n'
+
+
+def run_guard(*paths):
+    return subprocess.run([sys.executable, GUARD, *paths], capture_output=True, text=True)
+
+
+def test_tree_kernels_pass():
+    r = run_guard()
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_clean_header_passes(tmp_path):
+    h = tmp_path / "ok.h"
+    h.write_text(HEADER + "template <typename T> SC_FN T twice(T x) { return x + x; }\n"
+                 "SC_FN float f(SC_DEVICE const float* p, int i) { return exp(p[i]) + sqrt(p[i]); }\n")
+    r = run_guard(str(h))
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("body, why", [
+    ("SC_FN float f(float x) { return std::exp(x); }", "std"),
+    ("SC_FN float* f(int n) { return new float[n]; }", "new"),
+    ("SC_FN float f(float x) { if (x < 0) throw 1; return x; }", "exception"),
+    ("SC_FN int f(int n) { return n <= 1 ? 1 : n * f(n - 1); }", "calls itself"),
+    ("SC_FN double f(double x) { return x; }", "double"),
+    ("SC_FN float f(float** p) { return p[0][0]; }", "pointer-to-pointer"),
+    ("SC_FN float f(float x) { return erf(x); }", "erf"),
+    ("#include <cmath>\nSC_FN float f(float x) { return x; }", "include"),
+    ("struct B { virtual float f() { return 0; } };", "virtual"),
+])
+def test_forbidden_constructs_fail(tmp_path, body, why):
+    h = tmp_path / "bad.h"
+    h.write_text(HEADER + body + "\n")
+    r = run_guard(str(h))
+    assert r.returncode != 0, f"guard accepted a header using {why}:\n{body}"
