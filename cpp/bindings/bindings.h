@@ -16,6 +16,7 @@ void bind_ops(nb::module_& m);
 void bind_linalg(nb::module_& m);
 void bind_index(nb::module_& m);
 void bind_optim(nb::module_& m);
+void bind_sort(nb::module_& m);
 void bind_info(nb::module_& m);
 
 // Conversions shared by the bind_* files.

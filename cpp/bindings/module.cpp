@@ -8,5 +8,6 @@ NB_MODULE(_core, m) {
   sc::bind_linalg(m);
   sc::bind_index(m);
   sc::bind_optim(m);
+  sc::bind_sort(m);
   sc::bind_info(m);
 }
