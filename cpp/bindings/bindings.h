@@ -17,6 +17,7 @@ void bind_linalg(nb::module_& m);
 void bind_index(nb::module_& m);
 void bind_optim(nb::module_& m);
 void bind_sort(nb::module_& m);
+void bind_splat(nb::module_& m);
 void bind_info(nb::module_& m);
 
 // Conversions shared by the bind_* files.
@@ -24,7 +25,11 @@ DType dtype_arg(nb::handle h, const char* argname = "dtype");  // str, numpy dty
 // A Python scalar, NumPy array or Tensor as a Tensor; scalars take `like`'s dtype.
 Tensor to_tensor(nb::handle h, const Tensor* like = nullptr, const char* argname = "other");
 std::vector<int64_t> int_list(nb::handle h, const char* argname);  // int or sequence of ints
-Tensor from_array(nb::ndarray<nb::ro> arr, nb::handle owner);      // zero-copy import
+// Zero-copy import; `readonly` marks memory its owner does not let us write.
+Tensor from_array(nb::ndarray<nb::ro> arr, nb::handle owner, bool readonly = false);
+// Any DLPack / buffer-protocol object (NumPy arrays, ...) -> a shared-memory
+// Tensor, read-only exporters flagged as such. False when h is not an array.
+bool try_import_array(nb::handle h, Tensor& out);
 nb::object to_numpy(const Tensor& t);                               // zero-copy export
 
 }  // namespace sc

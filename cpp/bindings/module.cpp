@@ -9,5 +9,6 @@ NB_MODULE(_core, m) {
   sc::bind_index(m);
   sc::bind_optim(m);
   sc::bind_sort(m);
+  sc::bind_splat(m);
   sc::bind_info(m);
 }

@@ -3,7 +3,8 @@
 //
 // Rules for kernel headers: inline functions and templates only; no std::, no
 // exceptions, no new/delete, no virtual, no recursion, no pointer-to-pointer;
-// buffers are plain scalar pointers qualified with SC_DEVICE / SC_THREADGROUP.
+// buffers are plain scalar pointers qualified with SC_DEVICE / SC_THREADGROUP;
+// pointers to a function's local arrays are qualified with SC_THREAD.
 // tools/check_kernels.py compiles every header against an MSL-like shim to keep
 // them honest.
 #pragma once
@@ -14,6 +15,7 @@ using namespace metal;
 #define SC_FN inline
 #define SC_DEVICE device
 #define SC_THREADGROUP threadgroup
+#define SC_THREAD thread
 #define SC_CONSTANT constant
 #define SC_BITS_OF_FLOAT(x) as_type<uint>(x)
 #define SC_FLOAT_OF_BITS(x) as_type<float>(x)
@@ -23,6 +25,7 @@ typedef int sc_i32;
 #define SC_FN __host__ __device__ inline
 #define SC_DEVICE
 #define SC_THREADGROUP
+#define SC_THREAD
 #define SC_CONSTANT
 typedef unsigned int sc_u32;
 typedef int sc_i32;
@@ -48,6 +51,7 @@ __host__ __device__ inline float sc_cuda_float_of_bits(sc_u32 x) {
 #define SC_FN inline
 #define SC_DEVICE
 #define SC_THREADGROUP
+#define SC_THREAD
 #define SC_CONSTANT
 #define SC_BITS_OF_FLOAT(x) __builtin_bit_cast(unsigned int, (float)(x))
 #define SC_FLOAT_OF_BITS(x) __builtin_bit_cast(float, (unsigned int)(x))

@@ -5,6 +5,7 @@
 #define SC_FN inline
 #define SC_DEVICE __attribute__((unused))
 #define SC_THREADGROUP __attribute__((unused))
+#define SC_THREAD __attribute__((unused))
 #define SC_CONSTANT const
 #define SC_BITS_OF_FLOAT(x) __builtin_bit_cast(unsigned int, (float)(x))
 #define SC_FLOAT_OF_BITS(x) __builtin_bit_cast(float, (unsigned int)(x))

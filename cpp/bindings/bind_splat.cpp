@@ -1,0 +1,54 @@
+// splatcore._core.rasterize: the differentiable Gaussian rasterizer.
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/string.h>
+
+#include "bindings/bindings.h"
+#include "splat/rasterize.h"
+
+namespace sc {
+
+void bind_splat(nb::module_& m) {
+  m.def(
+      "rasterize",
+      [](nb::handle means, nb::handle quats, nb::handle scales, nb::handle opacities,
+         nb::handle colors, nb::handle viewmat, nb::handle K, int64_t width, int64_t height,
+         std::optional<int64_t> sh_degree, nb::handle background, double near_plane,
+         double far_plane, const std::string& render_mode, bool antialiased, int64_t tile_size) {
+        Tensor tm = to_tensor(means, nullptr, "means");
+        auto arg = [&](nb::handle h, const char* name) { return to_tensor(h, &tm, name); };
+        RasterizeOptions o;
+        o.width = width;
+        o.height = height;
+        o.sh_degree = sh_degree;
+        o.near_plane = near_plane;
+        o.far_plane = far_plane;
+        o.mode = parse_render_mode(render_mode);
+        o.antialiased = antialiased;
+        o.tile_size = tile_size;
+        Tensor tq = arg(quats, "quats"), ts = arg(scales, "scales"), to = arg(opacities, "opacities"),
+               tc = arg(colors, "colors_or_sh"), tv = arg(viewmat, "viewmat"), tk = arg(K, "K");
+        Tensor tb = background.is_none() ? Tensor() : arg(background, "background");
+        RasterizeResult r;
+        {
+          nb::gil_scoped_release nogil;
+          r = rasterize(tm, tq, ts, to, tc, tv, tk, tb, o);
+        }
+        nb::dict info;
+        info["radii"] = r.radii;
+        info["means2d"] = r.means2d;
+        info["means2d_absgrad"] = r.means2d_absgrad;
+        info["depths"] = r.depths;
+        info["n_isects"] = r.n_isects;
+        info["width"] = width;
+        info["height"] = height;
+        info["tile_size"] = tile_size;
+        return nb::make_tuple(r.image, r.alpha, info);
+      },
+      nb::arg("means"), nb::arg("quats"), nb::arg("scales"), nb::arg("opacities"),
+      nb::arg("colors_or_sh"), nb::arg("viewmat"), nb::arg("K"), nb::arg("width"),
+      nb::arg("height"), nb::arg("sh_degree") = nb::none(), nb::arg("background") = nb::none(),
+      nb::arg("near") = 0.01, nb::arg("far") = 1e10, nb::arg("render_mode") = "RGB",
+      nb::arg("antialiased") = false, nb::arg("tile_size") = 16);
+}
+
+}  // namespace sc

@@ -1,0 +1,96 @@
+// Optimizer::step: one fused pass per parameter tensor over the bodies in
+// kernels/optim.h, split across the thread pool.
+#include <cmath>
+
+#include "core/thread_pool.h"
+#include "kernels/optim.h"
+#include "optim/optimizer.h"
+
+namespace sc {
+
+static constexpr int64_t kGrain = 1 << 14;  // elements per chunk
+
+template <typename T>
+static void adam_tensor(const ParamGroup& g, const Tensor& p, const Tensor& grad, ParamState& s,
+                        bool decoupled) {
+  int64_t n = p.numel();
+  // Bias corrections of Kingma & Ba 2015 Alg. 1 (with the step count of this
+  // parameter), computed once per tensor in double.
+  double t = (double)s.step;
+  double bc1 = 1.0 - std::pow(g.beta1, t);
+  double bc2 = 1.0 - std::pow(g.beta2, t);
+  T step_size = (T)(g.lr / bc1);
+  T bc2_sqrt = (T)std::sqrt(bc2);
+  T decay = (T)(1.0 - g.lr * g.weight_decay);
+  T b1 = (T)g.beta1, b2 = (T)g.beta2, eps = (T)g.eps, wd = (T)g.weight_decay;
+  T* pp = p.data<T>();
+  const T* gp = grad.data<T>();
+  T* m = s.exp_avg.data<T>();
+  T* v = s.exp_avg_sq.data<T>();
+  int dec = decoupled ? 1 : 0;
+  parallel_for(n, kGrain, [=](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i)
+      sc_adam_update<T, int64_t>(i, pp, gp, m, v, b1, b2, eps, wd, decay, step_size, bc2_sqrt, dec);
+  });
+}
+
+template <typename T>
+static void sgd_tensor(const ParamGroup& g, const Tensor& p, const Tensor& grad, ParamState& s) {
+  int64_t n = p.numel();
+  int has_buf = 0;
+  T* buf = nullptr;
+  if (g.momentum != 0.0) {
+    if (s.momentum_buffer.defined()) {
+      has_buf = 1;
+    } else {
+      s.momentum_buffer = Tensor::empty(p.shape(), p.dtype());  // written on this step
+    }
+    buf = s.momentum_buffer.data<T>();
+  }
+  T* pp = p.data<T>();
+  const T* gp = grad.data<T>();
+  T lr = (T)g.lr, mom = (T)g.momentum, damp = (T)g.dampening, wd = (T)g.weight_decay;
+  int nest = g.nesterov ? 1 : 0;
+  parallel_for(n, kGrain, [=](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i)
+      sc_sgd_update<T, int64_t>(i, pp, gp, buf, lr, mom, damp, wd, nest, has_buf);
+  });
+}
+
+void Optimizer::update(const ParamGroup& g, const Tensor& p, const Tensor& grad, ParamState& s) {
+  s.step += 1;
+  if (kind_ == OptimKind::SGD) {
+    SC_DISPATCH_FLOAT(p.dtype(), "SGD.step", sgd_tensor<scalar_t>(g, p, grad, s));
+    return;
+  }
+  if (!s.exp_avg.defined()) s.exp_avg = Tensor::zeros(p.shape(), p.dtype());
+  if (!s.exp_avg_sq.defined()) s.exp_avg_sq = Tensor::zeros(p.shape(), p.dtype());
+  bool decoupled = kind_ == OptimKind::AdamW;
+  SC_DISPATCH_FLOAT(p.dtype(), name(), adam_tensor<scalar_t>(g, p, grad, s, decoupled));
+}
+
+void Optimizer::step() {
+  for (size_t gi = 0; gi < groups_.size(); ++gi) {
+    ParamGroup& g = *groups_[gi];
+    // Hyper-parameters may have been changed from Python since the group was added.
+    check_group_hyper(kind_, g);
+    for (size_t pi = 0; pi < g.params.size(); ++pi) {
+      const Tensor& p = g.params[pi];
+      Tensor grad = p.grad();
+      if (!grad.defined()) continue;  // no gradient this step: untouched, like torch
+      if (grad.shape() != p.shape())
+        throw ValueError(std::string(name()) + ".step: the gradient of parameter " +
+                         std::to_string(pi) + " of " +
+                         (g.name.empty() ? "group " + std::to_string(gi) : "group '" + g.name + "'") +
+                         " has shape " + shape_str(grad.shape()) + ", expected the parameter's shape " +
+                         shape_str(p.shape()));
+      if (p.numel() == 0) continue;
+      grad = grad.detach();
+      if (grad.dtype() != p.dtype()) grad = grad.to(p.dtype());
+      grad = grad.contiguous();
+      update(g, p, grad, g.state[pi]);
+    }
+  }
+}
+
+}  // namespace sc

@@ -1,0 +1,142 @@
+#include "splat/binning.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/errors.h"
+#include "core/thread_pool.h"
+#include "kernels/projection.h"
+#include "kernels/radix_sort.h"
+#include "ops/sort.h"
+
+namespace sc {
+
+namespace {
+
+// Pixel-index box [x0, x1] x [y0, y1] whose centres lie within the footprint.
+struct PixelBox {
+  int64_t x0, x1, y0, y1;
+  bool empty() const { return x0 > x1 || y0 > y1; }
+};
+
+template <typename T>
+PixelBox pixel_box(const T* m, const T* conic, T r2, int64_t W, int64_t H) {
+  // half extents of the ellipse d^T conic d <= r2: sqrt(r2 * cov_xx), cov = inverse(conic)
+  T det = conic[0] * conic[2] - conic[1] * conic[1];
+  T hx = std::sqrt(std::max(T(0), r2 * conic[2] / det));
+  T hy = std::sqrt(std::max(T(0), r2 * conic[0] / det));
+  PixelBox b;
+  b.x0 = std::max<int64_t>(0, (int64_t)std::ceil(m[0] - hx - T(0.5)));
+  b.x1 = std::min<int64_t>(W - 1, (int64_t)std::floor(m[0] + hx - T(0.5)));
+  b.y0 = std::max<int64_t>(0, (int64_t)std::ceil(m[1] - hy - T(0.5)));
+  b.y1 = std::min<int64_t>(H - 1, (int64_t)std::floor(m[1] + hy - T(0.5)));
+  return b;
+}
+
+// Calls fn(tile_id) for every tile whose pixel centres the footprint reaches.
+template <typename T, typename Fn>
+void for_each_tile(const T* m, const T* conic, T r2, int64_t W, int64_t H, int64_t ts,
+                   int64_t tiles_x, Fn&& fn) {
+  PixelBox b = pixel_box(m, conic, r2, W, H);
+  if (b.empty()) return;
+  // a little slack so rounding never drops a pixel the compositor would draw
+  T limit = r2 * T(1.0001) + T(1e-6);
+  for (int64_t ty = b.y0 / ts; ty <= b.y1 / ts; ++ty) {
+    T py0 = T(std::max(ty * ts, b.y0)) + T(0.5), py1 = T(std::min((ty + 1) * ts - 1, b.y1)) + T(0.5);
+    for (int64_t tx = b.x0 / ts; tx <= b.x1 / ts; ++tx) {
+      T px0 = T(std::max(tx * ts, b.x0)) + T(0.5), px1 = T(std::min((tx + 1) * ts - 1, b.x1)) + T(0.5);
+      // offsets d = mean - pixel over the tile's pixel centres
+      T q = sc_min_quadratic_on_rect(conic[0], conic[1], conic[2], m[0] - px1, m[0] - px0,
+                                     m[1] - py1, m[1] - py0);
+      if (q <= limit) fn(ty * tiles_x + tx);
+    }
+  }
+}
+
+int bits_for(uint64_t n) {
+  int b = 0;
+  while (b < 64 && (uint64_t(1) << b) < n) ++b;
+  return std::max(b, 1);
+}
+
+}  // namespace
+
+template <typename T>
+TileBins bin_tiles(const T* means2d, const T* conics, const T* r2, const T* depths,
+                   const int32_t* radii, int64_t n, int64_t W, int64_t H, int64_t ts) {
+  TileBins bins;
+  bins.tiles_x = (W + ts - 1) / ts;
+  bins.tiles_y = (H + ts - 1) / ts;
+  int64_t n_tiles = bins.tiles_x * bins.tiles_y;
+  if (n_tiles > (int64_t(1) << 31))
+    throw ValueError("rasterize: image of " + std::to_string(W) + "x" + std::to_string(H) +
+                     " has too many tiles");
+
+  // 1. visible Gaussians, sorted front to back by depth (32-bit float keys)
+  std::vector<uint32_t> vis;
+  for (int64_t i = 0; i < n; ++i)
+    if (radii[2 * i] > 0 || radii[2 * i + 1] > 0) vis.push_back((uint32_t)i);
+  int64_t nv = (int64_t)vis.size();
+  std::vector<uint32_t> keys(nv);
+  parallel_for(nv, 8192, [&](int64_t b, int64_t e) {
+    for (int64_t j = b; j < e; ++j) keys[j] = sc_float_to_sortable_u32((float)depths[vis[j]]);
+  });
+  radix_sort_pairs(keys.data(), vis.data(), nv, 0, 32);
+  bins.depth_order = std::move(vis);
+  const auto& order = bins.depth_order;
+
+  // 2. intersections per Gaussian, exclusive prefix sum in depth order
+  std::vector<int64_t> counts(nv);
+  parallel_for(nv, 1024, [&](int64_t b, int64_t e) {
+    for (int64_t j = b; j < e; ++j) {
+      uint32_t g = order[j];
+      int64_t c = 0;
+      for_each_tile(means2d + 2 * g, conics + 3 * g, r2[g], W, H, ts, bins.tiles_x,
+                    [&](int64_t) { ++c; });
+      counts[j] = c;
+    }
+  });
+  bins.emit_offset.assign(nv + 1, 0);
+  for (int64_t j = 0; j < nv; ++j) bins.emit_offset[j + 1] = bins.emit_offset[j] + counts[j];
+  int64_t n_isects = bins.emit_offset[nv];
+  if (n_isects > int64_t(UINT32_MAX))
+    throw ValueError("rasterize: " + std::to_string(n_isects) +
+                     " Gaussian-tile intersections exceed the 32-bit index range");
+
+  // 3. emit (tile id, emission index) in depth order
+  std::vector<uint32_t> tile_keys(n_isects), emit_ids(n_isects), emit_gauss(n_isects);
+  parallel_for(nv, 1024, [&](int64_t b, int64_t e) {
+    for (int64_t j = b; j < e; ++j) {
+      uint32_t g = order[j];
+      int64_t o = bins.emit_offset[j];
+      for_each_tile(means2d + 2 * g, conics + 3 * g, r2[g], W, H, ts, bins.tiles_x,
+                    [&](int64_t tile) {
+                      tile_keys[o] = (uint32_t)tile;
+                      emit_ids[o] = (uint32_t)o;
+                      emit_gauss[o] = g;
+                      ++o;
+                    });
+    }
+  });
+
+  // 4. stable sort by tile id only: depth order survives within each tile
+  radix_sort_pairs(tile_keys.data(), emit_ids.data(), n_isects, 0, bits_for((uint64_t)n_tiles));
+  bins.sorted_emit = std::move(emit_ids);
+  bins.sorted_gauss.resize(n_isects);
+  parallel_for(n_isects, 65536, [&](int64_t b, int64_t e) {
+    for (int64_t p = b; p < e; ++p) bins.sorted_gauss[p] = emit_gauss[bins.sorted_emit[p]];
+  });
+
+  // 5. tile ranges
+  bins.tile_start.assign(n_tiles + 1, 0);
+  for (int64_t p = 0; p < n_isects; ++p) bins.tile_start[tile_keys[p] + 1]++;
+  for (int64_t t = 0; t < n_tiles; ++t) bins.tile_start[t + 1] += bins.tile_start[t];
+  return bins;
+}
+
+template TileBins bin_tiles<float>(const float*, const float*, const float*, const float*,
+                                   const int32_t*, int64_t, int64_t, int64_t, int64_t);
+template TileBins bin_tiles<double>(const double*, const double*, const double*, const double*,
+                                    const int32_t*, int64_t, int64_t, int64_t, int64_t);
+
+}  // namespace sc

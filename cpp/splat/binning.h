@@ -1,0 +1,30 @@
+// Tile binning: which Gaussians touch which 16x16 tile, in depth order.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace sc {
+
+struct TileBins {
+  int64_t tiles_x = 0, tiles_y = 0;
+  std::vector<uint32_t> depth_order;   // visible Gaussian ids, front to back
+  std::vector<int64_t> emit_offset;    // per depth_order entry (+1): its intersections,
+                                       // in emission order
+  std::vector<uint32_t> sorted_gauss;  // per intersection sorted by (tile, depth): Gaussian id
+  std::vector<uint32_t> sorted_emit;   // ... and its emission index
+  std::vector<int64_t> tile_start;     // per tile (+1): range in the sorted arrays
+  int64_t n_isects() const { return (int64_t)sorted_gauss.size(); }
+};
+
+// Two-stage order (cheaper than one 64-bit sort): visible Gaussians sorted by
+// depth once (32-bit keys), intersections emitted in that order, then a
+// stable sort on the tile id bits only. A Gaussian is binned to a tile only
+// when its alpha >= 1/255 region (d^T conic d <= r2) reaches a pixel centre
+// of the tile (exact ellipse-rectangle test).
+// radii (N,2): > 0 for visible Gaussians; r2 (N): 2 ln(255 opacity).
+template <typename T>
+TileBins bin_tiles(const T* means2d, const T* conics, const T* r2, const T* depths,
+                   const int32_t* radii, int64_t n, int64_t width, int64_t height,
+                   int64_t tile_size);
+
+}  // namespace sc

@@ -1,0 +1,511 @@
+// The differentiable rasterizer: forward stages, the fused backward, and the
+// autograd registration (one node for the whole pipeline).
+#include "splat/rasterize.h"
+
+#include <cmath>
+#include <memory>
+
+#include "autograd/function.h"
+#include "core/thread_pool.h"
+#include "kernels/composite.h"
+#include "kernels/projection.h"
+#include "kernels/sh.h"
+#include "ops/ops.h"
+#include "splat/binning.h"
+
+namespace sc {
+
+// gsplat clamps alpha at 0.999 (the original 3DGS CUDA code at 0.99); the
+// golden renders in shared/golden/gsplat decide: see tests/test_rasterize.py.
+static constexpr double kAlphaMax = 0.999;
+static constexpr int kMaxChannels = 16;
+
+RenderMode parse_render_mode(const std::string& s) {
+  if (s == "RGB") return RenderMode::RGB;
+  if (s == "D") return RenderMode::D;
+  if (s == "ED") return RenderMode::ED;
+  if (s == "RGB+D") return RenderMode::RGB_D;
+  if (s == "RGB+ED") return RenderMode::RGB_ED;
+  throw ValueError("render_mode: expected one of 'RGB', 'D', 'ED', 'RGB+D', 'RGB+ED', got '" + s + "'");
+}
+
+namespace {
+
+bool has_depth(RenderMode m) { return m != RenderMode::RGB; }
+bool has_color(RenderMode m) { return m == RenderMode::RGB || m == RenderMode::RGB_D || m == RenderMode::RGB_ED; }
+
+// ---- argument checks ----------------------------------------------------------
+void check_finite(const Tensor& t, const char* name) {
+  Tensor bad = sum(logical_not(compare(CompareOp::Eq, t.detach(), t.detach())).to(DType::Int64));
+  Tensor inf = sum(compare(CompareOp::Eq, abs(t.detach()), Tensor::scalar(INFINITY, t.dtype())).to(DType::Int64));
+  if (bad.item() > 0 || inf.item() > 0)
+    throw ValueError(std::string("rasterize: ") + name + " contains NaN or infinite values");
+}
+
+void check_shape(const Tensor& t, const Shape& expect, const char* name) {
+  bool ok = t.ndim() == (int64_t)expect.size();
+  for (size_t i = 0; ok && i < expect.size(); ++i) ok = expect[i] < 0 || t.shape()[i] == expect[i];
+  if (!ok) {
+    std::string e = "(";
+    for (size_t i = 0; i < expect.size(); ++i)
+      e += (i ? ", " : "") + (expect[i] < 0 ? std::string("*") : std::to_string(expect[i]));
+    throw ValueError(std::string("rasterize: ") + name + " must have shape " + e +
+                     (expect.size() == 1 ? ",)" : ")") + ", got " + shape_str(t.shape()));
+  }
+}
+
+template <typename T>
+ScCamera<T> make_camera(const Tensor& viewmat, const Tensor& K, const RasterizeOptions& o) {
+  Tensor V = viewmat.detach().to(dtype_of<T>::value).contiguous();
+  Tensor Kc = K.detach().to(dtype_of<T>::value).contiguous();
+  const T* v = V.data<T>();
+  const T* k = Kc.data<T>();
+  ScCamera<T> c;
+  for (int i = 0; i < 3; ++i) {
+    for (int j = 0; j < 3; ++j) c.R[i * 3 + j] = v[i * 4 + j];
+    c.t[i] = v[i * 4 + 3];
+  }
+  c.fx = k[0];
+  c.fy = k[4];
+  c.cx = k[2];
+  c.cy = k[5];
+  c.width = (int)o.width;
+  c.height = (int)o.height;
+  c.near_plane = (T)o.near_plane;
+  c.far_plane = (T)o.far_plane;
+  c.eps2d = (T)o.eps2d;
+  return c;
+}
+
+// Camera centre -R^-1 t of the world-to-camera pose. The inverse (not the
+// transpose) makes the viewmat gradient that of the 4x4 matrix inverse, as
+// autograd through inverse(viewmat) gives; both agree for rotations.
+template <typename T>
+void camera_center(const ScCamera<T>& c, T* center, T* Rinv) {
+  const T* R = c.R;
+  T a0 = R[4] * R[8] - R[5] * R[7], a1 = R[5] * R[6] - R[3] * R[8], a2 = R[3] * R[7] - R[4] * R[6];
+  T det = R[0] * a0 + R[1] * a1 + R[2] * a2;
+  T id = det != T(0) ? T(1) / det : T(0);
+  Rinv[0] = a0 * id;
+  Rinv[1] = (R[2] * R[7] - R[1] * R[8]) * id;
+  Rinv[2] = (R[1] * R[5] - R[2] * R[4]) * id;
+  Rinv[3] = a1 * id;
+  Rinv[4] = (R[0] * R[8] - R[2] * R[6]) * id;
+  Rinv[5] = (R[2] * R[3] - R[0] * R[5]) * id;
+  Rinv[6] = a2 * id;
+  Rinv[7] = (R[1] * R[6] - R[0] * R[7]) * id;
+  Rinv[8] = (R[0] * R[4] - R[1] * R[3]) * id;
+  for (int j = 0; j < 3; ++j)
+    center[j] = -(Rinv[j * 3] * c.t[0] + Rinv[j * 3 + 1] * c.t[1] + Rinv[j * 3 + 2] * c.t[2]);
+}
+
+// Everything the backward needs, kept alive by the autograd closure.
+template <typename T>
+struct RasterState {
+  RasterizeOptions opt;
+  ScCamera<T> cam;
+  int64_t n = 0, C = 0, sh_k = 0;
+  Tensor means, quats, scales, opacities, colors, background;  // detached, contiguous
+  std::vector<T> mean2d, conic, opac_eff, r2, depth, feats;     // per Gaussian
+  std::vector<int32_t> radii;
+  TileBins bins;
+  std::vector<T> trans;       // per pixel final transmittance
+  std::vector<int32_t> last;  // per pixel: records walked (sc_composite_forward's return)
+  std::vector<T> bg;          // C
+};
+
+template <typename T>
+void project_all(RasterState<T>& S) {
+  const T* mean = S.means.template data<T>();
+  const T* quat = S.quats.template data<T>();
+  const T* scale = S.scales.template data<T>();
+  const T* opac = S.opacities.template data<T>();
+  int64_t n = S.n, W = S.opt.width, H = S.opt.height;
+  S.mean2d.assign(2 * n, 0);
+  S.conic.assign(3 * n, 0);
+  S.opac_eff.assign(n, 0);
+  S.r2.assign(n, -1);
+  S.radii.assign(2 * n, 0);
+  S.depth.assign(n, 0);
+  bool aa = S.opt.antialiased;
+  parallel_for(n, 2048, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      ScProjected<T> P;
+      sc_project_gaussian(mean + 3 * i, quat + 4 * i, scale + 3 * i, S.cam, P);
+      for (int k = 0; k < 2; ++k) S.mean2d[2 * i + k] = P.mean2d[k];
+      for (int k = 0; k < 3; ++k) S.conic[3 * i + k] = P.conic[k];
+      S.depth[i] = P.pc[2];
+      T op = opac[i] * (aa ? P.compensation : T(1));
+      S.opac_eff[i] = op;
+      if (!P.valid) continue;
+      T half[2];
+      T r2 = sc_footprint(P, op, half);
+      if (r2 <= T(0)) continue;
+      // off screen: no pixel centre (x + 0.5, y + 0.5) within the box
+      T mx = P.mean2d[0], my = P.mean2d[1];
+      if (mx + half[0] < T(0.5) || mx - half[0] > T(W) - T(0.5) || my + half[1] < T(0.5) ||
+          my - half[1] > T(H) - T(0.5))
+        continue;
+      S.r2[i] = r2;
+      S.radii[2 * i] = std::max<int32_t>(1, (int32_t)std::ceil(half[0]));
+      S.radii[2 * i + 1] = std::max<int32_t>(1, (int32_t)std::ceil(half[1]));
+    }
+  });
+}
+
+// Per-Gaussian features: colours (given or from SH) then the depth channel.
+template <typename T>
+void compute_features(RasterState<T>& S) {
+  int64_t n = S.n, C = S.C;
+  S.feats.assign(n * C, 0);
+  const T* mean = S.means.template data<T>();
+  const T* col = S.colors.template data<T>();
+  RenderMode m = S.opt.mode;
+  int64_t ncol = has_color(m) ? (S.opt.sh_degree ? 3 : S.colors.shape()[1]) : 0;
+  T camc[3], Rinv[9];
+  camera_center(S.cam, camc, Rinv);
+  parallel_for(n, 2048, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      if (S.radii[2 * i] == 0 && S.radii[2 * i + 1] == 0) continue;
+      T* f = S.feats.data() + i * C;
+      if (ncol > 0) {
+        if (S.opt.sh_degree) {
+          T rgb[3];
+          sc_sh_color((int)*S.opt.sh_degree, mean[3 * i], mean[3 * i + 1], mean[3 * i + 2], camc[0],
+                      camc[1], camc[2], col + i * S.sh_k * 3, rgb);
+          for (int c = 0; c < 3; ++c) f[c] = rgb[c];
+        } else {
+          for (int64_t c = 0; c < ncol; ++c) f[c] = col[i * ncol + c];
+        }
+      }
+      if (has_depth(m)) {
+        const T* R = S.cam.R;
+        f[ncol] = R[6] * mean[3 * i] + R[7] * mean[3 * i + 1] + R[8] * mean[3 * i + 2] + S.cam.t[2];
+      }
+    }
+  });
+}
+
+// Gathers a tile's records (front to back) into `recs`.
+template <typename T>
+int64_t gather_tile(const RasterState<T>& S, int64_t tile, std::vector<T>& recs) {
+  int64_t b = S.bins.tile_start[tile], e = S.bins.tile_start[tile + 1];
+  int stride = sc_record_stride((int)S.C);
+  recs.resize((e - b) * stride);
+  for (int64_t p = b; p < e; ++p) {
+    uint32_t g = S.bins.sorted_gauss[p];
+    T* r = recs.data() + (p - b) * stride;
+    r[0] = S.mean2d[2 * g];
+    r[1] = S.mean2d[2 * g + 1];
+    r[2] = S.conic[3 * g];
+    r[3] = S.conic[3 * g + 1];
+    r[4] = S.conic[3 * g + 2];
+    r[5] = S.opac_eff[g];
+    for (int64_t c = 0; c < S.C; ++c) r[6 + c] = S.feats[g * S.C + c];
+  }
+  return e - b;
+}
+
+template <typename T>
+void composite_all(RasterState<T>& S, T* image, T* alpha) {
+  int64_t W = S.opt.width, H = S.opt.height, ts = S.opt.tile_size, C = S.C;
+  S.trans.assign(W * H, T(1));
+  S.last.assign(W * H, 0);
+  int64_t n_tiles = S.bins.tiles_x * S.bins.tiles_y;
+  parallel_for(n_tiles, 1, [&](int64_t tb, int64_t te) {
+    std::vector<T> recs;
+    T acc[kMaxChannels];
+    for (int64_t tile = tb; tile < te; ++tile) {
+      int64_t n = gather_tile(S, tile, recs);
+      int64_t tx = tile % S.bins.tiles_x, ty = tile / S.bins.tiles_x;
+      for (int64_t y = ty * ts; y < std::min(H, (ty + 1) * ts); ++y)
+        for (int64_t x = tx * ts; x < std::min(W, (tx + 1) * ts); ++x) {
+          T tr;
+          int last = sc_composite_forward(T(x) + T(0.5), T(y) + T(0.5), (int)n, (int)C, recs.data(),
+                                          T(kAlphaMax), acc, tr);
+          int64_t pix = y * W + x;
+          S.trans[pix] = tr;
+          S.last[pix] = last;
+          for (int64_t c = 0; c < C; ++c) image[pix * C + c] = acc[c] + tr * S.bg[c];
+          alpha[pix] = T(1) - tr;
+        }
+    }
+  });
+}
+
+struct Grads {
+  Tensor means, quats, scales, opacities, colors, viewmat, background, means2d, absgrad;
+};
+
+template <typename T>
+Grads backward_all(const RasterState<T>& S, const Tensor& g_image, const Tensor& g_alpha) {
+  int64_t W = S.opt.width, H = S.opt.height, ts = S.opt.tile_size, C = S.C, n = S.n;
+  int gstride = sc_grad_stride((int)C);
+  Tensor gi = g_image.to(dtype_of<T>::value).contiguous();
+  Tensor ga = g_alpha.to(dtype_of<T>::value).contiguous();
+  const T* v_img = gi.data<T>();
+  const T* v_alp = ga.data<T>();
+  int64_t n_isects = S.bins.n_isects();
+  // 1. per intersection gradients, one tile per task (race free)
+  std::vector<T> isect_grad((size_t)n_isects * gstride, T(0));
+  int64_t n_tiles = S.bins.tiles_x * S.bins.tiles_y;
+  std::vector<T> bg_partial(n_tiles * C, T(0));
+  parallel_for(n_tiles, 1, [&](int64_t tb, int64_t te) {
+    std::vector<T> recs;
+    for (int64_t tile = tb; tile < te; ++tile) {
+      int64_t cnt = gather_tile(S, tile, recs);
+      int64_t tx = tile % S.bins.tiles_x, ty = tile / S.bins.tiles_x;
+      T* g = isect_grad.data() + S.bins.tile_start[tile] * gstride;
+      for (int64_t y = ty * ts; y < std::min(H, (ty + 1) * ts); ++y)
+        for (int64_t x = tx * ts; x < std::min(W, (tx + 1) * ts); ++x) {
+          int64_t pix = y * W + x;
+          for (int64_t c = 0; c < C; ++c) bg_partial[tile * C + c] += S.trans[pix] * v_img[pix * C + c];
+          if (cnt == 0) continue;
+          sc_composite_backward(T(x) + T(0.5), T(y) + T(0.5), S.last[pix], (int)C, recs.data(), T(kAlphaMax),
+                                S.trans[pix], v_img + pix * C, v_alp[pix], S.bg.data(), g);
+        }
+    }
+  });
+  // 2. per Gaussian: sum its intersections (contiguous in emission order)
+  std::vector<uint32_t> sorted_pos(n_isects);
+  parallel_for(n_isects, 65536, [&](int64_t b, int64_t e) {
+    for (int64_t p = b; p < e; ++p) sorted_pos[S.bins.sorted_emit[p]] = (uint32_t)p;
+  });
+  Grads out;
+  DType dt = dtype_of<T>::value;
+  out.means = Tensor::zeros({n, 3}, dt);
+  out.quats = Tensor::zeros({n, 4}, dt);
+  out.scales = Tensor::zeros({n, 3}, dt);
+  out.opacities = Tensor::zeros({n}, dt);
+  out.colors = Tensor::zeros(S.colors.shape(), dt);
+  out.means2d = Tensor::zeros({n, 2}, dt);
+  out.absgrad = Tensor::zeros({n, 2}, dt);
+  T* vm = out.means.data<T>();
+  T* vq = out.quats.data<T>();
+  T* vs = out.scales.data<T>();
+  T* vo = out.opacities.data<T>();
+  T* vc = out.colors.data<T>();
+  T* v2 = out.means2d.data<T>();
+  T* va = out.absgrad.data<T>();
+  const T* mean = S.means.template data<T>();
+  const T* quat = S.quats.template data<T>();
+  const T* scale = S.scales.template data<T>();
+  const T* opac = S.opacities.template data<T>();
+  const T* col = S.colors.template data<T>();
+  RenderMode m = S.opt.mode;
+  int64_t ncol = has_color(m) ? (S.opt.sh_degree ? 3 : S.colors.shape()[1]) : 0;
+  T camc[3], Rinv[9];
+  camera_center(S.cam, camc, Rinv);
+  // viewmat gradient: fixed-size blocks, summed in order (same result for any thread count)
+  const int64_t block = 1024;
+  int64_t nv = (int64_t)S.bins.depth_order.size();
+  int64_t nblocks = (nv + block - 1) / block;
+  std::vector<T> view_partial(nblocks * 16, T(0));
+  parallel_for(nblocks, 1, [&](int64_t bb, int64_t be) {
+    for (int64_t blk = bb; blk < be; ++blk) {
+      T* vp = view_partial.data() + blk * 16;
+      for (int64_t j = blk * block; j < std::min(nv, (blk + 1) * block); ++j) {
+        uint32_t i = S.bins.depth_order[j];
+        T acc[kMaxChannels + 8] = {};
+        for (int64_t e = S.bins.emit_offset[j]; e < S.bins.emit_offset[j + 1]; ++e) {
+          const T* g = isect_grad.data() + (int64_t)sorted_pos[e] * gstride;
+          for (int k = 0; k < gstride; ++k) acc[k] += g[k];
+        }
+        v2[2 * i] = acc[0];
+        v2[2 * i + 1] = acc[1];
+        va[2 * i] = acc[6 + C];
+        va[2 * i + 1] = acc[7 + C];
+        // features -> colours / SH and depth
+        T v_depth = has_depth(m) ? acc[6 + ncol] : T(0);
+        T v_R[9], v_t[3];
+        for (int k = 0; k < 9; ++k) v_R[k] = 0;
+        for (int k = 0; k < 3; ++k) v_t[k] = 0;
+        T v_mean_sh[3] = {0, 0, 0};
+        if (ncol > 0) {
+          if (S.opt.sh_degree) {
+            T v_rgb[3] = {acc[6], acc[7], acc[8]}, v_dir[3];
+            sc_sh_color_backward((int)*S.opt.sh_degree, mean[3 * i], mean[3 * i + 1], mean[3 * i + 2],
+                                 camc[0], camc[1], camc[2], col + i * S.sh_k * 3, v_rgb,
+                                 vc + i * S.sh_k * 3, v_dir);
+            // dir = mean - campos with campos = -R^-1 t: v_campos = -v_dir,
+            // v_t = R^-T v_dir, v_R = R^-T v_dir campos^T (d R^-1 = -R^-1 dR R^-1).
+            for (int k = 0; k < 3; ++k) v_mean_sh[k] = v_dir[k];
+            T u[3];
+            for (int a = 0; a < 3; ++a) u[a] = Rinv[a] * v_dir[0] + Rinv[3 + a] * v_dir[1] + Rinv[6 + a] * v_dir[2];
+            for (int a = 0; a < 3; ++a) {
+              v_t[a] += u[a];
+              for (int b2 = 0; b2 < 3; ++b2) v_R[a * 3 + b2] += u[a] * camc[b2];
+            }
+            // the bottom row [0 0 0 1] of the 4x4 enters the inverse too
+            T s = v_dir[0] * camc[0] + v_dir[1] * camc[1] + v_dir[2] * camc[2];
+            for (int b2 = 0; b2 < 3; ++b2) vp[12 + b2] += s * camc[b2];
+            vp[15] += s;
+          } else {
+            for (int64_t c = 0; c < ncol; ++c) vc[i * ncol + c] = acc[6 + c];
+          }
+        }
+        // opacity (antialiased: opacity_eff = opacity * compensation)
+        ScProjected<T> P;
+        sc_project_gaussian(mean + 3 * i, quat + 4 * i, scale + 3 * i, S.cam, P);
+        T v_comp = T(0);
+        if (S.opt.antialiased) {
+          vo[i] = acc[5] * P.compensation;
+          v_comp = acc[5] * opac[i];
+        } else {
+          vo[i] = acc[5];
+        }
+        T v_conic[3] = {acc[2], acc[3], acc[4]};
+        T v_mean2d[2] = {acc[0], acc[1]};
+        T pm[3], pq[4], ps[3], pR[9], pt[3];
+        sc_project_gaussian_backward(mean + 3 * i, scale + 3 * i, S.cam, P, v_mean2d, v_depth, v_conic,
+                                     v_comp, pm, pq, ps, pR, pt);
+        for (int k = 0; k < 3; ++k) vm[3 * i + k] = pm[k] + v_mean_sh[k];
+        for (int k = 0; k < 4; ++k) vq[4 * i + k] = pq[k];
+        for (int k = 0; k < 3; ++k) vs[3 * i + k] = ps[k];
+        for (int a = 0; a < 3; ++a) {
+          for (int b2 = 0; b2 < 3; ++b2) vp[a * 4 + b2] += pR[a * 3 + b2] + v_R[a * 3 + b2];
+          vp[a * 4 + 3] += pt[a] + v_t[a];
+        }
+      }
+    }
+  });
+  out.viewmat = Tensor::zeros({4, 4}, dt);
+  T* vv = out.viewmat.data<T>();
+  for (int64_t blk = 0; blk < nblocks; ++blk)
+    for (int k = 0; k < 16; ++k) vv[k] += view_partial[blk * 16 + k];
+  if (S.background.defined()) {
+    out.background = Tensor::zeros({C}, dt);
+    T* vb = out.background.data<T>();
+    for (int64_t t = 0; t < n_tiles; ++t)
+      for (int64_t c = 0; c < C; ++c) vb[c] += bg_partial[t * C + c];
+  }
+  return out;
+}
+
+template <typename T>
+RasterizeResult rasterize_impl(const Tensor& means, const Tensor& quats, const Tensor& scales,
+                               const Tensor& opacities, const Tensor& colors, const Tensor& viewmat,
+                               const Tensor& K, const Tensor& background, const RasterizeOptions& opt) {
+  auto S = std::make_shared<RasterState<T>>();
+  S->opt = opt;
+  S->cam = make_camera<T>(viewmat, K, opt);
+  S->n = means.shape()[0];
+  S->means = means.detach().contiguous();
+  S->quats = quats.detach().contiguous();
+  S->scales = scales.detach().contiguous();
+  S->opacities = opacities.detach().contiguous();
+  S->colors = colors.detach().contiguous();
+  int64_t ncol = has_color(opt.mode) ? (opt.sh_degree ? 3 : colors.shape()[1]) : 0;
+  S->C = ncol + (has_depth(opt.mode) ? 1 : 0);
+  S->sh_k = opt.sh_degree ? colors.shape()[1] : 0;
+  S->bg.assign(S->C, T(0));
+  if (background.defined()) {
+    S->background = background.detach().contiguous();
+    for (int64_t c = 0; c < S->C; ++c) S->bg[c] = S->background.template data<T>()[c];
+  }
+  project_all(*S);
+  compute_features(*S);
+  S->bins = bin_tiles<T>(S->mean2d.data(), S->conic.data(), S->r2.data(), S->depth.data(),
+                         S->radii.data(), S->n, opt.width, opt.height, opt.tile_size);
+  DType dt = dtype_of<T>::value;
+  int64_t H = opt.height, W = opt.width, n = S->n;
+  Tensor image = Tensor::empty({H, W, S->C}, dt);
+  Tensor alpha = Tensor::empty({H, W, 1}, dt);
+  composite_all(*S, image.data<T>(), alpha.data<T>());
+
+  RasterizeResult res;
+  res.n_isects = S->bins.n_isects();
+  res.radii = Tensor::empty({n, 2}, DType::Int32);
+  std::copy(S->radii.begin(), S->radii.end(), res.radii.data<int32_t>());
+  res.depths = Tensor::empty({n}, dt);
+  std::copy(S->depth.begin(), S->depth.end(), res.depths.data<T>());
+  res.means2d = Tensor::zeros({n, 2}, dt);
+  res.means2d_absgrad = Tensor::zeros({n, 2}, dt);
+  if (grad_enabled()) {
+    res.means2d.set_requires_grad(true);
+    res.means2d_absgrad.set_requires_grad(true);
+  }
+  std::vector<Tensor> outs{image, alpha};
+  record_op("rasterize",
+            {means, quats, scales, opacities, colors, viewmat, background, res.means2d,
+             res.means2d_absgrad},
+            outs, [S](const std::vector<Tensor>& g) -> std::vector<Tensor> {
+              Grads v = backward_all(*S, g[0], g[1]);
+              return {v.means, v.quats, v.scales, v.opacities, v.colors, v.viewmat, v.background,
+                      v.means2d, v.absgrad};
+            });
+  image = outs[0];
+  alpha = outs[1];
+  // expected depth: accumulated depth over accumulated alpha
+  if (opt.mode == RenderMode::ED || opt.mode == RenderMode::RGB_ED) {
+    int64_t d = S->C - 1;
+    Tensor ed = image.slice(-1, d, d + 1) / clamp(alpha, 1e-10, std::nullopt);
+    image = d == 0 ? ed : concat({image.slice(-1, 0, d), ed}, -1);
+  }
+  res.image = image;
+  res.alpha = alpha;
+  return res;
+}
+
+}  // namespace
+
+RasterizeResult rasterize(const Tensor& means, const Tensor& quats, const Tensor& scales,
+                          const Tensor& opacities, const Tensor& colors, const Tensor& viewmat,
+                          const Tensor& K, const Tensor& background, const RasterizeOptions& opt) {
+  DType dt = means.dtype();
+  if (dt != DType::Float32 && dt != DType::Float64)
+    throw TypeError(std::string("rasterize: means must be float32 or float64, got ") + dtype_name(dt));
+  const std::pair<const Tensor*, const char*> args[] = {
+      {&quats, "quats"}, {&scales, "scales"}, {&opacities, "opacities"}, {&colors, "colors"},
+      {&viewmat, "viewmat"}, {&K, "K"}, {&background, "background"}};
+  for (auto& [t, name] : args)
+    if (t->defined() && t->dtype() != dt)
+      throw TypeError(std::string("rasterize: ") + name + " has dtype " + dtype_name(t->dtype()) +
+                      " but means has " + dtype_name(dt) + "; all inputs must share one dtype");
+  if (opt.width <= 0 || opt.height <= 0)
+    throw ValueError("rasterize: width and height must be positive, got " + std::to_string(opt.width) +
+                     "x" + std::to_string(opt.height));
+  if (opt.tile_size < 1 || opt.tile_size > 256)
+    throw ValueError("rasterize: tile_size must be in [1, 256], got " + std::to_string(opt.tile_size));
+  if (!(opt.near_plane > 0) || !(opt.far_plane > opt.near_plane))
+    throw ValueError("rasterize: need 0 < near < far, got near=" + std::to_string(opt.near_plane) +
+                     " far=" + std::to_string(opt.far_plane));
+  check_shape(means, {-1, 3}, "means");
+  int64_t n = means.shape()[0];
+  check_shape(quats, {n, 4}, "quats");
+  check_shape(scales, {n, 3}, "scales");
+  check_shape(opacities, {n}, "opacities");
+  check_shape(viewmat, {4, 4}, "viewmat");
+  check_shape(K, {3, 3}, "K");
+  int64_t ncol = 0;
+  if (opt.sh_degree) {
+    int64_t d = *opt.sh_degree;
+    if (d < 0 || d > 3) throw ValueError("rasterize: sh_degree must be 0..3, got " + std::to_string(d));
+    check_shape(colors, {n, -1, 3}, "colors_or_sh (SH coefficients)");
+    if (colors.shape()[1] < (d + 1) * (d + 1))
+      throw ValueError("rasterize: sh_degree " + std::to_string(d) + " needs at least " +
+                       std::to_string((d + 1) * (d + 1)) + " SH coefficients per Gaussian, got " +
+                       std::to_string(colors.shape()[1]));
+    ncol = 3;
+  } else {
+    check_shape(colors, {n, -1}, "colors_or_sh (colours)");
+    ncol = colors.shape()[1];
+  }
+  int64_t C = (has_color(opt.mode) ? ncol : 0) + (has_depth(opt.mode) ? 1 : 0);
+  if (C < 1 || C > kMaxChannels)
+    throw ValueError("rasterize: between 1 and " + std::to_string(kMaxChannels) +
+                     " output channels are supported, got " + std::to_string(C));
+  if (background.defined()) check_shape(background, {C}, "background");
+  check_finite(means, "means");
+  check_finite(quats, "quats");
+  check_finite(scales, "scales");
+  check_finite(opacities, "opacities");
+  check_finite(colors, "colors_or_sh");
+  check_finite(viewmat, "viewmat");
+  check_finite(K, "K");
+  if (dt == DType::Float32)
+    return rasterize_impl<float>(means, quats, scales, opacities, colors, viewmat, K, background, opt);
+  return rasterize_impl<double>(means, quats, scales, opacities, colors, viewmat, K, background, opt);
+}
+
+}  // namespace sc
