@@ -49,6 +49,36 @@ void bind_splat(nb::module_& m) {
       nb::arg("height"), nb::arg("sh_degree") = nb::none(), nb::arg("background") = nb::none(),
       nb::arg("near") = 0.01, nb::arg("far") = 1e10, nb::arg("render_mode") = "RGB",
       nb::arg("antialiased") = false, nb::arg("tile_size") = 16);
+  m.def(
+      "splat_project",
+      [](nb::handle means, nb::handle quats, nb::handle scales, nb::handle opacities,
+         nb::handle viewmat, nb::handle K, int64_t width, int64_t height, double near_plane,
+         double far_plane, bool antialiased) {
+        Tensor tm = to_tensor(means, nullptr, "means");
+        RasterizeOptions o;
+        o.width = width;
+        o.height = height;
+        o.near_plane = near_plane;
+        o.far_plane = far_plane;
+        o.antialiased = antialiased;
+        ProjectionResult r = project_gaussians(tm, to_tensor(quats, &tm, "quats"), to_tensor(scales, &tm, "scales"),
+                                               to_tensor(opacities, &tm, "opacities"),
+                                               to_tensor(viewmat, &tm, "viewmat"), to_tensor(K, &tm, "K"), o);
+        nb::dict d;
+        d["means2d"] = r.means2d;
+        d["conics"] = r.conics;
+        d["depths"] = r.depths;
+        d["compensations"] = r.compensations;
+        d["radii"] = r.radii;
+        return d;
+      },
+      nb::arg("means"), nb::arg("quats"), nb::arg("scales"), nb::arg("opacities"),
+      nb::arg("viewmat"), nb::arg("K"), nb::arg("width"), nb::arg("height"),
+      nb::arg("near") = 0.01, nb::arg("far") = 1e10, nb::arg("antialiased") = false);
+  m.def("splat_sh_colors", [](int64_t degree, nb::handle dirs, nb::handle coeffs) {
+    Tensor td = to_tensor(dirs, nullptr, "dirs");
+    return sh_colors(degree, td, to_tensor(coeffs, &td, "coeffs"));
+  }, nb::arg("degree"), nb::arg("dirs"), nb::arg("coeffs"));
 }
 
 }  // namespace sc

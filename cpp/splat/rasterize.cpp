@@ -508,4 +508,76 @@ RasterizeResult rasterize(const Tensor& means, const Tensor& quats, const Tensor
   return rasterize_impl<double>(means, quats, scales, opacities, colors, viewmat, K, background, opt);
 }
 
+ProjectionResult project_gaussians(const Tensor& means, const Tensor& quats, const Tensor& scales,
+                                   const Tensor& opacities, const Tensor& viewmat, const Tensor& K,
+                                   const RasterizeOptions& opt) {
+  int64_t n = means.ndim() == 2 ? means.shape()[0] : 0;
+  Tensor colors = Tensor::zeros({n, 3}, means.dtype());
+  RasterizeOptions o = opt;
+  o.sh_degree.reset();
+  o.mode = RenderMode::RGB;
+  NoGradGuard no_grad;
+  ProjectionResult r;
+  auto run = [&](auto tag) {
+    using T = decltype(tag);
+    RasterState<T> S;
+    S.opt = o;
+    S.cam = make_camera<T>(viewmat, K, o);
+    S.n = n;
+    S.means = means.detach().contiguous();
+    S.quats = quats.detach().contiguous();
+    S.scales = scales.detach().contiguous();
+    S.opacities = opacities.detach().contiguous();
+    project_all(S);
+    DType dt = dtype_of<T>::value;
+    r.means2d = Tensor::empty({n, 2}, dt);
+    r.conics = Tensor::empty({n, 3}, dt);
+    r.depths = Tensor::empty({n}, dt);
+    r.compensations = Tensor::empty({n}, dt);
+    r.radii = Tensor::empty({n, 2}, DType::Int32);
+    std::copy(S.mean2d.begin(), S.mean2d.end(), r.means2d.data<T>());
+    std::copy(S.conic.begin(), S.conic.end(), r.conics.data<T>());
+    std::copy(S.depth.begin(), S.depth.end(), r.depths.data<T>());
+    std::copy(S.radii.begin(), S.radii.end(), r.radii.data<int32_t>());
+    const T* op = S.opacities.template data<T>();
+    T* comp = r.compensations.data<T>();
+    for (int64_t i = 0; i < n; ++i)  // opac_eff = opacity * compensation when antialiased
+      comp[i] = o.antialiased ? (op[i] != T(0) ? S.opac_eff[i] / op[i] : T(0)) : T(1);
+  };
+  // validate through the rasterizer's checks (cheap: zero colours, RGB)
+  rasterize(means.detach(), quats.detach(), scales.detach(), opacities.detach(), colors, viewmat.detach(),
+            K.detach(), Tensor(), o);
+  if (means.dtype() == DType::Float32) run(float{});
+  else run(double{});
+  return r;
+}
+
+Tensor sh_colors(int64_t degree, const Tensor& dirs, const Tensor& coeffs) {
+  if (degree < 0 || degree > 3) throw ValueError("sh_colors: degree must be 0..3, got " + std::to_string(degree));
+  check_shape(dirs, {-1, 3}, "dirs");
+  int64_t n = dirs.shape()[0];
+  check_shape(coeffs, {n, -1, 3}, "coeffs");
+  if (coeffs.shape()[1] < (degree + 1) * (degree + 1))
+    throw ValueError("sh_colors: degree " + std::to_string(degree) + " needs " +
+                     std::to_string((degree + 1) * (degree + 1)) + " coefficients, got " +
+                     std::to_string(coeffs.shape()[1]));
+  if (dirs.dtype() != coeffs.dtype() || !(dirs.dtype() == DType::Float32 || dirs.dtype() == DType::Float64))
+    throw TypeError("sh_colors: dirs and coeffs must both be float32 or both float64");
+  Tensor out = Tensor::empty({n, 3}, dirs.dtype());
+  Tensor d = dirs.detach().contiguous(), c = coeffs.detach().contiguous();
+  int64_t K = coeffs.shape()[1];
+  SC_DISPATCH_FLOAT(dirs.dtype(), "sh_colors", {
+    using T = scalar_t;
+    const T* dp = d.data<T>();
+    const T* cp = c.data<T>();
+    T* o = out.data<T>();
+    parallel_for(n, 4096, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i)
+        sc_sh_color((int)degree, dp[3 * i], dp[3 * i + 1], dp[3 * i + 2], T(0), T(0), T(0),
+                    cp + i * K * 3, o + 3 * i);
+    });
+  });
+  return out;
+}
+
 }  // namespace sc

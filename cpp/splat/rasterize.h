@@ -44,4 +44,19 @@ RasterizeResult rasterize(const Tensor& means, const Tensor& quats, const Tensor
                           const Tensor& opacities, const Tensor& colors, const Tensor& viewmat,
                           const Tensor& K, const Tensor& background, const RasterizeOptions& opt);
 
+// ---- stages, forward only (the rasterizer's backward covers their gradients) --
+struct ProjectionResult {
+  Tensor means2d;        // (N,2) pixels
+  Tensor conics;         // (N,3) A, B, C of the inverse 2D covariance (low-pass included)
+  Tensor depths;         // (N,) camera-space z
+  Tensor compensations;  // (N,) sqrt(det before / after the low-pass)
+  Tensor radii;          // (N,2) int32 half extents of the alpha >= 1/255 box, 0 = culled
+};
+ProjectionResult project_gaussians(const Tensor& means, const Tensor& quats, const Tensor& scales,
+                                   const Tensor& opacities, const Tensor& viewmat, const Tensor& K,
+                                   const RasterizeOptions& opt);
+// Colours max(SH(dir) + 0.5, 0) for dirs (N,3) (any length, normalised inside)
+// and coefficients (N,K,3).
+Tensor sh_colors(int64_t degree, const Tensor& dirs, const Tensor& coeffs);
+
 }  // namespace sc

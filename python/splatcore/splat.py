@@ -1,7 +1,7 @@
 """3D Gaussian Splatting: the differentiable rasterizer (C++ core)."""
 from . import _core
 
-__all__ = ["rasterize"]
+__all__ = ["rasterize", "project", "spherical_harmonics"]
 
 
 def rasterize(means, quats, scales, opacities, colors_or_sh, viewmat, K, width, height,
@@ -26,3 +26,16 @@ def rasterize(means, quats, scales, opacities, colors_or_sh, viewmat, K, width, 
     """
     return _core.rasterize(means, quats, scales, opacities, colors_or_sh, viewmat, K, width, height,
                            sh_degree, background, near, far, render_mode, antialiased, tile_size)
+
+
+def project(means, quats, scales, opacities, viewmat, K, width, height, near=0.01, far=1e10,
+            antialiased=False):
+    """The projection stage alone (forward only): a dict with ``means2d`` (N,2),
+    ``conics`` (N,3), ``depths`` (N,), ``compensations`` (N,) and ``radii`` (N,2)."""
+    return _core.splat_project(means, quats, scales, opacities, viewmat, K, width, height, near,
+                               far, antialiased)
+
+
+def spherical_harmonics(degree, dirs, coeffs):
+    """Colours max(SH(normalise(dirs)) + 0.5, 0) for dirs (N,3), coeffs (N,K,3) (forward only)."""
+    return _core.splat_sh_colors(degree, dirs, coeffs)
