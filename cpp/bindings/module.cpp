@@ -10,5 +10,6 @@ NB_MODULE(_core, m) {
   sc::bind_optim(m);
   sc::bind_sort(m);
   sc::bind_splat(m);
+  sc::bind_loss(m);
   sc::bind_info(m);
 }
