@@ -3,6 +3,7 @@
 #include <nanobind/stl/string.h>
 
 #include "bindings/bindings.h"
+#include "splat/knn.h"
 #include "splat/rasterize.h"
 
 namespace sc {
@@ -79,6 +80,10 @@ void bind_splat(nb::module_& m) {
     Tensor td = to_tensor(dirs, nullptr, "dirs");
     return sh_colors(degree, td, to_tensor(coeffs, &td, "coeffs"));
   }, nb::arg("degree"), nb::arg("dirs"), nb::arg("coeffs"));
+  m.def("knn_mean_distance", [](nb::handle points, int64_t k) {
+    return knn_mean_distance(to_tensor(points, nullptr, "points"), k);
+  }, nb::arg("points"), nb::arg("k") = 3,
+     "Mean distance of each point (N,3) to its k nearest neighbours (exact, grid search).");
 }
 
 }  // namespace sc

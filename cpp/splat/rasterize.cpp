@@ -15,9 +15,9 @@
 
 namespace sc {
 
-// gsplat clamps alpha at 0.999 (the original 3DGS CUDA code at 0.99); the
-// golden renders in shared/golden/gsplat decide: see tests/test_rasterize.py.
-static constexpr double kAlphaMax = 0.999;
+// alpha = min(0.99, opacity * G) as in the original 3DGS (ARCHITECTURE.md);
+// gsplat's golden scenes never reach the clamp, so they agree with either.
+static constexpr double kAlphaMax = 0.99;
 static constexpr int kMaxChannels = 16;
 
 RenderMode parse_render_mode(const std::string& s) {
@@ -77,26 +77,32 @@ ScCamera<T> make_camera(const Tensor& viewmat, const Tensor& K, const RasterizeO
   return c;
 }
 
-// Camera centre -R^-1 t of the world-to-camera pose. The inverse (not the
-// transpose) makes the viewmat gradient that of the 4x4 matrix inverse, as
-// autograd through inverse(viewmat) gives; both agree for rotations.
+// Camera centre = column 3 of inverse(viewmat) (the full 4x4, as gsplat
+// computes it, so the viewmat gradient is that of the matrix inverse: for a
+// rigid pose this is -R^T t, but the bottom row gets a gradient too).
+// Vinv receives the 4x4 inverse (row-major), center its column 3.
 template <typename T>
-void camera_center(const ScCamera<T>& c, T* center, T* Rinv) {
-  const T* R = c.R;
-  T a0 = R[4] * R[8] - R[5] * R[7], a1 = R[5] * R[6] - R[3] * R[8], a2 = R[3] * R[7] - R[4] * R[6];
-  T det = R[0] * a0 + R[1] * a1 + R[2] * a2;
-  T id = det != T(0) ? T(1) / det : T(0);
-  Rinv[0] = a0 * id;
-  Rinv[1] = (R[2] * R[7] - R[1] * R[8]) * id;
-  Rinv[2] = (R[1] * R[5] - R[2] * R[4]) * id;
-  Rinv[3] = a1 * id;
-  Rinv[4] = (R[0] * R[8] - R[2] * R[6]) * id;
-  Rinv[5] = (R[2] * R[3] - R[0] * R[5]) * id;
-  Rinv[6] = a2 * id;
-  Rinv[7] = (R[1] * R[6] - R[0] * R[7]) * id;
-  Rinv[8] = (R[0] * R[4] - R[1] * R[3]) * id;
-  for (int j = 0; j < 3; ++j)
-    center[j] = -(Rinv[j * 3] * c.t[0] + Rinv[j * 3 + 1] * c.t[1] + Rinv[j * 3 + 2] * c.t[2]);
+void invert4(const T* m, T* inv) {
+  // Gauss-Jordan with partial pivoting, in double.
+  double a[4][8];
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 8; ++j) a[i][j] = j < 4 ? (double)m[i * 4 + j] : (j - 4 == i ? 1.0 : 0.0);
+  for (int c = 0; c < 4; ++c) {
+    int piv = c;
+    for (int r = c + 1; r < 4; ++r)
+      if (std::fabs(a[r][c]) > std::fabs(a[piv][c])) piv = r;
+    if (a[piv][c] == 0.0) throw ValueError("rasterize: viewmat is singular");
+    for (int j = 0; j < 8; ++j) std::swap(a[c][j], a[piv][j]);
+    double d = a[c][c];
+    for (int j = 0; j < 8; ++j) a[c][j] /= d;
+    for (int r = 0; r < 4; ++r)
+      if (r != c) {
+        double f = a[r][c];
+        for (int j = 0; j < 8; ++j) a[r][j] -= f * a[c][j];
+      }
+  }
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 4; ++j) inv[i * 4 + j] = (T)a[i][j + 4];
 }
 
 // Everything the backward needs, kept alive by the autograd closure.
@@ -111,7 +117,9 @@ struct RasterState {
   TileBins bins;
   std::vector<T> trans;       // per pixel final transmittance
   std::vector<int32_t> last;  // per pixel: records walked (sc_composite_forward's return)
-  std::vector<T> bg;          // C
+  std::vector<T> bg;          // C (0 on the depth channel)
+  T Vinv[16];                 // inverse(viewmat)
+  T campos[4];                // column 3 of Vinv
 };
 
 template <typename T>
@@ -162,8 +170,7 @@ void compute_features(RasterState<T>& S) {
   const T* col = S.colors.template data<T>();
   RenderMode m = S.opt.mode;
   int64_t ncol = has_color(m) ? (S.opt.sh_degree ? 3 : S.colors.shape()[1]) : 0;
-  T camc[3], Rinv[9];
-  camera_center(S.cam, camc, Rinv);
+  const T* camc = S.campos;
   parallel_for(n, 2048, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
       if (S.radii[2 * i] == 0 && S.radii[2 * i + 1] == 0) continue;
@@ -294,8 +301,8 @@ Grads backward_all(const RasterState<T>& S, const Tensor& g_image, const Tensor&
   const T* col = S.colors.template data<T>();
   RenderMode m = S.opt.mode;
   int64_t ncol = has_color(m) ? (S.opt.sh_degree ? 3 : S.colors.shape()[1]) : 0;
-  T camc[3], Rinv[9];
-  camera_center(S.cam, camc, Rinv);
+  const T* camc = S.campos;
+  const T* Vinv = S.Vinv;
   // viewmat gradient: fixed-size blocks, summed in order (same result for any thread count)
   const int64_t block = 1024;
   int64_t nv = (int64_t)S.bins.depth_order.size();
@@ -327,19 +334,13 @@ Grads backward_all(const RasterState<T>& S, const Tensor& g_image, const Tensor&
             sc_sh_color_backward((int)*S.opt.sh_degree, mean[3 * i], mean[3 * i + 1], mean[3 * i + 2],
                                  camc[0], camc[1], camc[2], col + i * S.sh_k * 3, v_rgb,
                                  vc + i * S.sh_k * 3, v_dir);
-            // dir = mean - campos with campos = -R^-1 t: v_campos = -v_dir,
-            // v_t = R^-T v_dir, v_R = R^-T v_dir campos^T (d R^-1 = -R^-1 dR R^-1).
+            // dir = mean - campos, campos = (Vinv e3)[:3]: d campos = -(Vinv dV Vinv e3)[:3],
+            // so dL/dV = (Vinv^T [v_dir; 0]) (Vinv e3)^T (v_campos = -v_dir).
             for (int k = 0; k < 3; ++k) v_mean_sh[k] = v_dir[k];
-            T u[3];
-            for (int a = 0; a < 3; ++a) u[a] = Rinv[a] * v_dir[0] + Rinv[3 + a] * v_dir[1] + Rinv[6 + a] * v_dir[2];
-            for (int a = 0; a < 3; ++a) {
-              v_t[a] += u[a];
-              for (int b2 = 0; b2 < 3; ++b2) v_R[a * 3 + b2] += u[a] * camc[b2];
+            for (int a = 0; a < 4; ++a) {
+              T u = Vinv[a] * v_dir[0] + Vinv[4 + a] * v_dir[1] + Vinv[8 + a] * v_dir[2];
+              for (int b2 = 0; b2 < 4; ++b2) vp[a * 4 + b2] += u * S.campos[b2];
             }
-            // the bottom row [0 0 0 1] of the 4x4 enters the inverse too
-            T s = v_dir[0] * camc[0] + v_dir[1] * camc[1] + v_dir[2] * camc[2];
-            for (int b2 = 0; b2 < 3; ++b2) vp[12 + b2] += s * camc[b2];
-            vp[15] += s;
           } else {
             for (int64_t c = 0; c < ncol; ++c) vc[i * ncol + c] = acc[6 + c];
           }
@@ -374,10 +375,10 @@ Grads backward_all(const RasterState<T>& S, const Tensor& g_image, const Tensor&
   for (int64_t blk = 0; blk < nblocks; ++blk)
     for (int k = 0; k < 16; ++k) vv[k] += view_partial[blk * 16 + k];
   if (S.background.defined()) {
-    out.background = Tensor::zeros({C}, dt);
+    out.background = Tensor::zeros({ncol}, dt);
     T* vb = out.background.data<T>();
     for (int64_t t = 0; t < n_tiles; ++t)
-      for (int64_t c = 0; c < C; ++c) vb[c] += bg_partial[t * C + c];
+      for (int64_t c = 0; c < ncol; ++c) vb[c] += bg_partial[t * C + c];
   }
   return out;
 }
@@ -398,10 +399,16 @@ RasterizeResult rasterize_impl(const Tensor& means, const Tensor& quats, const T
   int64_t ncol = has_color(opt.mode) ? (opt.sh_degree ? 3 : colors.shape()[1]) : 0;
   S->C = ncol + (has_depth(opt.mode) ? 1 : 0);
   S->sh_k = opt.sh_degree ? colors.shape()[1] : 0;
+  {
+    Tensor V = viewmat.detach().to(dtype_of<T>::value).contiguous();
+    invert4(V.data<T>(), S->Vinv);
+    for (int i = 0; i < 4; ++i) S->campos[i] = S->Vinv[i * 4 + 3];
+  }
+  // The background fills the colour channels only (gsplat); depth composites on 0.
   S->bg.assign(S->C, T(0));
-  if (background.defined()) {
+  if (background.defined() && ncol > 0) {
     S->background = background.detach().contiguous();
-    for (int64_t c = 0; c < S->C; ++c) S->bg[c] = S->background.template data<T>()[c];
+    for (int64_t c = 0; c < ncol; ++c) S->bg[c] = S->background.template data<T>()[c];
   }
   project_all(*S);
   compute_features(*S);
@@ -419,7 +426,8 @@ RasterizeResult rasterize_impl(const Tensor& means, const Tensor& quats, const T
   std::copy(S->radii.begin(), S->radii.end(), res.radii.data<int32_t>());
   res.depths = Tensor::empty({n}, dt);
   std::copy(S->depth.begin(), S->depth.end(), res.depths.data<T>());
-  res.means2d = Tensor::zeros({n, 2}, dt);
+  res.means2d = Tensor::empty({n, 2}, dt);  // projected 2D means; .grad = dL/d(2D mean)
+  std::copy(S->mean2d.begin(), S->mean2d.end(), res.means2d.data<T>());
   res.means2d_absgrad = Tensor::zeros({n, 2}, dt);
   if (grad_enabled()) {
     res.means2d.set_requires_grad(true);
@@ -483,9 +491,9 @@ RasterizeResult rasterize(const Tensor& means, const Tensor& quats, const Tensor
     if (d < 0 || d > 3) throw ValueError("rasterize: sh_degree must be 0..3, got " + std::to_string(d));
     check_shape(colors, {n, -1, 3}, "colors_or_sh (SH coefficients)");
     if (colors.shape()[1] < (d + 1) * (d + 1))
-      throw ValueError("rasterize: sh_degree " + std::to_string(d) + " needs at least " +
-                       std::to_string((d + 1) * (d + 1)) + " SH coefficients per Gaussian, got " +
-                       std::to_string(colors.shape()[1]));
+      throw ValueError("rasterize: colors_or_sh must have shape (N, K, 3) with K >= " +
+                       std::to_string((d + 1) * (d + 1)) + " for sh_degree " + std::to_string(d) +
+                       ", got " + shape_str(colors.shape()));
     ncol = 3;
   } else {
     check_shape(colors, {n, -1}, "colors_or_sh (colours)");
@@ -495,7 +503,9 @@ RasterizeResult rasterize(const Tensor& means, const Tensor& quats, const Tensor
   if (C < 1 || C > kMaxChannels)
     throw ValueError("rasterize: between 1 and " + std::to_string(kMaxChannels) +
                      " output channels are supported, got " + std::to_string(C));
-  if (background.defined()) check_shape(background, {C}, "background");
+  // background: one value per colour channel; ignored for pure depth modes.
+  int64_t ncolor_out = has_color(opt.mode) ? ncol : 0;
+  if (background.defined() && ncolor_out > 0) check_shape(background, {ncolor_out}, "background");
   check_finite(means, "means");
   check_finite(quats, "quats");
   check_finite(scales, "scales");

@@ -1,0 +1,330 @@
+// SSIM as one fused differentiable op (CPU backend), plus L1, PSNR and the 3DGS
+// loss. Per-pixel math: kernels/ssim.h; here are the separable blurs.
+//
+// Layout: the images are (B, H, W, C) row-major (B = 1 for (H, W, C)), so an
+// image row of W pixels is n = W*C contiguous values and a horizontal tap
+// shift of one pixel is a shift of C values. Every blur is the 1-D window
+// along W (zero padding at the row ends), then along H (zero padding at the
+// image's top and bottom, never across images of a batch).
+//
+// Forward:  pass 1, parallel over rows: x, y, x^2, y^2, x y -> horizontal blur
+//           pass 2, parallel over rows: vertical blur of the five planes, then
+//           the SSIM at each value (kernels/ssim.h), summed per row (double);
+//           when a gradient is needed, the four partials dS/d(mu1, mu2,
+//           m11 = m22, m12) are stored for the backward.
+// Backward: the partials, times g/N, are blurred back with the same window
+//           (the adjoint of a "same" zero-padded convolution with a symmetric
+//           window is that convolution) and combined with x, y per value
+//           (sc_ssim_grad_x): see kernels/ssim.h for the equations.
+#include "splat/ssim.h"
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "autograd/function.h"
+#include "autograd/grad_mode.h"
+#include "core/thread_pool.h"
+#include "kernels/ssim.h"
+#include "ops/ops.h"
+
+namespace sc {
+namespace {
+
+using Grads = std::vector<Tensor>;
+constexpr int kR = SC_SSIM_RADIUS;
+constexpr int kK = SC_SSIM_WINDOW;
+
+struct Dims {
+  int64_t B = 1, H = 0, W = 0, C = 0;
+  int64_t rows() const { return B * H; }
+  int64_t n() const { return W * C; }  // values per row
+  int64_t numel() const { return B * H * W * C; }
+};
+
+// ---- argument checks ------------------------------------------------------------
+void check_pair(const Tensor& a, const Tensor& b, const char* fn, const char* na = "img1",
+                const char* nb = "img2") {
+  const std::string f(fn);
+  if (!a.defined() || !b.defined()) throw ValueError(f + ": both images are required");
+  if (a.shape() != b.shape())
+    throw ValueError(f + ": the images must have the same shape, got " + na + " " +
+                     shape_str(a.shape()) + " and " + nb + " " + shape_str(b.shape()));
+  DType dt = a.dtype();
+  if (dt != DType::Float32 && dt != DType::Float64)
+    throw TypeError(f + ": images must be float32 or float64, got " + dtype_name(dt));
+  if (b.dtype() != dt)
+    throw TypeError(f + ": " + na + " has dtype " + dtype_name(dt) + " but " + nb + " has " +
+                    dtype_name(b.dtype()) + "; both must share one dtype");
+  if (a.numel() == 0)
+    throw ValueError(std::string(fn) + ": the images are empty, shape " + shape_str(a.shape()));
+}
+
+Dims image_dims(const Tensor& a, const char* fn) {
+  Dims d;
+  const Shape& s = a.shape();
+  if (s.size() == 3) {
+    d.H = s[0], d.W = s[1], d.C = s[2];
+  } else if (s.size() == 4) {
+    d.B = s[0], d.H = s[1], d.W = s[2], d.C = s[3];
+  } else {
+    throw ValueError(std::string(fn) + ": images must be (H, W, C) or (B, H, W, C), got shape " +
+                     shape_str(s));
+  }
+  return d;
+}
+
+// ---- the separable blur -----------------------------------------------------------
+template <typename T>
+struct Window {
+  T w[kK];
+  Window() {
+    double d[kK];
+    sc_ssim_window<double>(d);  // normalised in float64, then rounded once
+    for (int k = 0; k < kK; ++k) w[k] = T(d[k]);
+  }
+};
+
+// One row, along W: dst[j] = sum_k w[k] src[j + (k - R) C], taps outside the
+// row being zero. Tap-major so that each inner loop is a contiguous,
+// vectorisable axpy over the row (which stays in L1).
+template <typename T>
+void blur_row(const T* __restrict src, T* __restrict dst, int64_t n, int64_t C, const T* w) {
+  std::fill(dst, dst + n, T(0));
+  for (int k = 0; k < kK; ++k) {
+    const int64_t s = (k - kR) * C;  // dst[j] reads src[j + s]
+    const int64_t j0 = std::max<int64_t>(0, -s), j1 = std::min<int64_t>(n, n - s);
+    const T wk = w[k];
+    const T* __restrict sp = src + s;
+    for (int64_t j = j0; j < j1; ++j) dst[j] += wk * sp[j];
+  }
+}
+
+// One output row y of an image, along H: dst[j] = sum_k w[k] plane[y + k - R][j]
+// over the rows inside [0, H). `plane` points at the image's first row.
+template <typename T>
+void blur_col(const T* __restrict plane, int64_t y, int64_t H, int64_t n, T* __restrict dst,
+              const T* w) {
+  const int k0 = (int)std::max<int64_t>(0, kR - y), k1 = (int)std::min<int64_t>(kK, H + kR - y);
+  std::fill(dst, dst + n, T(0));
+  for (int k = k0; k < k1; ++k) {
+    const T* __restrict src = plane + (y + k - kR) * n;
+    const T wk = w[k];
+    for (int64_t j = 0; j < n; ++j) dst[j] += wk * src[j];
+  }
+}
+
+int64_t row_grain(int64_t n) { return std::max<int64_t>(1, 8192 / std::max<int64_t>(n, 1)); }
+
+// Forward: returns the mean SSIM (accumulated in float64, in a fixed order so
+// the result does not depend on the thread count). `partials`, when not null,
+// receives 4 planes of numel values: dS/dmu1, dS/dmu2, dS/dm11 (= dS/dm22), dS/dm12.
+template <typename T>
+double ssim_forward(const T* x, const T* y, const Dims& d, T* partials) {
+  const Window<T> win;
+  const T* w = win.w;
+  const int64_t N = d.numel(), n = d.n(), rows = d.rows(), H = d.H, C = d.C;
+  std::unique_ptr<T[]> tmp(new T[5 * N]);  // horizontal blurs of x, y, x^2, y^2, x y
+  T* h = tmp.get();
+
+  parallel_for(rows, row_grain(n), [&](int64_t r0, int64_t r1) {
+    std::vector<T> prod(3 * n);
+    T *xx = prod.data(), *yy = xx + n, *xy = yy + n;
+    for (int64_t r = r0; r < r1; ++r) {
+      const T* xr = x + r * n;
+      const T* yr = y + r * n;
+      for (int64_t j = 0; j < n; ++j) {
+        xx[j] = xr[j] * xr[j];
+        yy[j] = yr[j] * yr[j];
+        xy[j] = xr[j] * yr[j];
+      }
+      blur_row(xr, h + 0 * N + r * n, n, C, w);
+      blur_row(yr, h + 1 * N + r * n, n, C, w);
+      blur_row(xx, h + 2 * N + r * n, n, C, w);
+      blur_row(yy, h + 3 * N + r * n, n, C, w);
+      blur_row(xy, h + 4 * N + r * n, n, C, w);
+    }
+  });
+
+  std::vector<double> row_sum(rows, 0.0);
+  parallel_for(rows, row_grain(n), [&](int64_t r0, int64_t r1) {
+    std::vector<T> v(5 * n);
+    T *mu1 = v.data(), *mu2 = mu1 + n, *m11 = mu2 + n, *m22 = m11 + n, *m12 = m22 + n;
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t b = r / H, yrow = r % H;
+      const int64_t img = b * H * n;  // offset of the image's first row in a plane
+      for (int q = 0; q < 5; ++q) blur_col(h + q * N + img, yrow, H, n, v.data() + q * n, w);
+      double acc = 0.0;
+      if (partials) {
+        T* p_mu1 = partials + 0 * N + r * n;
+        T* p_mu2 = partials + 1 * N + r * n;
+        T* p_m2 = partials + 2 * N + r * n;
+        T* p_m12 = partials + 3 * N + r * n;
+        for (int64_t j = 0; j < n; ++j) {
+          T a, bb, c, e;
+          T s = sc_ssim_pixel_grad<T>(mu1[j], mu2[j], m11[j], m22[j], m12[j], a, bb, c, e);
+          p_mu1[j] = a;
+          p_mu2[j] = bb;
+          p_m2[j] = c;
+          p_m12[j] = e;
+          acc += (double)s;
+        }
+      } else {
+        for (int64_t j = 0; j < n; ++j)
+          acc += (double)sc_ssim_pixel<T>(mu1[j], mu2[j], m11[j], m22[j], m12[j]);
+      }
+      row_sum[r] = acc;
+    }
+  });
+  double total = 0.0;
+  for (double s : row_sum) total += s;
+  return total / (double)N;
+}
+
+// Backward: dx / dy (either may be null) from the stored partials, scaled by
+// `scale` = upstream gradient / N.
+template <typename T>
+void ssim_backward(const T* x, const T* y, const T* partials, const Dims& d, T scale, T* dx, T* dy) {
+  const Window<T> win;
+  const T* w = win.w;
+  const int64_t N = d.numel(), n = d.n(), rows = d.rows(), H = d.H, C = d.C;
+  // Planes to blur: 0 mu1 (for dx), 1 mu2 (for dy), 2 m2 and 3 m12 (both).
+  int planes[4], np = 0;
+  if (dx) planes[np++] = 0;
+  if (dy) planes[np++] = 1;
+  planes[np++] = 2;
+  planes[np++] = 3;
+  int slot[4] = {-1, -1, -1, -1};
+  for (int i = 0; i < np; ++i) slot[planes[i]] = i;
+  std::unique_ptr<T[]> tmp(new T[(size_t)np * N]);
+  T* h = tmp.get();
+
+  parallel_for(rows, row_grain(n), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r)
+      for (int i = 0; i < np; ++i)
+        blur_row(partials + planes[i] * N + r * n, h + i * N + r * n, n, C, w);
+  });
+
+  parallel_for(rows, row_grain(n), [&](int64_t r0, int64_t r1) {
+    std::vector<T> v(4 * n);
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t b = r / H, yrow = r % H;
+      const int64_t img = b * H * n;
+      for (int i = 0; i < np; ++i) blur_col(h + i * N + img, yrow, H, n, v.data() + i * n, w);
+      const T* b_m2 = v.data() + slot[2] * n;
+      const T* b_m12 = v.data() + slot[3] * n;
+      const T* xr = x + r * n;
+      const T* yr = y + r * n;
+      if (dx) {
+        const T* b_mu1 = v.data() + slot[0] * n;
+        T* o = dx + r * n;
+        for (int64_t j = 0; j < n; ++j) o[j] = sc_ssim_grad_x<T>(xr[j], yr[j], b_mu1[j], b_m2[j], b_m12[j], scale);
+      }
+      if (dy) {
+        // symmetric in (x, y): dL/dy = b_mu2 + 2 y b_m2 + x b_m12
+        const T* b_mu2 = v.data() + slot[1] * n;
+        T* o = dy + r * n;
+        for (int64_t j = 0; j < n; ++j) o[j] = sc_ssim_grad_x<T>(yr[j], xr[j], b_mu2[j], b_m2[j], b_m12[j], scale);
+      }
+    }
+  });
+}
+
+template <typename T>
+Tensor ssim_impl(const Tensor& img1, const Tensor& img2, const Dims& d) {
+  const DType dt = dtype_of<T>::value;
+  Tensor x = img1.detach().contiguous(), y = img2.detach().contiguous();
+  const bool need1 = img1.requires_grad(), need2 = img2.requires_grad();
+  const bool want_grad = grad_enabled() && (need1 || need2);
+  Tensor partials = want_grad ? Tensor::empty({4, d.numel()}, dt) : Tensor();
+  double value = ssim_forward<T>(x.data<T>(), y.data<T>(), d,
+                                 want_grad ? partials.data<T>() : nullptr);
+  Tensor out = Tensor::scalar(value, dt);
+  if (!want_grad) return out;
+  const Shape shape = img1.shape();
+  return record_op1("ssim", {img1, img2}, out,
+                    [x, y, partials, d, shape, need1, need2](const Grads& g) -> Grads {
+                      const double go = g[0].item();
+                      const T scale = T(go / (double)d.numel());
+                      Tensor dx = need1 ? Tensor::empty(shape, dtype_of<T>::value) : Tensor();
+                      Tensor dy = need2 ? Tensor::empty(shape, dtype_of<T>::value) : Tensor();
+                      ssim_backward<T>(x.data<T>(), y.data<T>(), partials.data<T>(), d, scale,
+                                       need1 ? dx.data<T>() : nullptr,
+                                       need2 ? dy.data<T>() : nullptr);
+                      return {dx, dy};
+                    });
+}
+
+template <typename T>
+void psnr_impl(const T* a, const T* b, int64_t B, int64_t per, double* out) {
+  // Per image: sum of squared differences in float64, in a fixed order.
+  const int64_t chunk = 1 << 16;
+  const int64_t nchunks = (per + chunk - 1) / chunk;
+  std::vector<double> part(B * nchunks, 0.0);
+  parallel_for(B * nchunks, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      const int64_t img = c / nchunks, k = c % nchunks;
+      const int64_t j0 = k * chunk, j1 = std::min(per, j0 + chunk);
+      const T* pa = a + img * per;
+      const T* pb = b + img * per;
+      double s = 0.0;
+      for (int64_t j = j0; j < j1; ++j) {
+        double e = (double)pa[j] - (double)pb[j];
+        s += e * e;
+      }
+      part[c] = s;
+    }
+  });
+  for (int64_t i = 0; i < B; ++i) {
+    double s = 0.0;
+    for (int64_t k = 0; k < nchunks; ++k) s += part[i * nchunks + k];
+    const double mse = s / (double)per;
+    out[i] = -10.0 * std::log10(mse);  // mse == 0: +inf
+  }
+}
+
+}  // namespace
+
+Tensor ssim(const Tensor& img1, const Tensor& img2) {
+  check_pair(img1, img2, "ssim");
+  Dims d = image_dims(img1, "ssim");
+  if (img1.dtype() == DType::Float32) return ssim_impl<float>(img1, img2, d);
+  return ssim_impl<double>(img1, img2, d);
+}
+
+Tensor l1_loss(const Tensor& img1, const Tensor& img2) {
+  check_pair(img1, img2, "l1_loss");
+  return mean(abs(img1 - img2));
+}
+
+Tensor psnr(const Tensor& img1, const Tensor& img2) {
+  check_pair(img1, img2, "psnr");
+  Dims d = image_dims(img1, "psnr");
+  const bool batched = img1.ndim() == 4;
+  Tensor a = img1.detach().contiguous(), b = img2.detach().contiguous();
+  std::vector<double> vals(d.B);
+  const int64_t per = d.H * d.W * d.C;
+  if (a.dtype() == DType::Float32)
+    psnr_impl<float>(a.data<float>(), b.data<float>(), d.B, per, vals.data());
+  else
+    psnr_impl<double>(a.data<double>(), b.data<double>(), d.B, per, vals.data());
+  if (!batched) return Tensor::scalar(vals[0], a.dtype());
+  Tensor out = Tensor::empty({d.B}, DType::Float64);
+  std::copy(vals.begin(), vals.end(), out.data<double>());
+  return out.to(a.dtype());
+}
+
+Tensor gs_loss(const Tensor& render, const Tensor& target, double lambda_ssim) {
+  if (!(lambda_ssim >= 0.0 && lambda_ssim <= 1.0))
+    throw ValueError("gs_loss: lambda_ssim must be in [0, 1], got " + std::to_string(lambda_ssim));
+  check_pair(render, target, "gs_loss", "render", "target");
+  image_dims(render, "gs_loss");
+  Tensor l1 = l1_loss(render, target);
+  Tensor s = ssim(render, target);
+  // (1 - lambda) L1 + lambda (1 - SSIM) = (1 - lambda) L1 - lambda SSIM + lambda
+  return l1 * (1.0 - lambda_ssim) + (s * (-lambda_ssim) + lambda_ssim);
+}
+
+}  // namespace sc
