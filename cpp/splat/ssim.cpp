@@ -7,11 +7,14 @@
 // along W (zero padding at the row ends), then along H (zero padding at the
 // image's top and bottom, never across images of a batch).
 //
-// Forward:  pass 1, parallel over rows: x, y, x^2, y^2, x y -> horizontal blur
-//           pass 2, parallel over rows: vertical blur of the five planes, then
-//           the SSIM at each value (kernels/ssim.h), summed per row (double);
-//           when a gradient is needed, the four partials dS/d(mu1, mu2,
-//           m11 = m22, m12) are stored for the backward.
+// Both passes are streamed (stream_blur): each thread walks a block of rows,
+// keeping the horizontal blurs of the last 11 rows in a small ring buffer, so
+// no full-size intermediate plane is written.
+// Forward:  per row: x, y, x^2, y^2, x y -> horizontal blur (into the ring);
+//           vertical blur of the five planes, then the SSIM at each value
+//           (kernels/ssim.h), summed per row in float64; when a gradient is
+//           needed, the four partials dS/d(mu1, mu2, m11 = m22, m12) are
+//           stored for the backward.
 // Backward: the partials, times g/N, are blurred back with the same window
 //           (the adjoint of a "same" zero-padded convolution with a symmetric
 //           window is that convolution) and combined with x, y per value
@@ -20,7 +23,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -88,35 +90,93 @@ struct Window {
 };
 
 // One row, along W: dst[j] = sum_k w[k] src[j + (k - R) C], taps outside the
-// row being zero. Tap-major so that each inner loop is a contiguous,
-// vectorisable axpy over the row (which stays in L1).
+// row being zero. Interior values (all 11 taps inside) accumulate in
+// registers, vectorised along j; the R pixels at each end clip the taps.
 template <typename T>
 void blur_row(const T* __restrict src, T* __restrict dst, int64_t n, int64_t C, const T* w) {
-  std::fill(dst, dst + n, T(0));
-  for (int k = 0; k < kK; ++k) {
-    const int64_t s = (k - kR) * C;  // dst[j] reads src[j + s]
-    const int64_t j0 = std::max<int64_t>(0, -s), j1 = std::min<int64_t>(n, n - s);
-    const T wk = w[k];
-    const T* __restrict sp = src + s;
-    for (int64_t j = j0; j < j1; ++j) dst[j] += wk * sp[j];
+  const int64_t lo = std::min<int64_t>(kR * C, n);
+  const int64_t hi = std::max<int64_t>(n - kR * C, lo);
+  const T w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5];
+  const T* __restrict s = src - kR * C;
+  const int64_t c2 = 2 * C, c3 = 3 * C, c4 = 4 * C, c5 = 5 * C, c6 = 6 * C, c7 = 7 * C,
+                c8 = 8 * C, c9 = 9 * C, c10 = 10 * C;
+  for (int64_t j = lo; j < hi; ++j) {
+    // symmetric window: w[k] == w[10 - k]
+    dst[j] = w0 * (s[j] + s[j + c10]) + w1 * (s[j + C] + s[j + c9]) + w2 * (s[j + c2] + s[j + c8]) +
+             w3 * (s[j + c3] + s[j + c7]) + w4 * (s[j + c4] + s[j + c6]) + w5 * s[j + c5];
   }
+  const int64_t W = n / C;
+  auto edge = [&](int64_t j) {
+    const int64_t x = j / C;
+    const int k0 = (int)std::max<int64_t>(0, kR - x), k1 = (int)std::min<int64_t>(kK, W + kR - x);
+    T acc = T(0);
+    for (int k = k0; k < k1; ++k) acc += w[k] * src[j + (k - kR) * C];
+    dst[j] = acc;
+  };
+  for (int64_t j = 0; j < lo; ++j) edge(j);
+  for (int64_t j = hi; j < n; ++j) edge(j);
 }
 
-// One output row y of an image, along H: dst[j] = sum_k w[k] plane[y + k - R][j]
-// over the rows inside [0, H). `plane` points at the image's first row.
+// One output row along H: dst[j] = sum_k w[k] rows[k][j], rows[k] being the
+// horizontally blurred row y + k - R, or null outside the image (zero padding).
 template <typename T>
-void blur_col(const T* __restrict plane, int64_t y, int64_t H, int64_t n, T* __restrict dst,
-              const T* w) {
-  const int k0 = (int)std::max<int64_t>(0, kR - y), k1 = (int)std::min<int64_t>(kK, H + kR - y);
+void blur_col(const T* const* rows, int64_t n, T* __restrict dst, const T* w) {
+  bool full = true;
+  for (int k = 0; k < kK; ++k) full = full && rows[k] != nullptr;
+  if (full) {  // all 11 rows inside: accumulate in registers (symmetric window)
+    const T *__restrict r0 = rows[0], *__restrict r1 = rows[1], *__restrict r2 = rows[2],
+            *__restrict r3 = rows[3], *__restrict r4 = rows[4], *__restrict r5 = rows[5],
+            *__restrict r6 = rows[6], *__restrict r7 = rows[7], *__restrict r8 = rows[8],
+            *__restrict r9 = rows[9], *__restrict r10 = rows[10];
+    const T w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5];
+    for (int64_t j = 0; j < n; ++j)
+      dst[j] = w0 * (r0[j] + r10[j]) + w1 * (r1[j] + r9[j]) + w2 * (r2[j] + r8[j]) +
+               w3 * (r3[j] + r7[j]) + w4 * (r4[j] + r6[j]) + w5 * r5[j];
+    return;
+  }
   std::fill(dst, dst + n, T(0));
-  for (int k = k0; k < k1; ++k) {
-    const T* __restrict src = plane + (y + k - kR) * n;
+  for (int k = 0; k < kK; ++k) {
+    if (!rows[k]) continue;
+    const T* __restrict src = rows[k];
     const T wk = w[k];
     for (int64_t j = 0; j < n; ++j) dst[j] += wk * src[j];
   }
 }
 
-int64_t row_grain(int64_t n) { return std::max<int64_t>(1, 8192 / std::max<int64_t>(n, 1)); }
+// Rows per parallel chunk: a chunk recomputes the horizontal blurs of 2R halo
+// rows, so chunks stay long enough (>= 32 rows) for that to be cheap.
+int64_t row_grain(int64_t n) { return std::max<int64_t>(32, 16384 / std::max<int64_t>(n, 1)); }
+
+// Separable blur of P planes, streamed over the rows [r0, r1) of the (B*H)-row
+// grid without materialising the horizontal pass: a ring of 11 horizontally
+// blurred rows (P planes each, slot = y mod 11) stays in cache.
+//   hrow(r, dst): writes the horizontal blurs of global row r, plane p at dst + p*n
+//   out(r, v):    receives the full 2-D blurs of row r, plane p at v + p*n
+template <typename T, typename HRow, typename Out>
+void stream_blur(int64_t r0, int64_t r1, int64_t H, int64_t n, int P, const T* w, HRow&& hrow,
+                 Out&& out) {
+  std::vector<T> ring((size_t)kK * P * n), v((size_t)P * n);
+  auto slot = [&](int64_t yy) { return ring.data() + (size_t)(yy % kK) * P * n; };
+  int64_t cur_b = -1, next = 0;  // next: first row of image cur_b not yet blurred horizontally
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t b = r / H, y = r % H;
+    if (b != cur_b) {
+      cur_b = b;
+      next = std::max<int64_t>(0, y - kR);
+    }
+    for (const int64_t last = std::min<int64_t>(H - 1, y + kR); next <= last; ++next)
+      hrow(b * H + next, slot(next));
+    const T* rows[kK];
+    for (int p = 0; p < P; ++p) {
+      for (int k = 0; k < kK; ++k) {
+        const int64_t yy = y + k - kR;
+        rows[k] = (yy >= 0 && yy < H) ? slot(yy) + (size_t)p * n : nullptr;
+      }
+      blur_col(rows, n, v.data() + (size_t)p * n, w);
+    }
+    out(r, v.data());
+  }
+}
 
 // Forward: returns the mean SSIM (accumulated in float64, in a fixed order so
 // the result does not depend on the thread count). `partials`, when not null,
@@ -126,13 +186,12 @@ double ssim_forward(const T* x, const T* y, const Dims& d, T* partials) {
   const Window<T> win;
   const T* w = win.w;
   const int64_t N = d.numel(), n = d.n(), rows = d.rows(), H = d.H, C = d.C;
-  std::unique_ptr<T[]> tmp(new T[5 * N]);  // horizontal blurs of x, y, x^2, y^2, x y
-  T* h = tmp.get();
-
+  std::vector<double> row_sum(rows, 0.0);
   parallel_for(rows, row_grain(n), [&](int64_t r0, int64_t r1) {
     std::vector<T> prod(3 * n);
     T *xx = prod.data(), *yy = xx + n, *xy = yy + n;
-    for (int64_t r = r0; r < r1; ++r) {
+    // planes: x, y, x^2, y^2, x y  ->  mu1, mu2, m11, m22, m12
+    auto hrow = [&](int64_t r, T* dst) {
       const T* xr = x + r * n;
       const T* yr = y + r * n;
       for (int64_t j = 0; j < n; ++j) {
@@ -140,22 +199,14 @@ double ssim_forward(const T* x, const T* y, const Dims& d, T* partials) {
         yy[j] = yr[j] * yr[j];
         xy[j] = xr[j] * yr[j];
       }
-      blur_row(xr, h + 0 * N + r * n, n, C, w);
-      blur_row(yr, h + 1 * N + r * n, n, C, w);
-      blur_row(xx, h + 2 * N + r * n, n, C, w);
-      blur_row(yy, h + 3 * N + r * n, n, C, w);
-      blur_row(xy, h + 4 * N + r * n, n, C, w);
-    }
-  });
-
-  std::vector<double> row_sum(rows, 0.0);
-  parallel_for(rows, row_grain(n), [&](int64_t r0, int64_t r1) {
-    std::vector<T> v(5 * n);
-    T *mu1 = v.data(), *mu2 = mu1 + n, *m11 = mu2 + n, *m22 = m11 + n, *m12 = m22 + n;
-    for (int64_t r = r0; r < r1; ++r) {
-      const int64_t b = r / H, yrow = r % H;
-      const int64_t img = b * H * n;  // offset of the image's first row in a plane
-      for (int q = 0; q < 5; ++q) blur_col(h + q * N + img, yrow, H, n, v.data() + q * n, w);
+      blur_row(xr, dst, n, C, w);
+      blur_row(yr, dst + n, n, C, w);
+      blur_row(xx, dst + 2 * n, n, C, w);
+      blur_row(yy, dst + 3 * n, n, C, w);
+      blur_row(xy, dst + 4 * n, n, C, w);
+    };
+    auto out = [&](int64_t r, const T* v) {
+      const T *mu1 = v, *mu2 = v + n, *m11 = v + 2 * n, *m22 = v + 3 * n, *m12 = v + 4 * n;
       double acc = 0.0;
       if (partials) {
         T* p_mu1 = partials + 0 * N + r * n;
@@ -176,7 +227,8 @@ double ssim_forward(const T* x, const T* y, const Dims& d, T* partials) {
           acc += (double)sc_ssim_pixel<T>(mu1[j], mu2[j], m11[j], m22[j], m12[j]);
       }
       row_sum[r] = acc;
-    }
+    };
+    stream_blur<T>(r0, r1, H, n, 5, w, hrow, out);
   });
   double total = 0.0;
   for (double s : row_sum) total += s;
@@ -198,37 +250,30 @@ void ssim_backward(const T* x, const T* y, const T* partials, const Dims& d, T s
   planes[np++] = 3;
   int slot[4] = {-1, -1, -1, -1};
   for (int i = 0; i < np; ++i) slot[planes[i]] = i;
-  std::unique_ptr<T[]> tmp(new T[(size_t)np * N]);
-  T* h = tmp.get();
 
   parallel_for(rows, row_grain(n), [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r)
-      for (int i = 0; i < np; ++i)
-        blur_row(partials + planes[i] * N + r * n, h + i * N + r * n, n, C, w);
-  });
-
-  parallel_for(rows, row_grain(n), [&](int64_t r0, int64_t r1) {
-    std::vector<T> v(4 * n);
-    for (int64_t r = r0; r < r1; ++r) {
-      const int64_t b = r / H, yrow = r % H;
-      const int64_t img = b * H * n;
-      for (int i = 0; i < np; ++i) blur_col(h + i * N + img, yrow, H, n, v.data() + i * n, w);
-      const T* b_m2 = v.data() + slot[2] * n;
-      const T* b_m12 = v.data() + slot[3] * n;
+    auto hrow = [&](int64_t r, T* dst) {
+      for (int i = 0; i < np; ++i) blur_row(partials + planes[i] * N + r * n, dst + i * n, n, C, w);
+    };
+    auto out = [&](int64_t r, const T* v) {
+      const T* b_m2 = v + slot[2] * n;
+      const T* b_m12 = v + slot[3] * n;
       const T* xr = x + r * n;
       const T* yr = y + r * n;
       if (dx) {
-        const T* b_mu1 = v.data() + slot[0] * n;
+        const T* b_mu1 = v + slot[0] * n;
         T* o = dx + r * n;
-        for (int64_t j = 0; j < n; ++j) o[j] = sc_ssim_grad_x<T>(xr[j], yr[j], b_mu1[j], b_m2[j], b_m12[j], scale);
+        for (int64_t j = 0; j < n; ++j)
+          o[j] = sc_ssim_grad_x<T>(xr[j], yr[j], b_mu1[j], b_m2[j], b_m12[j], scale);
       }
-      if (dy) {
-        // symmetric in (x, y): dL/dy = b_mu2 + 2 y b_m2 + x b_m12
-        const T* b_mu2 = v.data() + slot[1] * n;
+      if (dy) {  // symmetric in (x, y): dL/dy = b_mu2 + 2 y b_m2 + x b_m12
+        const T* b_mu2 = v + slot[1] * n;
         T* o = dy + r * n;
-        for (int64_t j = 0; j < n; ++j) o[j] = sc_ssim_grad_x<T>(yr[j], xr[j], b_mu2[j], b_m2[j], b_m12[j], scale);
+        for (int64_t j = 0; j < n; ++j)
+          o[j] = sc_ssim_grad_x<T>(yr[j], xr[j], b_mu2[j], b_m2[j], b_m12[j], scale);
       }
-    }
+    };
+    stream_blur<T>(r0, r1, H, n, np, w, hrow, out);
   });
 }
 

@@ -30,6 +30,6 @@ for _name in dir(_core):
         globals()[_name] = getattr(_core, _name)
 del _name
 
-from . import optim, sort, splat  # noqa: E402,F401  (submodules)
+from . import loss, optim, sort, splat  # noqa: E402,F401  (submodules)
 
 _configure_blas()
