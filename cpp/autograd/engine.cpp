@@ -7,6 +7,26 @@
 
 namespace sc {
 
+// Nodes whose last owner is being destroyed somewhere up the stack: deeper
+// destructors hand their children to the outermost one instead of recursing.
+static thread_local std::vector<std::shared_ptr<Node>>* t_pending_nodes = nullptr;
+
+Node::~Node() {
+  std::vector<std::shared_ptr<Node>> local;
+  bool outermost = t_pending_nodes == nullptr;
+  if (outermost) t_pending_nodes = &local;
+  for (auto& e : next_edges)
+    if (e.fn) t_pending_nodes->push_back(std::move(e.fn));
+  next_edges.clear();
+  if (!outermost) return;
+  while (!local.empty()) {
+    std::shared_ptr<Node> n = std::move(local.back());
+    local.pop_back();
+    n.reset();  // may push n's children onto `local`
+  }
+  t_pending_nodes = nullptr;
+}
+
 static thread_local bool g_grad_enabled = true;
 bool grad_enabled() { return g_grad_enabled; }
 void set_grad_enabled(bool e) { g_grad_enabled = e; }
@@ -55,7 +75,12 @@ std::vector<Tensor> AccumulateGrad::apply(const std::vector<Tensor>& grads) {
     throw ValueError("backward: gradient of shape " + shape_str(g.shape()) +
                      " for a leaf of shape " + shape_str(leaf->shape));
   if (leaf->grad) {
-    leaf->grad = add(Tensor(leaf->grad), g).impl_ptr();
+    Tensor old(leaf->grad);
+    if (old.shape() != leaf->shape)
+      throw ValueError("backward: the leaf's existing .grad has shape " + shape_str(old.shape()) +
+                       ", expected " + shape_str(leaf->shape));
+    Tensor sum = add(old, g);
+    leaf->grad = (sum.dtype() == leaf->dtype ? sum : sum.to(leaf->dtype)).impl_ptr();
   } else {
     // Own the memory: the incoming gradient may alias another tensor's.
     leaf->grad = g.clone().impl_ptr();
@@ -63,7 +88,17 @@ std::vector<Tensor> AccumulateGrad::apply(const std::vector<Tensor>& grads) {
   return {};
 }
 
-static void accumulate(std::vector<Tensor>& slot_list, uint32_t slot, const Tensor& g) {
+// Adds g into the gradient buffer of output `slot` of fn, cast to that output's
+// dtype; a gradient of the wrong shape is a bug in some op's backward and is
+// reported instead of being read out of bounds.
+static void accumulate(const Node& fn, std::vector<Tensor>& slot_list, uint32_t slot, Tensor g) {
+  if (slot < fn.outputs.size()) {
+    const OutputMeta& m = fn.outputs[slot];
+    if (g.dtype() != m.dtype) g = g.to(m.dtype);
+    if (g.shape() != m.shape)
+      throw std::logic_error("backward: gradient of shape " + shape_str(g.shape()) +
+                             " for an output of " + fn.name() + " of shape " + shape_str(m.shape));
+  }
   Tensor& s = slot_list[slot];
   s = s.defined() ? add(s, g) : g;
 }
@@ -81,7 +116,7 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
     if (seen.insert(e.fn.get()).second) stack.push_back(e.fn);
     auto& buf = buffers[e.fn.get()];
     buf.resize(std::max<size_t>(buf.size(), e.fn->outputs.size() ? e.fn->outputs.size() : 1));
-    accumulate(buf, e.input_nr, grad_roots[i]);
+    accumulate(*e.fn, buf, e.input_nr, grad_roots[i]);
   }
   std::vector<std::shared_ptr<Node>> roots_fn = stack;
   while (!stack.empty()) {
@@ -116,7 +151,7 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
       if (grads_in[i].defined()) {
         auto& b = buffers[e.fn.get()];
         b.resize(std::max<size_t>(e.fn->outputs.size(), 1));
-        accumulate(b, e.input_nr, grads_in[i]);
+        accumulate(*e.fn, b, e.input_nr, grads_in[i]);
       }
       if (--deps[e.fn.get()] == 0) ready.push_back(e.fn);
     }
@@ -135,6 +170,9 @@ void Tensor::backward(const Tensor& grad_output) const {
   } else if (g.shape() != shape()) {
     throw ValueError("backward: grad of shape " + shape_str(g.shape()) +
                      " does not match the output's shape " + shape_str(shape()));
+  } else if (g.dtype() != dtype()) {
+    NoGradGuard no_grad;
+    g = g.to(dtype());
   }
   run_backward({*this}, {g});
 }

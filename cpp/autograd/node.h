@@ -25,7 +25,9 @@ struct OutputMeta {
 struct Node {
   std::vector<Edge> next_edges;      // one per input of the op
   std::vector<OutputMeta> outputs;   // one per output of the op
-  virtual ~Node() = default;
+  // Frees the graph below this node with a loop, not recursion, so long
+  // chains (an RNN unrolled 100k steps) cannot overflow the stack.
+  virtual ~Node();
   // grads: one per output, already defined (zeros filled in by the engine).
   // Returns one gradient per input; an undefined Tensor means "none".
   virtual std::vector<Tensor> apply(const std::vector<Tensor>& grads) = 0;

@@ -3,6 +3,8 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include <atomic>
+
 #include "autograd/grad_mode.h"
 #include "bindings/bindings.h"
 #include "core/thread_pool.h"
@@ -16,18 +18,18 @@ static Tensor T(nb::handle h, const char* name = "x") { return to_tensor(h, null
 void bind_ops(nb::module_& m) {
   // ---- creation
   m.def("from_numpy", [](nb::handle a) {
-    nb::ndarray<nb::ro> arr;
-    if (!nb::try_cast(a, arr))
+    Tensor t;
+    if (!try_import_array(a, t))
       throw TypeError("from_numpy: expected an array with the buffer protocol or __dlpack__, got " +
                       nb::cast<std::string>(nb::repr(a.type())));
-    return from_array(arr, a);
+    return t;
   }, nb::arg("array"), "Wrap a NumPy array (or any DLPack / buffer object) without copying.");
   m.def("from_dlpack", [](nb::handle a) {
-    nb::ndarray<nb::ro> arr;
-    if (!nb::try_cast(a, arr))
+    Tensor t;
+    if (!try_import_array(a, t))
       throw TypeError("from_dlpack: expected an object with __dlpack__, got " +
                       nb::cast<std::string>(nb::repr(a.type())));
-    return from_array(arr, a);
+    return t;
   }, nb::arg("x"));
   m.def("empty", [](nb::handle shape, nb::handle dt) { return Tensor::empty(int_list(shape, "shape"), dtype_arg(dt)); },
         nb::arg("shape"), nb::arg("dtype") = "float32");
@@ -102,6 +104,34 @@ void bind_ops(nb::module_& m) {
   // ---- grad mode and threads
   m.def("is_grad_enabled", &grad_enabled);
   m.def("set_grad_enabled", &set_grad_enabled, nb::arg("enabled"));
+  // Test hook for the thread pool: runs parallel_for over [0, n) and checks
+  // that every index is visited exactly once; throws ValueError from the chunk
+  // holding `throw_at`; `nested` runs a parallel_for inside every chunk.
+  m.def("_parallel_probe", [](int64_t n, int64_t grain, int64_t throw_at, bool nested) {
+    if (n < 0 || n > (int64_t(1) << 28)) throw ValueError("_parallel_probe: n out of range");
+    std::vector<std::atomic<uint8_t>> visits(n);
+    std::atomic<int64_t> chunks{0};
+    {
+      nb::gil_scoped_release nogil;
+      parallel_for(n, grain, [&](int64_t b, int64_t e) {
+        chunks.fetch_add(1);
+        auto body = [&](int64_t bb, int64_t ee) {
+          for (int64_t i = bb; i < ee; ++i) {
+            if (i == throw_at)
+              throw ValueError("_parallel_probe: failure at index " + std::to_string(i));
+            visits[i].fetch_add(1);
+          }
+        };
+        if (nested) parallel_for(e - b, 1, [&](int64_t x, int64_t y) { body(b + x, b + y); });
+        else body(b, e);
+      });
+    }
+    for (int64_t i = 0; i < n; ++i)
+      if (visits[i].load() != 1)
+        throw ValueError("_parallel_probe: index " + std::to_string(i) + " visited " +
+                         std::to_string((int)visits[i].load()) + " times");
+    return chunks.load();
+  }, nb::arg("n"), nb::arg("grain") = 1, nb::arg("throw_at") = -1, nb::arg("nested") = false);
   m.def("num_threads", &num_threads);
   m.def("set_num_threads", &set_num_threads, nb::arg("n"),
         "Threads of the CPU pool (<= 0: all cores, or SPLATCORE_NUM_THREADS).");

@@ -19,7 +19,17 @@ static nb::tuple shape_tuple(const Shape& s) {
 }
 
 // ---- indexing ----------------------------------------------------------------
+// A Python int or an integer scalar such as numpy.int64 (bool excluded).
+static bool is_int_scalar(nb::handle h) {
+  if (PyBool_Check(h.ptr())) return false;
+  if (nb::isinstance<nb::int_>(h)) return true;
+  if (nb::isinstance<Tensor>(h) || nb::isinstance<nb::list>(h)) return false;
+  // NumPy integer scalars implement __index__ and, unlike arrays, have no length.
+  return PyIndex_Check(h.ptr()) && !PySequence_Check(h.ptr()) && !nb::hasattr(h, "__len__");
+}
+
 static bool is_index_tensor(nb::handle h) {
+  if (is_int_scalar(h)) return false;
   if (nb::isinstance<Tensor>(h)) return true;
   if (nb::isinstance<nb::list>(h)) return true;
   return nb::hasattr(h, "__array_interface__") || nb::hasattr(h, "__dlpack__");
@@ -56,11 +66,20 @@ static Tensor basic_index(const Tensor& t, nb::handle key) {
       ++axis;
     } else if (nb::isinstance<nb::slice>(k)) {
       auto [start, stop, step, len] = nb::borrow<nb::slice>(k).compute((size_t)r.shape()[axis]);
-      (void)len;
-      r = r.slice(axis, (int64_t)start, (int64_t)stop, (int64_t)step);
+      (void)stop;
+      // From the resolved first index and count: a resolved start/stop of -1
+      // means "before index 0" here, which Tensor::slice would read as "last".
+      int64_t n = (int64_t)len, st = (int64_t)step, first = (int64_t)start;
+      if (n == 0) r = r.slice(axis, 0, 0, 1);
+      else r = r.slice(axis, first, first + st * (n - 1) + (st > 0 ? 1 : -1), st);
       ++axis;
-    } else if (nb::isinstance<nb::int_>(k) || (nb::hasattr(k, "__index__") && !is_index_tensor(k))) {
-      r = r.select(axis, nb::cast<int64_t>(k.attr("__index__")()));
+    } else if (is_int_scalar(k)) {
+      int64_t i;
+      if (!nb::try_cast(k.attr("__index__")(), i))
+        throw IndexError("index " + nb::cast<std::string>(nb::repr(k)) + " is out of bounds");
+      if (axis >= r.ndim())
+        throw IndexError("too many indices for tensor of dimension " + std::to_string(t.ndim()));
+      r = r.select(axis, i);
     } else {
       throw IndexError("only integers, slices, None, '...', and (for a single index) bool or "
                        "integer tensors are valid indices; got " +
@@ -74,6 +93,10 @@ static Tensor getitem(const Tensor& t, nb::handle key) {
   if (is_index_tensor(key)) {
     Tensor idx = to_tensor(key, nullptr, "index");
     if (idx.dtype() == DType::Bool) return masked_select(t, idx);
+    if (idx.ndim() == 0 && !is_floating(idx.dtype())) {
+      if (t.ndim() == 0) throw IndexError("too many indices for tensor: tensor is 0-dimensional");
+      return t.select(0, idx.item_int());
+    }
     if (is_floating(idx.dtype()))
       throw IndexError("tensors used as indices must be integer or bool, got " +
                        std::string(dtype_name(idx.dtype())));
@@ -105,13 +128,56 @@ static void setitem(Tensor& t, nb::handle key, nb::handle value) {
 }
 
 // ---- binary operators with Python scalars -----------------------------------
+// An operand Python cannot turn into a tensor (None, a str, ...) returns
+// NotImplemented, so Python applies its own rules: `t == None` is False,
+// `t + None` raises the usual "unsupported operand" TypeError.
+static bool operand(const Tensor& like, nb::handle h, Tensor& out) {
+  try {
+    out = to_tensor(h, &like);
+    return true;
+  } catch (const TypeError&) {
+    return false;
+  }
+}
 template <typename F>
 static auto bin(F f) {
-  return [f](const Tensor& a, nb::handle b) { return f(a, to_tensor(b, &a)); };
+  return [f](const Tensor& a, nb::handle b) -> nb::object {
+    Tensor tb;
+    if (!operand(a, b, tb)) return nb::borrow(Py_NotImplemented);
+    return nb::cast(f(a, tb));
+  };
 }
 template <typename F>
 static auto rbin(F f) {
-  return [f](const Tensor& a, nb::handle b) { return f(to_tensor(b, &a), a); };
+  return [f](const Tensor& a, nb::handle b) -> nb::object {
+    Tensor tb;
+    if (!operand(a, b, tb)) return nb::borrow(Py_NotImplemented);
+    return nb::cast(f(tb, a));
+  };
+}
+
+// t op= other, in place as in NumPy and PyTorch: the result is written into
+// t's memory (views and wrapped NumPy arrays see it). The result must keep t's
+// shape; float results are not cast into integer tensors.
+template <typename F>
+static auto inplace(F f, const char* opname) {
+  return [f, opname](nb::handle self, nb::handle b) -> nb::object {
+    Tensor t = nb::cast<Tensor>(self);
+    Tensor tb;
+    if (!operand(t, b, tb)) return nb::borrow(Py_NotImplemented);
+    if (t.requires_grad() && grad_enabled())
+      throw ValueError(std::string(opname) + ": in-place update of a tensor that requires grad; "
+                       "use detach() or no_grad()");
+    Tensor r = f(t.detach(), tb.detach());
+    if (r.shape() != t.shape())
+      throw ValueError(std::string(opname) + ": result of shape " + shape_str(r.shape()) +
+                       " cannot be written into a tensor of shape " + shape_str(t.shape()));
+    if (is_floating(r.dtype()) && !is_floating(t.dtype()))
+      throw TypeError(std::string(opname) + ": cannot write a " + dtype_name(r.dtype()) +
+                      " result into a " + dtype_name(t.dtype()) + " tensor in place");
+    t.copy_from(r);
+    return nb::borrow(self);
+  };
 }
 
 static std::vector<int64_t> axes_arg(nb::handle h) {
@@ -123,6 +189,9 @@ void bind_tensor(nb::module_& m) {
   nb::class_<Tensor> cls(m, "Tensor",
                          "An n-dimensional array in the splatcore C++ core (strided, "
                          "with autograd).");
+  // ndarray (op) Tensor defers to Tensor's reflected operator, so the result
+  // stays a Tensor (and keeps autograd), as with torch.Tensor.
+  cls.attr("__array_priority__") = 1000;
   cls.def("__init__", [](Tensor* self, nb::handle data, nb::handle dtype) {
        Tensor t = to_tensor(data, nullptr, "data");
        if (!dtype.is_none()) t = t.to(dtype_arg(dtype));
@@ -147,18 +216,27 @@ void bind_tensor(nb::module_& m) {
       .def("astype", [](const Tensor& t, nb::handle dt) { return t.to(dtype_arg(dt)); }, nb::arg("dtype"))
       .def("to", [](const Tensor& t, nb::handle dt) { return t.to(dtype_arg(dt)); }, nb::arg("dtype"))
       .def("item", [](const Tensor& t) -> nb::object {
-        double v = t.item();
-        if (t.dtype() == DType::Bool) return nb::bool_(v != 0);
-        if (!is_floating(t.dtype())) return nb::int_((int64_t)v);
-        return nb::float_(v);
+        if (t.dtype() == DType::Bool) return nb::bool_(t.item_int() != 0);
+        if (!is_floating(t.dtype())) return nb::int_(t.item_int());
+        return nb::float_(t.item());
       })
       .def("numpy", &to_numpy, "A NumPy array sharing this tensor's memory (no copy).")
       .def("tolist", [](const Tensor& t) { return to_numpy(t.to(t.dtype() == DType::BFloat16 ? DType::Float32 : t.dtype())).attr("tolist")(); })
       .def("__array__", [](const Tensor& t, nb::handle dtype, nb::handle copy) {
         nb::object a = to_numpy(t);
-        if (!dtype.is_none()) a = a.attr("astype")(dtype);
-        if (!copy.is_none() && nb::cast<bool>(copy)) a = a.attr("copy")();
-        return a;
+        bool force = !copy.is_none() && nb::cast<bool>(copy);
+        bool never = !copy.is_none() && !nb::cast<bool>(copy);
+        if (!dtype.is_none()) {
+          nb::object want = nb::module_::import_("numpy").attr("dtype")(dtype);
+          if (!want.equal(a.attr("dtype"))) {
+            if (never)
+              throw ValueError("__array__: copy=False, but converting " +
+                               std::string(dtype_name(t.dtype())) + " to " +
+                               nb::cast<std::string>(nb::str(want)) + " needs a copy");
+            return a.attr("astype")(want);
+          }
+        }
+        return force ? a.attr("copy")() : a;
       }, nb::arg("dtype") = nb::none(), nb::arg("copy") = nb::none())
       .def("__dlpack__", [](const Tensor& t, nb::kwargs kw) {
         return to_dlpack_ndarray(t).attr("__dlpack__")(**kw);
@@ -219,8 +297,13 @@ void bind_tensor(nb::module_& m) {
         Tensor g = t.grad();
         return g.defined() ? nb::cast(g) : nb::none();
       }, [](Tensor& t, nb::handle g) {
-        if (g.is_none()) t.set_grad(Tensor());
-        else t.set_grad(to_tensor(g, &t, "grad"));
+        if (g.is_none()) {
+          t.set_grad(Tensor());
+          return;
+        }
+        // Stored as given (optimizers check shapes and report them); backward
+        // refuses to accumulate into a .grad of the wrong shape.
+        t.set_grad(to_tensor(g, &t, "grad").detach());
       }, nb::arg("value").none())
       .def_prop_ro("grad_fn", [](const Tensor& t) -> nb::object {
         auto& fn = t.impl()->grad_fn;
@@ -240,35 +323,42 @@ void bind_tensor(nb::module_& m) {
         return t.item() != 0;
       })
       .def("__float__", [](const Tensor& t) { return t.item(); })
-      .def("__int__", [](const Tensor& t) { return (int64_t)t.item(); })
+      .def("__int__", [](const Tensor& t) { return t.item_int(); })
       // arithmetic
-      .def("__add__", bin([](const Tensor& a, const Tensor& b) { return add(a, b); }))
-      .def("__radd__", rbin([](const Tensor& a, const Tensor& b) { return add(a, b); }))
-      .def("__sub__", bin([](const Tensor& a, const Tensor& b) { return sub(a, b); }))
-      .def("__rsub__", rbin([](const Tensor& a, const Tensor& b) { return sub(a, b); }))
-      .def("__mul__", bin([](const Tensor& a, const Tensor& b) { return mul(a, b); }))
-      .def("__rmul__", rbin([](const Tensor& a, const Tensor& b) { return mul(a, b); }))
-      .def("__truediv__", bin([](const Tensor& a, const Tensor& b) { return div(a, b); }))
-      .def("__rtruediv__", rbin([](const Tensor& a, const Tensor& b) { return div(a, b); }))
-      .def("__pow__", [](const Tensor& a, nb::handle b) {
+      .def("__add__", bin([](const Tensor& a, const Tensor& b) { return add(a, b); }), nb::arg("other").none())
+      .def("__radd__", rbin([](const Tensor& a, const Tensor& b) { return add(a, b); }), nb::arg("other").none())
+      .def("__sub__", bin([](const Tensor& a, const Tensor& b) { return sub(a, b); }), nb::arg("other").none())
+      .def("__rsub__", rbin([](const Tensor& a, const Tensor& b) { return sub(a, b); }), nb::arg("other").none())
+      .def("__mul__", bin([](const Tensor& a, const Tensor& b) { return mul(a, b); }), nb::arg("other").none())
+      .def("__rmul__", rbin([](const Tensor& a, const Tensor& b) { return mul(a, b); }), nb::arg("other").none())
+      .def("__truediv__", bin([](const Tensor& a, const Tensor& b) { return div(a, b); }), nb::arg("other").none())
+      .def("__rtruediv__", rbin([](const Tensor& a, const Tensor& b) { return div(a, b); }), nb::arg("other").none())
+      .def("__pow__", [](const Tensor& a, nb::handle b) -> nb::object {
         if (nb::isinstance<nb::float_>(b) || (nb::isinstance<nb::int_>(b) && !PyBool_Check(b.ptr())))
-          if (is_floating(a.dtype())) return pow_scalar(a, nb::cast<double>(b));
-        return pow(a, to_tensor(b, &a));
-      })
-      .def("__rpow__", rbin([](const Tensor& a, const Tensor& b) { return pow(a, b); }))
-      .def("__matmul__", bin([](const Tensor& a, const Tensor& b) { return matmul(a, b); }))
-      .def("__rmatmul__", rbin([](const Tensor& a, const Tensor& b) { return matmul(a, b); }))
+          if (is_floating(a.dtype())) return nb::cast(pow_scalar(a, nb::cast<double>(b)));
+        Tensor tb;
+        if (!operand(a, b, tb)) return nb::borrow(Py_NotImplemented);
+        return nb::cast(pow(a, tb));
+      }, nb::arg("other").none())
+      .def("__rpow__", rbin([](const Tensor& a, const Tensor& b) { return pow(a, b); }), nb::arg("other").none())
+      .def("__matmul__", bin([](const Tensor& a, const Tensor& b) { return matmul(a, b); }), nb::arg("other").none())
+      .def("__rmatmul__", rbin([](const Tensor& a, const Tensor& b) { return matmul(a, b); }), nb::arg("other").none())
+      .def("__iadd__", inplace([](const Tensor& a, const Tensor& b) { return add(a, b); }, "+="), nb::arg("other").none())
+      .def("__isub__", inplace([](const Tensor& a, const Tensor& b) { return sub(a, b); }, "-="), nb::arg("other").none())
+      .def("__imul__", inplace([](const Tensor& a, const Tensor& b) { return mul(a, b); }, "*="), nb::arg("other").none())
+      .def("__itruediv__", inplace([](const Tensor& a, const Tensor& b) { return div(a, b); }, "/="), nb::arg("other").none())
+      .def("__ipow__", inplace([](const Tensor& a, const Tensor& b) { return pow(a, b); }, "**="), nb::arg("other").none())
       .def("__neg__", [](const Tensor& a) { return neg(a); })
       .def("__abs__", [](const Tensor& a) { return abs(a); })
       .def("__invert__", [](const Tensor& a) { return logical_not(a); })
-      .def("__and__", bin([](const Tensor& a, const Tensor& b) { return logical_and(a, b); }))
-      .def("__or__", bin([](const Tensor& a, const Tensor& b) { return logical_or(a, b); }))
-      .def("__eq__", bin([](const Tensor& a, const Tensor& b) { return compare(CompareOp::Eq, a, b); }))
-      .def("__ne__", bin([](const Tensor& a, const Tensor& b) { return compare(CompareOp::Ne, a, b); }))
-      .def("__lt__", bin([](const Tensor& a, const Tensor& b) { return compare(CompareOp::Lt, a, b); }))
-      .def("__le__", bin([](const Tensor& a, const Tensor& b) { return compare(CompareOp::Le, a, b); }))
-      .def("__gt__", bin([](const Tensor& a, const Tensor& b) { return compare(CompareOp::Gt, a, b); }))
-      .def("__ge__", bin([](const Tensor& a, const Tensor& b) { return compare(CompareOp::Ge, a, b); }))
+      .def("__and__", bin([](const Tensor& a, const Tensor& b) { return logical_and(a, b); }), nb::arg("other").none())
+      .def("__or__", bin([](const Tensor& a, const Tensor& b) { return logical_or(a, b); }), nb::arg("other").none())
+      .def("__eq__", bin([](const Tensor& a, const Tensor& b) { return compare(CompareOp::Eq, a, b); }), nb::arg("other").none())
+      .def("__ne__", bin([](const Tensor& a, const Tensor& b) { return compare(CompareOp::Ne, a, b); }), nb::arg("other").none())
+      .def("__lt__", bin([](const Tensor& a, const Tensor& b) { return compare(CompareOp::Lt, a, b); }), nb::arg("other").none())
+      .def("__le__", bin([](const Tensor& a, const Tensor& b) { return compare(CompareOp::Le, a, b); }), nb::arg("other").none())
+      .def("__gt__", bin([](const Tensor& a, const Tensor& b) { return compare(CompareOp::Gt, a, b); }), nb::arg("other").none())
+      .def("__ge__", bin([](const Tensor& a, const Tensor& b) { return compare(CompareOp::Ge, a, b); }), nb::arg("other").none())
       .def("__hash__", [](const Tensor& t) { return (intptr_t)t.impl(); })
       // reductions as methods
       .def("sum", [](const Tensor& t, nb::handle axis, bool keepdims) { return sum(t, axes_arg(axis), keepdims); },
@@ -280,6 +370,10 @@ void bind_tensor(nb::module_& m) {
       .def("min", [](const Tensor& t, nb::handle axis, bool keepdims) { return min(t, axes_arg(axis), keepdims); },
            nb::arg("axis") = nb::none(), nb::arg("keepdims") = false)
       .def("argmax", [](const Tensor& t, std::optional<int64_t> axis, bool keepdims) { return argmax(t, axis, keepdims); },
+           nb::arg("axis") = nb::none(), nb::arg("keepdims") = false)
+      .def("argmin", [](const Tensor& t, std::optional<int64_t> axis, bool keepdims) { return argmin(t, axis, keepdims); },
+           nb::arg("axis") = nb::none(), nb::arg("keepdims") = false)
+      .def("norm", [](const Tensor& t, nb::handle axis, bool keepdims) { return norm(t, axes_arg(axis), keepdims); },
            nb::arg("axis") = nb::none(), nb::arg("keepdims") = false)
       .def("exp", [](const Tensor& t) { return exp(t); })
       .def("log", [](const Tensor& t) { return log(t); })

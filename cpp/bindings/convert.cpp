@@ -1,7 +1,11 @@
 // NumPy / DLPack <-> Tensor, zero-copy both ways, and argument conversions.
 #include <nanobind/stl/string.h>
 
+#include <climits>
+#include <cstdint>
+
 #include "bindings/bindings.h"
+#include "core/convert.h"
 #include "ops/ops.h"
 
 namespace sc {
@@ -48,7 +52,7 @@ static nb::dlpack::dtype to_dl(DType dt) {
   return mk(dtype_code::Float, 32);
 }
 
-Tensor from_array(nb::ndarray<nb::ro> arr, nb::handle owner) {
+Tensor from_array(nb::ndarray<nb::ro> arr, nb::handle owner, bool readonly) {
   if (arr.device_type() != nb::device::cpu::value)
     throw ValueError("from_dlpack: only CPU arrays can be imported in this build");
   DType dt = from_dl(arr.dtype());
@@ -71,13 +75,30 @@ Tensor from_array(nb::ndarray<nb::ro> arr, nb::handle owner) {
     nbytes = (size_t)span * itemsize(dt);
   }
   auto storage = Storage::wrap(const_cast<void*>(arr.data()), nbytes, keep);
+  storage->readonly = readonly;
   return Tensor::from_storage(storage, shape, strides, 0, dt);
+}
+
+bool try_import_array(nb::handle h, Tensor& out) {
+  // Writable first; a read-only exporter (flagged through DLPack or the buffer
+  // protocol) is refused there and accepted by the read-only cast.
+  nb::ndarray<> rw;
+  if (nb::try_cast(h, rw)) {
+    out = from_array(nb::ndarray<nb::ro>(rw.handle()), h, false);
+    return true;
+  }
+  nb::ndarray<nb::ro> ro;
+  if (nb::try_cast(h, ro)) {
+    out = from_array(ro, h, true);
+    return true;
+  }
+  return false;
 }
 
 // Export with a capsule that keeps the storage alive. Framework numpy gives a
 // numpy.ndarray view; array_api gives an object with __dlpack__ and the buffer
 // protocol.
-template <typename Framework>
+template <typename Framework, typename... Extra>
 static nb::object export_array(const Tensor& t) {
   if (t.device().type != DeviceType::CPU)
     throw ValueError("numpy: tensor is on " + t.device().str() + "; copy it to 'cpu' first");
@@ -85,18 +106,22 @@ static nb::object export_array(const Tensor& t) {
   nb::capsule owner(keep, [](void* p) noexcept { delete (std::shared_ptr<Storage>*)p; });
   std::vector<size_t> shape(t.shape().begin(), t.shape().end());
   std::vector<int64_t> strides(t.strides().begin(), t.strides().end());
-  nb::ndarray<Framework> a(t.raw(), t.ndim(), shape.data(), owner, strides.data(),
-                           to_dl(t.dtype()), nb::device::cpu::value, 0);
+  nb::ndarray<Framework, Extra...> a(t.raw(), t.ndim(), shape.data(), owner, strides.data(),
+                                     to_dl(t.dtype()), nb::device::cpu::value, 0);
   return nb::cast(a, nb::rv_policy::reference);
 }
 
 nb::object to_numpy(const Tensor& t) {
   if (t.dtype() == DType::BFloat16)
     throw TypeError("numpy: NumPy has no bfloat16; use t.astype('float32').numpy()");
+  if (t.storage()->readonly) return export_array<nb::numpy, nb::ro>(t);
   return export_array<nb::numpy>(t);
 }
 
-nb::object to_dlpack_ndarray(const Tensor& t) { return export_array<nb::array_api>(t); }
+nb::object to_dlpack_ndarray(const Tensor& t) {
+  if (t.storage()->readonly) return export_array<nb::array_api, nb::ro>(t);
+  return export_array<nb::array_api>(t);
+}
 
 DType dtype_arg(nb::handle h, const char* argname) {
   if (nb::isinstance<nb::str>(h)) {
@@ -136,6 +161,27 @@ std::vector<int64_t> int_list(nb::handle h, const char* argname) {
   return out;
 }
 
+// A Python int next to `like` (or alone: int64), exact for int64, and an
+// OverflowError where it does not fit like's integer dtype (as in NumPy 2).
+static Tensor int_scalar(int64_t v, const Tensor* like, const char* argname) {
+  if (like && is_floating(like->dtype())) return Tensor::scalar((double)v, like->dtype());
+  DType dt = like ? like->dtype() : DType::Int64;
+  if (dt == DType::Bool) dt = DType::Int64;
+  int64_t lo = INT64_MIN, hi = INT64_MAX;
+  if (dt == DType::UInt8) lo = 0, hi = 255;
+  if (dt == DType::Int32) lo = INT32_MIN, hi = INT32_MAX;
+  if (dt == DType::UInt32) lo = 0, hi = UINT32_MAX;
+  if (v < lo || v > hi) {
+    std::string msg = std::string(argname) + ": Python integer " + std::to_string(v) +
+                      " is out of bounds for " + dtype_name(dt);
+    PyErr_SetString(PyExc_OverflowError, msg.c_str());
+    throw nb::python_error();
+  }
+  Tensor t = Tensor::empty({}, dt);
+  SC_DISPATCH_STORAGE(dt, { *t.data<scalar_t>() = convert<scalar_t>(v); });
+  return t;
+}
+
 Tensor to_tensor(nb::handle h, const Tensor* like, const char* argname) {
   if (nb::isinstance<Tensor>(h)) return nb::cast<Tensor>(h);
   if (PyBool_Check(h.ptr())) {
@@ -143,15 +189,21 @@ Tensor to_tensor(nb::handle h, const Tensor* like, const char* argname) {
     return like ? Tensor::scalar(v, like->dtype()) : Tensor::scalar(v, DType::Bool);
   }
   if (nb::isinstance<nb::int_>(h)) {
-    double v = (double)nb::cast<int64_t>(h);
-    return like ? scalar_like(v, *like, false) : Tensor::scalar(v, DType::Int64);
+    int64_t iv;
+    if (!nb::try_cast(h, iv)) {
+      PyErr_Format(PyExc_OverflowError, "%s: Python int too large for int64", argname);
+      throw nb::python_error();
+    }
+    return int_scalar(iv, like, argname);
   }
   if (nb::isinstance<nb::float_>(h)) {
     double v = nb::cast<double>(h);
     return like ? scalar_like(v, *like, true) : Tensor::scalar(v, DType::Float32);
   }
-  nb::ndarray<nb::ro> arr;
-  if (nb::try_cast(h, arr)) return from_array(arr, h);
+  {
+    Tensor t;
+    if (try_import_array(h, t)) return t;
+  }
   // lists and other sequences: through NumPy
   nb::module_ np = nb::module_::import_("numpy");
   nb::object a;
@@ -166,8 +218,14 @@ Tensor to_tensor(nb::handle h, const Tensor* like, const char* argname) {
                     nb::cast<std::string>(nb::repr(h.type())));
   if (like == nullptr && nb::cast<std::string>(a.attr("dtype").attr("name")) == "float64")
     a = a.attr("astype")("float32");  // Python floats default to float32, as in PyTorch
-  nb::ndarray<nb::ro> arr2 = nb::cast<nb::ndarray<nb::ro>>(a);
-  Tensor t = from_array(arr2, a);
+  nb::ndarray<nb::ro> arr2;
+  if (!nb::try_cast(a, arr2))
+    throw TypeError(std::string(argname) + ": cannot import an array of dtype " +
+                    nb::cast<std::string>(nb::str(nb::handle(a.attr("dtype")))) + " with byte strides " +
+                    nb::cast<std::string>(nb::str(nb::handle(a.attr("strides")))) +
+                    " (supported: bool, uint8, int32, uint32, int64, float16, float32, float64 "
+                    "in native byte order, strides a multiple of the item size)");
+  Tensor t = from_array(arr2, a, false);
   return like && is_floating(like->dtype()) && !is_floating(t.dtype()) ? t.to(like->dtype()) : t;
 }
 

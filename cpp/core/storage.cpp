@@ -1,7 +1,12 @@
 #include "core/storage.h"
 
+#include <cstdint>
 #include <cstdlib>
 #include <new>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include "core/errors.h"
 
@@ -37,10 +42,20 @@ std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
   if (device.type != DeviceType::CPU)
     throw ValueError("device: the " + device.str() + " backend is not available in this build");
   auto s = std::make_shared<Storage>();
-  size_t bytes = (nbytes + 63) / 64 * 64;
+  // Large blocks: 2 MiB aligned and marked for transparent huge pages (as NumPy
+  // does), so first touch costs one fault per 2 MiB instead of per 4 KiB; that
+  // alone made fresh 64 MB outputs ~4x slower than NumPy's.
+  const size_t huge = size_t(2) << 20;
+  const bool big = nbytes >= (size_t(4) << 20);
+  size_t align = big ? huge : 64;
+  if (nbytes > SIZE_MAX - huge) throw std::bad_alloc();
+  size_t bytes = (nbytes + align - 1) / align * align;
   if (bytes == 0) bytes = 64;
-  void* p = std::aligned_alloc(64, bytes);
+  void* p = std::aligned_alloc(align, bytes);
   if (!p) throw std::bad_alloc();
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  if (big) madvise(p, bytes, MADV_HUGEPAGE);  // a hint: failure is harmless
+#endif
   s->data = p;
   s->nbytes = nbytes;
   s->device = device;

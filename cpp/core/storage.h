@@ -15,6 +15,7 @@ struct Storage {
   size_t nbytes = 0;
   Device device;
   std::shared_ptr<void> owner;  // frees or releases the memory
+  bool readonly = false;        // wraps memory its owner marked read-only (writes raise)
 
   static std::shared_ptr<Storage> allocate(size_t nbytes, Device device = {});
   static std::shared_ptr<Storage> wrap(void* data, size_t nbytes, std::shared_ptr<void> owner,

@@ -36,13 +36,20 @@ int64_t wrap_axis(int64_t axis, int64_t ndim, const char* what) {
   return axis < 0 ? axis + lim : axis;
 }
 
-static void check_shape(const Shape& shape) {
-  for (auto d : shape)
+static void check_shape(const Shape& shape, DType dtype) {
+  // Reject negative sizes and sizes whose byte count would overflow.
+  const int64_t limit = (int64_t(1) << 62) / (int64_t)itemsize(dtype);
+  int64_t n = 1;
+  for (auto d : shape) {
     if (d < 0) throw ValueError("shape: dimensions must be >= 0, got " + shape_str(shape));
+    if (d != 0 && n > limit / d)
+      throw ValueError("shape: " + shape_str(shape) + " has too many elements");
+    n *= d;
+  }
 }
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
-  check_shape(shape);
+  check_shape(shape, dtype);
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = Storage::allocate(numel_of(shape) * itemsize(dtype), device);
   impl->shape = shape;
@@ -120,8 +127,32 @@ static void copy_strided(const Tensor& dst, const Tensor& src) {
   });
 }
 
+// [first, last) byte addresses a tensor's elements can touch.
+static std::pair<const char*, const char*> byte_span(const Tensor& t) {
+  int64_t lo = 0, hi = 0;
+  for (int64_t d = 0; d < t.ndim(); ++d) {
+    int64_t ext = (t.shape()[d] - 1) * t.strides()[d];
+    (ext < 0 ? lo : hi) += ext;
+  }
+  const char* base = static_cast<const char*>(t.raw());
+  int64_t isz = (int64_t)itemsize(t.dtype());
+  return {base + lo * isz, base + (hi + 1) * isz};
+}
+
+static bool may_overlap(const Tensor& a, const Tensor& b) {
+  if (a.numel() == 0 || b.numel() == 0) return false;
+  auto [a0, a1] = byte_span(a);
+  auto [b0, b1] = byte_span(b);
+  return a0 < b1 && b0 < a1;
+}
+
 void Tensor::copy_from(const Tensor& src) {
-  Tensor s = src.shape() == shape() ? src : src.detach().expand(shape());
+  if (storage()->readonly)
+    throw ValueError("assignment destination is read-only (the tensor wraps read-only memory)");
+  Tensor s = src.detach();
+  // Reading and writing the same memory (t[1:] = t[:-1]): read from a copy.
+  if (may_overlap(*this, s)) s = s.clone();
+  if (s.shape() != shape()) s = s.expand(shape());
   copy_strided(*this, s);
 }
 
@@ -156,6 +187,24 @@ double Tensor::item() const {
   return v;
 }
 
+int64_t Tensor::item_int() const {
+  if (numel() != 1)
+    throw ValueError("item: expected a one-element tensor, got shape " + shape_str(shape()));
+  switch (dtype()) {
+    case DType::Int64: return *data<int64_t>();
+    case DType::Int32: return *data<int32_t>();
+    case DType::UInt32: return *data<uint32_t>();
+    case DType::UInt8: return *data<uint8_t>();
+    case DType::Bool: return *data<bool>() ? 1 : 0;
+    default: {
+      double v = item();
+      if (!(v >= -9.2233720368547758e18 && v < 9.2233720368547758e18))
+        throw ValueError("item: " + std::to_string(v) + " does not fit in an integer");
+      return (int64_t)v;
+    }
+  }
+}
+
 Tensor& Tensor::set_requires_grad(bool r) {
   if (r && !is_floating(dtype()))
     throw TypeError(std::string("requires_grad: only floating-point tensors can require "
@@ -174,28 +223,44 @@ Tensor Tensor::detach() const {
 std::string Tensor::repr() const {
   std::ostringstream o;
   o << "Tensor(";
-  Tensor c = detach().to(DType::Float64).contiguous();
-  const double* p = c.data<double>();
   int64_t n = numel();
-  bool integral = !is_floating(dtype());
-  auto fmt = [&](double v) {
+  // Reads the element at `off` (elements from raw()) straight from storage:
+  // repr touches only the few elements it prints, never copies the tensor.
+  auto fmt = [&](int64_t off) {
     std::ostringstream e;
-    if (dtype() == DType::Bool) e << (v != 0 ? "True" : "False");
-    else if (integral) e << (long long)v;
-    else e << v;
+    auto emit = [&](auto x) {
+      using S = decltype(x);
+      if constexpr (std::is_same_v<S, bool>) {
+        e << (x ? "True" : "False");
+      } else if constexpr (std::is_integral_v<S>) {
+        e << (long long)x;
+      } else {
+        double v = to_double(x);
+        if (std::isnan(v)) e << "nan";
+        else if (std::isinf(v)) e << (v < 0 ? "-inf" : "inf");
+        else {
+          e << v;
+          // floats keep a decimal point ("1." not "1") so they read as floats
+          if (e.str().find_first_of(".eE") == std::string::npos) e << ".";
+        }
+      }
+    };
+    SC_DISPATCH_STORAGE(dtype(), { emit(data<scalar_t>()[off]); });
     return e.str();
   };
   // nested brackets; elide the middle of long dimensions
   std::function<void(int64_t, int64_t, int)> rec = [&](int64_t dim, int64_t base, int indent) {
     if (dim == ndim()) {
-      o << fmt(p[base]);
+      o << fmt(base);
       return;
     }
-    int64_t len = shape()[dim], stride = c.strides()[dim];
+    int64_t len = shape()[dim], stride = strides()[dim];
     o << "[";
     for (int64_t i = 0; i < len; ++i) {
       if (len > 6 && i == 3) {
-        o << "..., ";
+        o << "...,";
+        if (dim + 1 < ndim()) o << "\n" << std::string(7 + indent + 1, ' ');
+        else o << " ";
         i = len - 3;
       }
       rec(dim + 1, base + i * stride, indent + 1);

@@ -74,12 +74,17 @@ class Tensor {
   Tensor clone() const;                  // always a fresh contiguous copy (differentiable)
   Tensor to(DType dtype) const;          // cast (differentiable for float types)
   double item() const;                   // one-element tensors
-  void copy_from(const Tensor& src);     // in place, broadcasting src, no autograd
+  int64_t item_int() const;              // exact for integer dtypes (truncates floats)
+  // In place, broadcasting src, no autograd; safe when src overlaps *this.
+  // ValueError when *this wraps read-only memory.
+  void copy_from(const Tensor& src);
 
   // ---- views (no copy; differentiable) ---------------------------------
   Tensor reshape(Shape shape) const;     // copies only when strides forbid a view
   Tensor permute(std::vector<int64_t> dims) const;
   Tensor transpose(int64_t a, int64_t b) const;
+  // start/stop count from the end when negative, except stop == -1 with a
+  // negative step, which means "down to index 0 inclusive"; clamped to the axis.
   Tensor slice(int64_t axis, int64_t start, int64_t stop, int64_t step = 1) const;
   Tensor select(int64_t axis, int64_t index) const;  // drops the axis
   Tensor expand(const Shape& shape) const;           // broadcast_to

@@ -1,9 +1,12 @@
 #include "core/thread_pool.h"
 
+#include <pthread.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -13,68 +16,95 @@ namespace {
 
 thread_local bool t_in_parallel = false;
 
+// One parallel region. Workers hold it by shared_ptr, so a worker that wakes
+// late, or is still looping after the region ended, only ever touches its own
+// (finished) job: the counters of the next region are separate objects.
+struct Job {
+  const std::function<void(int64_t)>* fn = nullptr;  // valid while chunks remain
+  int64_t nchunks = 0;
+  std::atomic<int64_t> next{0}, done{0};
+  std::mutex m;
+  std::condition_variable done_cv;
+  std::exception_ptr error;
+
+  // Runs chunks until none are left (called by the caller and every worker).
+  void work() {
+    bool prev = t_in_parallel;
+    t_in_parallel = true;
+    for (;;) {
+      int64_t c = next.fetch_add(1);
+      if (c >= nchunks) break;
+      try {
+        (*fn)(c);
+      } catch (...) {
+        std::lock_guard<std::mutex> lk(m);
+        if (!error) error = std::current_exception();
+      }
+      if (done.fetch_add(1) + 1 == nchunks) {
+        std::lock_guard<std::mutex> lk(m);
+        done_cv.notify_all();
+      }
+    }
+    t_in_parallel = prev;
+  }
+};
+
 class ThreadPool {
  public:
-  explicit ThreadPool(int n) { resize(n); }
+  explicit ThreadPool(int n) { start(n); }
   ~ThreadPool() { stop(); }
 
-  int size() const { return (int)workers_.size() + 1; }
+  int size() const { return nthreads_; }
 
   void resize(int n) {
+    std::lock_guard<std::mutex> run_lock(run_mutex_);  // not while a region runs
     stop();
-    stopping_ = false;
-    for (int i = 0; i < n - 1; ++i) workers_.emplace_back([this] { worker_loop(); });
+    start(n);
   }
 
   void run(int64_t nchunks, const std::function<void(int64_t)>& chunk_fn) {
     std::lock_guard<std::mutex> run_lock(run_mutex_);  // one parallel region at a time
+    auto job = std::make_shared<Job>();
+    job->fn = &chunk_fn;
+    job->nchunks = nchunks;
     {
       std::lock_guard<std::mutex> lk(m_);
-      job_ = &chunk_fn;
-      nchunks_ = nchunks;
-      next_.store(0);
-      done_.store(0);
-      error_ = nullptr;
+      job_ = job;
       ++generation_;
     }
     cv_.notify_all();
-    work();
-    std::unique_lock<std::mutex> lk(m_);
-    done_cv_.wait(lk, [&] { return done_.load() == nchunks_; });
-    job_ = nullptr;
-    if (error_) std::rethrow_exception(error_);
+    job->work();
+    {
+      std::unique_lock<std::mutex> lk(job->m);
+      job->done_cv.wait(lk, [&] { return job->done.load() == job->nchunks; });
+    }
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      if (job_ == job) job_.reset();
+    }
+    if (job->error) std::rethrow_exception(job->error);
   }
 
  private:
-  void work() {
-    t_in_parallel = true;
-    for (;;) {
-      int64_t c = next_.fetch_add(1);
-      if (c >= nchunks_) break;
-      try {
-        (*job_)(c);
-      } catch (...) {
-        std::lock_guard<std::mutex> lk(m_);
-        if (!error_) error_ = std::current_exception();
-      }
-      if (done_.fetch_add(1) + 1 == nchunks_) {
-        std::lock_guard<std::mutex> lk(m_);
-        done_cv_.notify_all();
-      }
-    }
-    t_in_parallel = false;
+  void start(int n) {
+    if (n < 1) n = 1;
+    stopping_ = false;
+    nthreads_ = n;
+    for (int i = 0; i < n - 1; ++i) workers_.emplace_back([this] { worker_loop(); });
   }
 
   void worker_loop() {
     uint64_t seen = 0;
     for (;;) {
+      std::shared_ptr<Job> job;
       {
         std::unique_lock<std::mutex> lk(m_);
         cv_.wait(lk, [&] { return stopping_ || (generation_ != seen && job_ != nullptr); });
         if (stopping_) return;
         seen = generation_;
+        job = job_;
       }
-      work();
+      job->work();
     }
   }
 
@@ -86,17 +116,16 @@ class ThreadPool {
     cv_.notify_all();
     for (auto& w : workers_) w.join();
     workers_.clear();
+    nthreads_ = 1;
   }
 
   std::vector<std::thread> workers_;
+  int nthreads_ = 1;
   std::mutex m_, run_mutex_;
-  std::condition_variable cv_, done_cv_;
-  const std::function<void(int64_t)>* job_ = nullptr;
-  int64_t nchunks_ = 0;
-  std::atomic<int64_t> next_{0}, done_{0};
+  std::condition_variable cv_;
+  std::shared_ptr<Job> job_;
   uint64_t generation_ = 0;
   bool stopping_ = false;
-  std::exception_ptr error_;
 };
 
 int default_threads() {
@@ -108,8 +137,32 @@ int default_threads() {
   return hc ? (int)hc : 1;
 }
 
+// The pool is leaked (no join at interpreter exit). After fork() the child
+// has none of the parent's worker threads (and possibly a locked mutex), so
+// it drops the old pool and makes a fresh one on first use.
+std::atomic<ThreadPool*> g_pool{nullptr};
+std::mutex g_pool_mutex;
+int g_child_threads = 0;  // thread count the parent had, for the child's new pool
+
+void after_fork_in_child() {
+  ThreadPool* p = g_pool.load();
+  g_child_threads = p ? p->size() : 0;
+  g_pool.store(nullptr);  // leak: its threads do not exist here
+  new (&g_pool_mutex) std::mutex();
+  t_in_parallel = false;
+}
+
 ThreadPool& pool() {
-  static ThreadPool* p = new ThreadPool(default_threads());  // leaked: no join at exit
+  ThreadPool* p = g_pool.load(std::memory_order_acquire);
+  if (p) return *p;
+  std::lock_guard<std::mutex> lk(g_pool_mutex);
+  p = g_pool.load();
+  if (!p) {
+    static bool registered = [] { return pthread_atfork(nullptr, nullptr, after_fork_in_child) == 0; }();
+    (void)registered;
+    p = new ThreadPool(g_child_threads > 0 ? g_child_threads : default_threads());
+    g_pool.store(p, std::memory_order_release);
+  }
   return *p;
 }
 
@@ -122,8 +175,12 @@ void set_num_threads(int n) { pool().resize(n > 0 ? n : default_threads()); }
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
   if (grain < 1) grain = 1;
-  int nt = t_in_parallel ? 1 : num_threads();
-  if (nt <= 1 || n <= grain) {
+  if (n <= grain || t_in_parallel) {
+    fn(0, n);
+    return;
+  }
+  int nt = num_threads();
+  if (nt <= 1) {
     fn(0, n);
     return;
   }

@@ -10,6 +10,9 @@ namespace sc {
 Tensor arange(double start, double stop, double step, DType dtype) {
   if (step == 0) throw ValueError("arange: step must be nonzero");
   double n = std::ceil((stop - start) / step);
+  if (!std::isfinite(n) || n > 9.0e15)
+    throw ValueError("arange: cannot make a range from " + std::to_string(start) + " to " +
+                     std::to_string(stop) + " in steps of " + std::to_string(step));
   int64_t len = n > 0 ? (int64_t)n : 0;
   Tensor t = Tensor::empty({len}, dtype);
   SC_DISPATCH_STORAGE(dtype, {

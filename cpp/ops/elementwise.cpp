@@ -1,5 +1,6 @@
 // Elementwise unary and binary ops with NumPy broadcasting, and their backward.
 #include <cmath>
+#include <type_traits>
 
 #include "autograd/function.h"
 #include "core/convert.h"
@@ -91,15 +92,34 @@ Tensor scalar_like(double value, const Tensor& t, bool value_is_float) {
 }
 
 // ---- binary --------------------------------------------------------------------
+// Integer add/sub/mul wrap around like NumPy's; done in the unsigned type so
+// that signed overflow is defined behaviour.
+template <typename T, bool = std::is_integral_v<T>> struct wrap { using type = T; };
+template <typename T> struct wrap<T, true> { using type = std::make_unsigned_t<T>; };
+template <typename T> using wrap_t = typename wrap<T>::type;
+
 template <typename T>
 static void binary_kernel(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) {
+  using U = wrap_t<T>;
   switch (op) {
-    case BinaryOp::Add: map2<T, T>(out, a, b, [](T x, T y) { return T(x + y); }); break;
-    case BinaryOp::Sub: map2<T, T>(out, a, b, [](T x, T y) { return T(x - y); }); break;
-    case BinaryOp::Mul: map2<T, T>(out, a, b, [](T x, T y) { return T(x * y); }); break;
+    case BinaryOp::Add: map2<T, T>(out, a, b, [](T x, T y) { return T(U(U(x) + U(y))); }); break;
+    case BinaryOp::Sub: map2<T, T>(out, a, b, [](T x, T y) { return T(U(U(x) - U(y))); }); break;
+    case BinaryOp::Mul: map2<T, T>(out, a, b, [](T x, T y) { return T(U(U(x) * U(y))); }); break;
     case BinaryOp::Div: map2<T, T>(out, a, b, [](T x, T y) { return T(x / y); }); break;
     case BinaryOp::Pow:
-      map2<T, T>(out, a, b, [](T x, T y) { return T(std::pow((double)x, (double)y)); });
+      if constexpr (std::is_integral_v<T>) {
+        // exponentiation by squaring, wrapping like NumPy (y >= 0 checked by the caller)
+        map2<T, T>(out, a, b, [](T x, T y) {
+          U r = 1, base = U(x);
+          for (U e = U(y); e > 0; e >>= 1) {
+            if (e & 1) r = U(r * base);
+            base = U(base * base);
+          }
+          return T(r);
+        });
+      } else {
+        map2<T, T>(out, a, b, [](T x, T y) { return T(std::pow(x, y)); });
+      }
       break;
     case BinaryOp::Maximum:
       map2<T, T>(out, a, b, [](T x, T y) { return (x != x || y != y) ? T(x + y) : (x > y ? x : y); });
@@ -156,6 +176,10 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   if (is_half(dt)) return binary(op, a.to(DType::Float32), b.to(DType::Float32)).to(dt);
   Tensor ac = a.to(dt), bc = b.to(dt);
   Shape shape = broadcast_shapes(a.shape(), b.shape());
+  if (op == BinaryOp::Pow && !is_floating(dt) && dt != DType::UInt8 && dt != DType::UInt32 &&
+      bc.numel() > 0 && min(bc.detach()).item() < 0)
+    throw ValueError("pow: integers to negative integer powers are not allowed (got a negative "
+                     "exponent with dtype " + std::string(dtype_name(dt)) + ")");
   Tensor out = Tensor::empty(shape, dt, a.device());
   SC_DISPATCH_NUMERIC(dt, name, binary_kernel<scalar_t>(op, out, ac, bc));
   if (!is_floating(dt)) return out;
@@ -170,7 +194,9 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
       case BinaryOp::Mul: ga = g * bd; gb = g * ad; break;
       case BinaryOp::Div: ga = g / bd; gb = neg(g * od / bd); break;
       case BinaryOp::Pow: {
-        ga = g * bd * pow(ad, bd - 1.0);
+        // d/da a^b = b a^(b-1), taken as 0 where b == 0 (not 0 * inf at a == 0)
+        ga = where(compare(CompareOp::Eq, bd, Tensor::scalar(0.0, bd.dtype())),
+                   Tensor::scalar(0.0, g.dtype()), g * bd * pow(ad, bd - 1.0));
         Tensor zero = Tensor::scalar(0.0, od.dtype());
         Tensor pos = compare(CompareOp::Gt, ad, zero);
         gb = where(pos, g * od * log(where(pos, ad, Tensor::scalar(1.0, od.dtype()))), zero);
@@ -307,7 +333,7 @@ static void unary_kernel(UnaryOp op, const Tensor& out, const Tensor& x) {
     default:
       if constexpr (std::is_floating_point_v<T>) {
         switch (op) {
-          case UnaryOp::Exp: map1<T, T>(out, x, [](T v) { return std::exp(v); }); break;
+          case UnaryOp::Exp: map1<T, T>(out, x, [](T v) { return sc_exp(v); }); break;
           case UnaryOp::Log: map1<T, T>(out, x, [](T v) { return std::log(v); }); break;
           case UnaryOp::Sqrt: map1<T, T>(out, x, [](T v) { return std::sqrt(v); }); break;
           case UnaryOp::Rsqrt: map1<T, T>(out, x, [](T v) { return sc_rsqrt(v); }); break;
@@ -378,6 +404,7 @@ Tensor pow_scalar(const Tensor& x, double p) {
   });
   Tensor xd = x.detach();
   return record_op1("pow", {x}, out, [=](const Grads& g) -> Grads {
+    if (p == 0.0) return {Tensor::zeros(xd.shape(), g[0].dtype())};  // x^0 is constant
     return {g[0] * p * pow_scalar(xd, p - 1.0)};
   });
 }

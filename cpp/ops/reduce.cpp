@@ -5,6 +5,7 @@
 
 #include "autograd/function.h"
 #include "core/thread_pool.h"
+#include "kernels/elementwise.h"
 #include "ops/ops.h"
 
 namespace sc {
@@ -13,11 +14,16 @@ using Grads = std::vector<Tensor>;
 
 namespace {
 
+// The input as a contiguous (A, R, K) block reduced over R into (A, K):
+// K == 1 is the row case (reduced axes last, possibly after a transposing
+// copy); K > 1 reads a contiguous input in place when its reduced axes form
+// one block (e.g. axis 0 of a matrix), with no copy.
 struct ReducePlan {
   Shape keep_shape;  // reduced axes kept as 1
   Shape out_shape;   // as requested (keepdim or not)
-  int64_t outer = 1, inner = 1;
-  Tensor rows;       // contiguous (outer, inner), detached
+  int64_t outer = 1, inner = 1;  // A * K and R
+  int64_t A = 1, R = 1, K = 1;
+  Tensor rows;       // contiguous source, detached: (outer, inner) when K == 1
 };
 
 std::vector<bool> axis_mask(const Tensor& x, const std::vector<int64_t>& axes) {
@@ -31,7 +37,8 @@ std::vector<bool> axis_mask(const Tensor& x, const std::vector<int64_t>& axes) {
   return red;
 }
 
-ReducePlan make_plan(const Tensor& x, const std::vector<int64_t>& axes, bool keepdim) {
+ReducePlan make_plan(const Tensor& x, const std::vector<int64_t>& axes, bool keepdim,
+                     bool allow_columns = true) {
   ReducePlan p;
   auto red = axis_mask(x, axes);
   std::vector<int64_t> perm;
@@ -51,9 +58,57 @@ ReducePlan make_plan(const Tensor& x, const std::vector<int64_t>& axes, bool kee
       p.inner *= x.shape()[d];
     }
   Tensor xd = x.detach();
+  if (allow_columns && x.is_contiguous() && x.numel() > 0) {
+    // reduced axes of size > 1 must be one block [first, last]
+    int64_t first = -1, last = -1;
+    bool block = true;
+    for (int64_t d = 0; d < x.ndim(); ++d)
+      if (red[d] && x.shape()[d] != 1) {
+        if (first < 0) first = d;
+        last = d;
+      }
+    for (int64_t d = first; first >= 0 && d <= last; ++d)
+      if (!red[d] && x.shape()[d] != 1) block = false;
+    if (first >= 0 && block) {
+      int64_t A = 1, K = 1;
+      for (int64_t d = 0; d < first; ++d) A *= x.shape()[d];
+      for (int64_t d = last + 1; d < x.ndim(); ++d) K *= x.shape()[d];
+      if (K > 1) {
+        p.A = A;
+        p.R = p.inner;
+        p.K = K;
+        p.rows = xd;
+        return p;
+      }
+    }
+  }
   if (x.ndim() > 0) xd = xd.permute(perm);
   p.rows = xd.contiguous().reshape({p.outer, p.inner});
+  p.A = p.outer;
+  p.R = p.inner;
+  p.K = 1;
   return p;
+}
+
+// Reduces row[0, n) starting from init. Sixteen independent accumulators,
+// merged at the end, break the serial dependency of one running value (and
+// let the compiler vectorise); f must be associative up to rounding.
+template <typename T, typename Acc, typename F, typename Merge>
+inline Acc reduce_span(const T* row, int64_t n, Acc init, F& f, Merge& merge) {
+  constexpr int L = 16;
+  Acc a = init;
+  int64_t i = 0;
+  if (n >= 2 * L) {
+    Acc acc[L];
+    for (int j = 0; j < L; ++j) acc[j] = init;
+    for (; i + L <= n; i += L)
+      for (int j = 0; j < L; ++j) acc[j] = f(acc[j], row[i + j], i + j);
+    for (int w = L / 2; w > 0; w /= 2)  // pairwise merge
+      for (int j = 0; j < w; ++j) acc[j] = merge(acc[j], acc[j + w]);
+    a = acc[0];
+  }
+  for (; i < n; ++i) a = f(a, row[i], i);
+  return a;
 }
 
 // Reduces each row of `rows` (outer x inner) with acc = f(acc, v), in parallel
@@ -63,12 +118,8 @@ void reduce_rows(const T* src, int64_t outer, int64_t inner, Acc init, F f, Merg
   if (outer >= num_threads() || inner < 65536) {
     parallel_for(outer, std::max<int64_t>(1, 16384 / std::max<int64_t>(inner, 1)),
                  [&](int64_t b, int64_t e) {
-                   for (int64_t r = b; r < e; ++r) {
-                     const T* row = src + r * inner;
-                     Acc acc = init;
-                     for (int64_t i = 0; i < inner; ++i) acc = f(acc, row[i], i);
-                     out[r] = acc;
-                   }
+                   for (int64_t r = b; r < e; ++r)
+                     out[r] = reduce_span<T, Acc>(src + r * inner, inner, init, f, merge);
                  });
     return;
   }
@@ -78,11 +129,8 @@ void reduce_rows(const T* src, int64_t outer, int64_t inner, Acc init, F f, Merg
   parallel_for(outer * nchunks, 1, [&](int64_t b, int64_t e) {
     for (int64_t c = b; c < e; ++c) {
       int64_t r = c / nchunks, k = c % nchunks;
-      const T* row = src + r * inner;
-      Acc acc = init;
-      for (int64_t i = k * chunk, end = std::min(inner, (k + 1) * chunk); i < end; ++i)
-        acc = f(acc, row[i], i);
-      partial[c] = acc;
+      int64_t i0 = k * chunk, n = std::min(inner, i0 + chunk) - i0;
+      partial[c] = reduce_span<T, Acc>(src + r * inner + i0, n, init, f, merge);
     }
   });
   for (int64_t r = 0; r < outer; ++r) {
@@ -90,6 +138,34 @@ void reduce_rows(const T* src, int64_t outer, int64_t inner, Acc init, F f, Merg
     for (int64_t k = 0; k < nchunks; ++k) acc = merge(acc, partial[r * nchunks + k]);
     out[r] = acc;
   }
+}
+
+// Reduces the plan's (A, R, K) source over R into out[A * K].
+template <typename T, typename Acc, typename F, typename Merge>
+void reduce_plan(const ReducePlan& p, Acc init, F f, Merge merge, Acc* out) {
+  const T* src = p.rows.data<T>();
+  if (p.K == 1) {
+    reduce_rows<T, Acc>(src, p.A, p.R, init, f, merge, out);
+    return;
+  }
+  // Columns: each task owns a block of up to KB outputs of one a, walks the R
+  // rows in memory order and accumulates (vectorises over k).
+  const int64_t A = p.A, R = p.R, K = p.K, KB = 1024;
+  const int64_t nkb = (K + KB - 1) / KB;
+  int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, R * std::min(K, KB)));
+  parallel_for(A * nkb, grain, [&](int64_t b, int64_t e) {
+    std::vector<Acc> acc((size_t)std::min(K, KB));
+    for (int64_t t = b; t < e; ++t) {
+      int64_t a = t / nkb, k0 = (t % nkb) * KB, n = std::min(K, k0 + KB) - k0;
+      std::fill(acc.begin(), acc.begin() + n, init);
+      const T* base = src + a * R * K + k0;
+      for (int64_t r = 0; r < R; ++r) {
+        const T* row = base + r * K;
+        for (int64_t k = 0; k < n; ++k) acc[k] = f(acc[k], row[k], r);
+      }
+      std::copy(acc.begin(), acc.begin() + n, out + a * K + k0);
+    }
+  });
 }
 
 Tensor expand_grad(const Tensor& g, const Shape& keep_shape, const Shape& in_shape) {
@@ -101,15 +177,16 @@ Tensor expand_grad(const Tensor& g, const Shape& keep_shape, const Shape& in_sha
 Tensor sum(const Tensor& x, std::vector<int64_t> axes, bool keepdim) {
   DType dt = x.dtype();
   if (is_half(dt)) return sum(x.to(DType::Float32), axes, keepdim).to(dt);
-  if (dt == DType::Bool || dt == DType::UInt8 || dt == DType::Int32) return sum(x.to(DType::Int64), axes, keepdim);
+  // Integer sums accumulate and return int64 (NumPy: the platform integer).
+  if (dt == DType::Bool || dt == DType::UInt8 || dt == DType::Int32 || dt == DType::UInt32)
+    return sum(x.to(DType::Int64), axes, keepdim);
   ReducePlan p = make_plan(x, axes, keepdim);
   Tensor out = Tensor::empty(p.out_shape, dt);
   SC_DISPATCH_NUMERIC(dt, "sum", {
     using T = scalar_t;
     using Acc = std::conditional_t<std::is_floating_point_v<T>, double, T>;
     std::vector<Acc> acc(p.outer);
-    reduce_rows<T, Acc>(p.rows.data<T>(), p.outer, p.inner, Acc(0),
-                        [](Acc a, T v, int64_t) { return a + (Acc)v; },
+    reduce_plan<T, Acc>(p, Acc(0), [](Acc a, T v, int64_t) { return a + (Acc)v; },
                         [](Acc a, Acc b) { return a + b; }, acc.data());
     T* o = out.data<T>();
     for (int64_t r = 0; r < p.outer; ++r) o[r] = (T)acc[r];
@@ -132,7 +209,25 @@ Tensor mean(const Tensor& x, std::vector<int64_t> axes, bool keepdim) {
 
 Tensor norm(const Tensor& x, std::vector<int64_t> axes, bool keepdim) {
   Tensor xf = is_floating(x.dtype()) ? x : x.to(DType::Float32);
-  return sqrt(sum(square(xf), axes, keepdim));
+  Tensor out;
+  {
+    NoGradGuard no_grad;
+    out = sqrt(sum(square(xf), axes, keepdim));
+  }
+  auto red = axis_mask(x, axes);
+  Shape keep = x.shape();
+  for (int64_t d = 0; d < x.ndim(); ++d)
+    if (red[d]) keep[d] = 1;
+  Tensor xd = xf.detach(), od = out.detach();
+  // d|x|/dx = x / |x|, taken as 0 where |x| == 0 (the chain rule through
+  // sqrt and square would give 0 * inf = NaN there).
+  return record_op1("norm", {xf}, out, [=](const Grads& g) -> Grads {
+    Tensor n = od.reshape(keep);
+    Tensor zero = Tensor::scalar(0.0, n.dtype());
+    Tensor is0 = compare(CompareOp::Eq, n, zero);
+    Tensor safe = where(is0, Tensor::scalar(1.0, n.dtype()), n);
+    return {where(is0, zero, xd * (g[0].reshape(keep) / safe))};
+  });
 }
 
 static Tensor extreme(const Tensor& x, std::vector<int64_t> axes, bool keepdim, bool is_max) {
@@ -147,16 +242,28 @@ static Tensor extreme(const Tensor& x, std::vector<int64_t> axes, bool keepdim, 
   Tensor out = Tensor::empty(p.out_shape, dt);
   SC_DISPATCH_NUMERIC(dt, name, {
     using T = scalar_t;
-    const T* src = p.rows.data<T>();
-    T init = src[0];
-    auto pick = [is_max](T a, T b) {
-      if (a != a) return a;  // NaN wins, as in NumPy
-      if (b != b) return b;
-      return is_max ? (b > a ? b : a) : (b < a ? b : a);
+    // Identity of max/min (every row starts from it; rows are never empty here).
+    T init;
+    if constexpr (std::is_floating_point_v<T>)
+      init = is_max ? -std::numeric_limits<T>::infinity() : std::numeric_limits<T>::infinity();
+    else
+      init = is_max ? std::numeric_limits<T>::lowest() : std::numeric_limits<T>::max();
+    // NaN wins, as in NumPy. Written as selects (no early returns) so the
+    // column loop vectorises.
+    // A NaN accumulator stays NaN since every comparison with it is false.
+    auto pmax = [](T a, T b) {
+      T r = b > a ? b : a;
+      return b != b ? b : r;
+    };
+    auto pmin = [](T a, T b) {
+      T r = b < a ? b : a;
+      return b != b ? b : r;
     };
     std::vector<T> acc(p.outer);
-    reduce_rows<T, T>(src, p.outer, p.inner, init, [&](T a, T v, int64_t) { return pick(a, v); },
-                      pick, acc.data());
+    if (is_max)
+      reduce_plan<T, T>(p, init, [&](T a, T v, int64_t) { return pmax(a, v); }, pmax, acc.data());
+    else
+      reduce_plan<T, T>(p, init, [&](T a, T v, int64_t) { return pmin(a, v); }, pmin, acc.data());
     std::copy(acc.begin(), acc.end(), out.data<T>());
   });
   if (!is_floating(dt)) return out;
@@ -185,7 +292,7 @@ static Tensor arg_extreme(const Tensor& x, std::optional<int64_t> axis, bool kee
     return arg_extreme(x.detach().to(DType::Float32), axis, keepdim, is_max);
   Tensor src = axis ? x : x.detach().reshape({x.numel()});
   int64_t ax = axis ? wrap_axis(*axis, x.ndim()) : 0;
-  ReducePlan p = make_plan(src, {ax}, keepdim && axis.has_value());
+  ReducePlan p = make_plan(src, {ax}, keepdim && axis.has_value(), /*allow_columns=*/false);
   Tensor out = Tensor::empty(axis ? p.out_shape : (keepdim ? Shape(x.ndim(), 1) : Shape{}), DType::Int64);
   SC_DISPATCH_NUMERIC(src.dtype(), name, {
     using T = scalar_t;
@@ -217,8 +324,8 @@ static Tensor softmax_impl(const Tensor& x, int64_t axis, bool log_space) {
   DType dt = x.dtype();
   if (is_half(dt)) return softmax_impl(x.to(DType::Float32), axis, log_space).to(dt);
   if (!is_floating(dt)) return softmax_impl(x.to(DType::Float32), axis, log_space);
-  if (x.ndim() == 0) return softmax_impl(x.reshape({1}), 0, log_space).reshape({});
   axis = wrap_axis(axis, x.ndim());
+  if (x.ndim() == 0) return softmax_impl(x.reshape({1}), 0, log_space).reshape({});
   Tensor xd = x.detach().transpose(axis, -1).contiguous();
   int64_t inner = x.shape()[axis];
   int64_t outer = inner ? xd.numel() / inner : 0;
@@ -236,14 +343,14 @@ static Tensor softmax_impl(const Tensor& x, int64_t axis, bool log_space) {
         if (m == -std::numeric_limits<T>::infinity()) m = 0;
         T s = 0;
         if (log_space) {
-          for (int64_t i = 0; i < inner; ++i) s += std::exp(in[i] - m);
-          T lse = m + std::log(s);
-          for (int64_t i = 0; i < inner; ++i) out[i] = in[i] - lse;
+          for (int64_t i = 0; i < inner; ++i) s += sc_exp(in[i] - m);
+          // (x - m) - log(s): subtracting m first keeps the precision that
+          // x - (m + log s) would lose when |m| is large.
+          T ls = std::log(s);
+          for (int64_t i = 0; i < inner; ++i) out[i] = (in[i] - m) - ls;
         } else {
-          for (int64_t i = 0; i < inner; ++i) {
-            out[i] = std::exp(in[i] - m);
-            s += out[i];
-          }
+          for (int64_t i = 0; i < inner; ++i) out[i] = sc_exp(in[i] - m);  // vectorises
+          for (int64_t i = 0; i < inner; ++i) s += out[i];
           T inv = T(1) / s;
           for (int64_t i = 0; i < inner; ++i) out[i] *= inv;
         }

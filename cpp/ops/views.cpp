@@ -37,11 +37,51 @@ Shape infer_reshape(const Shape& requested, int64_t numel, const Shape& from) {
   return s;
 }
 
+// Strides that view (old_shape, old_strides) as new_shape without a copy, if
+// any exist (NumPy's _attempt_nocopy_reshape): each group of old dims merged
+// into / split from new dims must itself be contiguous.
+static bool view_strides(const Shape& old_shape, const Shape& old_strides, const Shape& new_shape,
+                         Shape& out) {
+  Shape od, os;  // old dims without the size-1 ones
+  for (size_t i = 0; i < old_shape.size(); ++i)
+    if (old_shape[i] != 1) {
+      od.push_back(old_shape[i]);
+      os.push_back(old_strides[i]);
+    }
+  const size_t ol = od.size(), nl = new_shape.size();
+  out.assign(nl, 1);
+  size_t oi = 0, oj = 1, ni = 0, nj = 1;
+  while (ni < nl && oi < ol) {
+    int64_t np_ = new_shape[ni], op = od[oi];
+    while (np_ != op) {
+      if (np_ < op) np_ *= new_shape[nj++];
+      else op *= od[oj++];
+    }
+    for (size_t k = oi; k + 1 < oj; ++k)
+      if (os[k] != od[k + 1] * os[k + 1]) return false;
+    out[nj - 1] = os[oj - 1];
+    for (size_t k = nj - 1; k > ni; --k) out[k - 1] = out[k] * new_shape[k];
+    ni = nj++;
+    oi = oj++;
+  }
+  for (size_t k = ni; k < nl; ++k) out[k] = ni > 0 ? out[ni - 1] : 1;  // trailing size-1 dims
+  return true;
+}
+
 Tensor Tensor::reshape(Shape shape) const {
   Shape s = infer_reshape(shape, numel(), this->shape());
   if (s == this->shape()) return *this;
-  Tensor src = contiguous();
-  Tensor out = make_view(src, s, contiguous_strides(s), src.offset());
+  Shape st;
+  Tensor out;
+  Tensor src = *this;
+  if (numel() == 0 || is_contiguous()) {
+    out = make_view(src, s, contiguous_strides(s), src.offset());
+  } else if (view_strides(this->shape(), strides(), s, st)) {
+    out = make_view(src, s, st, src.offset());
+  } else {
+    src = contiguous();
+    out = make_view(src, s, contiguous_strides(s), src.offset());
+  }
   Shape orig = this->shape();
   return record_op1("reshape", {src}, out, [orig](const Grads& g) -> Grads {
     return {g[0].reshape(orig)};
@@ -126,18 +166,25 @@ Tensor Tensor::select(int64_t axis, int64_t index) const {
   });
 }
 
-Tensor Tensor::expand(const Shape& target) const {
-  int64_t nd = (int64_t)target.size();
+Tensor Tensor::expand(const Shape& requested) const {
+  int64_t nd = (int64_t)requested.size();
   if (nd < ndim())
-    throw ValueError("expand: cannot broadcast shape " + shape_str(shape()) + " to " + shape_str(target));
-  Shape st(nd, 0);
+    throw ValueError("expand: cannot broadcast shape " + shape_str(shape()) + " to " +
+                     shape_str(requested));
+  Shape target = requested, st(nd, 0);
   for (int64_t i = 0; i < nd; ++i) {
     int64_t j = i - (nd - ndim());
+    // -1 keeps an existing dimension (as in torch.expand); new ones need a size.
+    if (target[i] == -1 && j >= 0) target[i] = shape()[j];
+    if (target[i] < 0)
+      throw ValueError("expand: invalid size " + std::to_string(requested[i]) + " in " +
+                       shape_str(requested));
     if (j < 0) continue;
     if (shape()[j] == target[i]) st[i] = strides()[j];
     else if (shape()[j] == 1) st[i] = 0;
     else
-      throw ValueError("expand: cannot broadcast shape " + shape_str(shape()) + " to " + shape_str(target));
+      throw ValueError("expand: cannot broadcast shape " + shape_str(shape()) + " to " +
+                       shape_str(requested));
   }
   if (target == shape()) return *this;
   Tensor out = make_view(*this, target, st, offset());

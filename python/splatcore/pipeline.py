@@ -1,0 +1,108 @@
+"""Orchestration shared by the command line and the Python API: train a scene
+from views, evaluate it, and write every output atomically."""
+import csv
+import io as _io
+import os
+import time
+
+import numpy as np
+
+from .gaussians import Gaussians
+from .trainer import Trainer, TrainConfig, cameras_json, fmt_time, write_json
+
+
+def train_scene(train_views, test_views, points, scene_extent, out_dir, config=None, resume=None,
+                progress=True, log=print):
+    """Trains Gaussians initialised from `points` (xyz, rgb) and writes to out_dir:
+    scene.ply, cameras.json, checkpoint.pkl, curve.csv, metrics.json and
+    renders/ (held-out views and ground-truth|render side by sides).
+    Returns (trainer, metrics). Ctrl-C stops training early; outputs are still written."""
+    cfg = config or TrainConfig()
+    os.makedirs(out_dir, exist_ok=True)
+    xyz, rgb = points
+    g = Gaussians.from_points(xyz, rgb, sh_degree=cfg.sh_degree)
+    trainer = Trainer(train_views, g, scene_extent, cfg)
+    if resume:
+        trainer.load_checkpoint(resume)
+        log(f"resumed from {resume} at step {trainer.step}")
+    log(f"training {len(g)} initial Gaussians on {len(train_views)} views "
+        f"({len(test_views)} held out) for {cfg.iters} steps")
+    ckpt = os.path.join(out_dir, "checkpoint.pkl")
+    interrupted = trainer.train(progress=progress, checkpoint_path=ckpt)
+    if interrupted:
+        log(f"interrupted at step {trainer.step}: writing a valid checkpoint and scene")
+    metrics = export_outputs(trainer, train_views, test_views, out_dir, log=log)
+    metrics["interrupted"] = interrupted
+    return trainer, metrics
+
+
+def export_outputs(trainer, train_views, test_views, out_dir, log=print):
+    n_kept = trainer.g.save_ply(os.path.join(out_dir, "scene.ply"))
+    write_json(os.path.join(out_dir, "cameras.json"),
+               {"train": cameras_json(train_views), "test": cameras_json(test_views)})
+    _write_curve(os.path.join(out_dir, "curve.csv"), trainer.history)
+    metrics = {"steps": trainer.step, "gaussians": len(trainer.g), "gaussians_exported": n_kept,
+               "train_seconds": trainer.elapsed()}
+    if len(test_views):
+        ev = trainer.evaluate(test_views, render_dir=os.path.join(out_dir, "renders"))
+        metrics.update(test=ev["views"], mean=ev["mean"])
+        log(f"held-out PSNR {ev['mean']['psnr']:.2f} dB, SSIM {ev['mean']['ssim']:.4f} "
+            f"over {len(test_views)} views")
+    write_json(os.path.join(out_dir, "metrics.json"), metrics)
+    log(f"wrote {out_dir}/scene.ply ({n_kept} Gaussians) in {fmt_time(trainer.elapsed())} of training")
+    return metrics
+
+
+def _write_curve(path, history):
+    from .io.atomic import atomic_write
+
+    buf = _io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["step", "loss", "psnr", "gaussians", "seconds"])
+    for row in history:
+        w.writerow([row[0], f"{row[1]:.6f}", f"{row[2]:.4f}", row[3], f"{row[4]:.2f}"])
+    with atomic_write(path, "w") as f:
+        f.write(buf.getvalue())
+
+
+def render_views(gaussians, views, out_dir, progress=True):
+    """Renders `gaussians` from each view to out_dir/<name>.png."""
+    from . import _core
+    from .io.images import save_png
+
+    os.makedirs(out_dir, exist_ok=True)
+    it = views
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(views, desc="render", unit="view")
+    prev = _core.is_grad_enabled()
+    _core.set_grad_enabled(False)
+    try:
+        for v in it:
+            img, _, _ = gaussians.render(v)
+            base = os.path.splitext(os.path.basename(v["name"]))[0]
+            save_png(os.path.join(out_dir, base + ".png"), np.clip(img.numpy(), 0, 1))
+    finally:
+        _core.set_grad_enabled(prev)
+
+
+def evaluate_scene(gaussians, views):
+    from . import _core
+    from .loss import psnr, ssim
+
+    rows = []
+    prev = _core.is_grad_enabled()
+    _core.set_grad_enabled(False)
+    try:
+        for v in views:
+            img, _, _ = gaussians.render(v)
+            gt = _core.Tensor(np.ascontiguousarray(v["image"], np.float32))
+            rows.append({"name": v["name"], "psnr": float(psnr(img, gt)), "ssim": float(ssim(img, gt))})
+    finally:
+        _core.set_grad_enabled(prev)
+    mean = {k: float(np.mean([r[k] for r in rows])) if rows else float("nan") for k in ("psnr", "ssim")}
+    return {"views": rows, "mean": mean}
+
+
+__all__ = ["train_scene", "export_outputs", "render_views", "evaluate_scene", "time"]

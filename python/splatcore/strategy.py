@@ -1,0 +1,148 @@
+"""Adaptive density control of 3DGS (Kerbl et al. 2023, sec. 5.2), as in the
+original code and gsplat's default strategy: clone small and split large
+Gaussians whose view-space positional gradient, averaged over the views that
+saw them, exceeds a threshold; prune transparent and oversized ones; reset
+opacities periodically."""
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _core
+from .gaussians import Gaussians
+
+
+@dataclass
+class DensifyConfig:
+    refine_start: int = 500
+    refine_stop: int = 15_000
+    refine_every: int = 100
+    grow_grad2d: float = 2e-4      # NDC-space gradient threshold (original 3DGS)
+    grow_scale3d: float = 0.01     # x scene extent: below -> clone, above -> split
+    prune_opacity: float = 0.005
+    prune_scale3d: float = 0.1     # x scene extent, after the first opacity reset
+    reset_every: int = 3000
+    max_gaussians: int = 5_000_000
+
+
+def _quat_to_rotmat(q):
+    q = q / np.linalg.norm(q, axis=1, keepdims=True)
+    w, x, y, z = q.T
+    return np.stack([
+        1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
+        2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
+        2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
+    ], axis=1).reshape(-1, 3, 3)
+
+
+class DefaultStrategy:
+    def __init__(self, config=None, scene_extent=1.0, seed=0):
+        self.cfg = config or DensifyConfig()
+        self.scene_extent = float(scene_extent)
+        self.rng = np.random.default_rng(seed)
+        self.grad2d = None
+        self.count = None
+
+    # ---- bookkeeping ----------------------------------------------------------
+    def state(self):
+        return {"grad2d": self.grad2d, "count": self.count, "rng": self.rng.bit_generator.state}
+
+    def load_state(self, st):
+        self.grad2d = None if st.get("grad2d") is None else np.asarray(st["grad2d"])
+        self.count = None if st.get("count") is None else np.asarray(st["count"])
+        self.rng.bit_generator.state = st["rng"]
+
+    def step_post_backward(self, gaussians, optimizer, info, step):
+        """Accumulate view-space gradients; refine the set of Gaussians when due.
+        Returns a short string describing what changed ('' when nothing)."""
+        cfg = self.cfg
+        if step >= cfg.refine_stop:
+            return ""
+        self._accumulate(gaussians, info)
+        msg = ""
+        if step > cfg.refine_start and step % cfg.refine_every == 0:
+            msg = self._refine(gaussians, optimizer, step)
+        if step > 0 and step % cfg.reset_every == 0:
+            self._reset_opacity(gaussians, optimizer)
+            msg += " opacity reset"
+        return msg.strip()
+
+    def _accumulate(self, gaussians, info):
+        n = len(gaussians)
+        if self.grad2d is None or len(self.grad2d) != n:
+            self.grad2d = np.zeros(n)
+            self.count = np.zeros(n)
+        g = info["means2d"].grad
+        if g is None:
+            return
+        g = np.array(g.numpy(), dtype=np.float64)
+        # pixel gradients -> NDC gradients, the scale the 3DGS threshold assumes
+        g[:, 0] *= info["width"] / 2.0
+        g[:, 1] *= info["height"] / 2.0
+        visible = (info["radii"].numpy() > 0).any(axis=1)
+        self.grad2d[visible] += np.linalg.norm(g[visible], axis=1)
+        self.count[visible] += 1
+
+    # ---- refinement -----------------------------------------------------------
+    def _refine(self, gaussians, optimizer, step):
+        cfg = self.cfg
+        a = gaussians.numpy()
+        n = len(gaussians)
+        avg = self.grad2d / np.maximum(self.count, 1)
+        high = avg > cfg.grow_grad2d
+        max_scale = np.exp(a["scales"]).max(axis=1)
+        small = max_scale <= cfg.grow_scale3d * self.scene_extent
+        clone = high & small
+        split = high & ~small
+        budget = max(0, cfg.max_gaussians - n)
+        if clone.sum() + split.sum() > budget:  # keep the strongest gradients
+            order = np.argsort(-np.where(high, avg, -np.inf))
+            allowed = np.zeros(n, bool)
+            allowed[order[:budget // 2]] = True
+            clone &= allowed
+            split &= allowed
+        opac = 1.0 / (1.0 + np.exp(-a["opacities"].astype(np.float64)))
+        prune = opac < cfg.prune_opacity
+        if step > cfg.reset_every:
+            prune |= max_scale > cfg.prune_scale3d * self.scene_extent
+        prune &= ~split  # split originals are removed anyway
+
+        # new rows: survivors (not split, not pruned), clones, and two samples per split
+        keep = ~(split | prune)
+        src = [np.nonzero(keep)[0], np.nonzero(clone)[0]]
+        split_idx = np.nonzero(split)[0]
+        new = {k: [v[keep], v[clone]] for k, v in a.items()}
+        if len(split_idx):
+            scales = np.exp(a["scales"][split_idx].astype(np.float64))
+            R = _quat_to_rotmat(a["quats"][split_idx].astype(np.float64))
+            for _ in range(2):
+                local = self.rng.standard_normal((len(split_idx), 3)) * scales
+                new["means"].append(a["means"][split_idx] + np.einsum("nij,nj->ni", R, local))
+                new["scales"].append(np.log(scales / 1.6))  # 1/(0.8*2), the 3DGS shrink
+                for k in ("quats", "opacities", "sh0", "shN"):
+                    new[k].append(a[k][split_idx])
+                src.append(split_idx)
+        source_rows = np.concatenate(src).astype(np.int64)
+        self._replace(gaussians, optimizer, {k: np.concatenate(v) for k, v in new.items()},
+                      source_rows)
+        # moments of fresh samples: inherit (gsplat copies the Adam state on split)
+        self.grad2d = np.zeros(len(gaussians))
+        self.count = np.zeros(len(gaussians))
+        return f"+{int(clone.sum())} clone +{int(split.sum())} split -{int(prune.sum())} prune"
+
+    def _reset_opacity(self, gaussians, optimizer):
+        """Opacities clamped to at most 2x the prune threshold; their Adam state restarts."""
+        a = gaussians.opacities.numpy()
+        cap = np.log(2 * self.cfg.prune_opacity / (1 - 2 * self.cfg.prune_opacity))
+        new = np.minimum(a, cap).astype(np.float32)
+        t = _core.Tensor(new)
+        t.requires_grad = True
+        optimizer.replace_param(gaussians.opacities, t, np.full(len(new), -1, np.int64))
+        gaussians.opacities = t
+
+    @staticmethod
+    def _replace(gaussians, optimizer, arrays, source_rows):
+        for name in Gaussians.NAMES:
+            t = _core.Tensor(np.ascontiguousarray(arrays[name], dtype=np.float32))
+            t.requires_grad = True
+            optimizer.replace_param(getattr(gaussians, name), t, source_rows)
+            setattr(gaussians, name, t)

@@ -1,0 +1,270 @@
+"""3D Gaussian Splatting training loop (coarse Python steps over the C++ core)."""
+import json
+import math
+import os
+import pickle
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from . import _core
+from .gaussians import Gaussians
+from .optim import Adam, ExponentialDecaySchedule
+from .strategy import DefaultStrategy, DensifyConfig
+
+
+@dataclass
+class TrainConfig:
+    """Defaults of the original 3DGS (Kerbl et al. 2023)."""
+    iters: int = 30_000
+    sh_degree: int = 3
+    sh_degree_interval: int = 1000     # one more SH band every this many steps
+    lambda_ssim: float = 0.2
+    lr_means: float = 1.6e-4           # x scene extent, decays log-linearly ...
+    lr_means_final: float = 1.6e-6     # ... to this (x scene extent) at `iters`
+    lr_scales: float = 5e-3
+    lr_quats: float = 1e-3
+    lr_opacities: float = 5e-2
+    lr_sh0: float = 2.5e-3
+    lr_shN: float = 2.5e-3 / 20
+    background: tuple = (0.0, 0.0, 0.0)
+    random_background: bool = False
+    seed: int = 0
+    densify: DensifyConfig = field(default_factory=DensifyConfig)
+
+    def scaled_to(self, iters):
+        """A copy for a shorter/longer run: densification windows scale with `iters`."""
+        import copy
+
+        c = copy.deepcopy(self)
+        r = iters / self.iters
+        c.iters = iters
+        d = c.densify
+        d.refine_start = max(1, int(d.refine_start * r))
+        d.refine_stop = max(d.refine_start + 1, int(d.refine_stop * r))
+        d.refine_every = max(1, int(d.refine_every * r))
+        d.reset_every = max(d.refine_every, int(d.reset_every * r))
+        c.sh_degree_interval = max(1, int(c.sh_degree_interval * r))
+        return c
+
+
+def _image_tensor(image):
+    return _core.Tensor(np.ascontiguousarray(image, dtype=np.float32))
+
+
+class Trainer:
+    """Trains `gaussians` on `train_views` (items with image, viewmat, K, width,
+    height, name). `scene_extent` scales the position learning rate and the
+    densification size thresholds."""
+
+    def __init__(self, train_views, gaussians, scene_extent, config=None):
+        from .loss import gs_loss  # noqa: F401  (fail early if the loss op is missing)
+
+        if len(train_views) == 0:
+            raise ValueError("Trainer: no training views")
+        self.cfg = config or TrainConfig()
+        self.views = train_views
+        self.g = gaussians
+        self.scene_extent = float(scene_extent)
+        self.step = 0
+        self.rng = np.random.default_rng(self.cfg.seed)
+        self._order = np.zeros(0, np.int64)
+        self._pos = 0
+        c = self.cfg
+        ext = self.scene_extent
+        eps = 1e-15  # as gsplat: Adam's eps far below every gradient scale
+        self.opt = Adam([
+            {"params": [self.g.means], "name": "means", "lr": c.lr_means * ext},
+            {"params": [self.g.scales], "name": "scales", "lr": c.lr_scales},
+            {"params": [self.g.quats], "name": "quats", "lr": c.lr_quats},
+            {"params": [self.g.opacities], "name": "opacities", "lr": c.lr_opacities},
+            {"params": [self.g.sh0], "name": "sh0", "lr": c.lr_sh0},
+            {"params": [self.g.shN], "name": "shN", "lr": c.lr_shN},
+        ], eps=eps)
+        self.means_schedule = ExponentialDecaySchedule(
+            self.opt, "means", c.lr_means * ext, c.lr_means_final * ext, c.iters)
+        self.strategy = DefaultStrategy(c.densify, ext, seed=c.seed)
+        self.history = []  # (step, loss, psnr, n_gaussians, seconds)
+        self._t0 = time.time()
+        self._elapsed_before = 0.0
+
+    # ---- one iteration -----------------------------------------------------------
+    def current_sh_degree(self):
+        return min(self.cfg.sh_degree, self.g.sh_degree, self.step // self.cfg.sh_degree_interval)
+
+    def _next_view(self):
+        if self._pos >= len(self._order):
+            self._order = self.rng.permutation(len(self.views))
+            self._pos = 0
+        i = int(self._order[self._pos])
+        self._pos += 1
+        return self.views[i]
+
+    def render(self, view, sh_degree=None, background=None):
+        bg = self.cfg.background if background is None else background
+        return self.g.render(view, self.current_sh_degree() if sh_degree is None else sh_degree, bg)
+
+    def train_step(self):
+        from .loss import gs_loss
+
+        view = self._next_view()
+        gt = np.asarray(view["image"], np.float32)
+        bg = None
+        if self.cfg.random_background:
+            bg = self.rng.random(3).astype(np.float32)
+        self.means_schedule.step(self.step)
+        img, alpha, info = self.render(view, background=bg)
+        target = _image_tensor(gt)
+        if bg is not None and "alpha" in view:  # re-composite known-coverage targets on bg
+            a = np.asarray(view["alpha"], np.float32)[..., None]
+            view_bg = np.asarray(view["background"] if "background" in view else 0.0, np.float32)
+            target = _image_tensor(gt + (1 - a) * (bg - view_bg))
+        loss = gs_loss(img, target, self.cfg.lambda_ssim)
+        loss.backward()
+        info["width"], info["height"] = int(view["width"]), int(view["height"])
+        refined = self.strategy.step_post_backward(self.g, self.opt, info, self.step)
+        self.opt.step()
+        self.opt.zero_grad()
+        self.step += 1
+        return float(loss.item()), img, target, refined
+
+    # ---- the loop --------------------------------------------------------------------
+    def train(self, out_dir=None, progress=True, log_every=10, checkpoint_path=None):
+        """Runs until cfg.iters. Ctrl-C stops cleanly: the caller still gets a
+        consistent state (and, with checkpoint_path, a checkpoint)."""
+        from .loss import psnr
+
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=self.cfg.iters, initial=self.step, unit="it", dynamic_ncols=True,
+                       desc="train")
+        interrupted = False
+        try:
+            while self.step < self.cfg.iters:
+                loss, img, target, refined = self.train_step()
+                if self.step % log_every == 0 or self.step == self.cfg.iters:
+                    p = float(psnr(img.detach(), target))
+                    self.history.append((self.step, loss, p, len(self.g), self.elapsed()))
+                    if bar is not None:
+                        bar.set_postfix(loss=f"{loss:.4f}", psnr=f"{p:.2f}", n=len(self.g))
+                if bar is not None:
+                    bar.update(1)
+                    if refined:
+                        bar.write(f"step {self.step}: {refined} -> {len(self.g)} Gaussians")
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            if bar is not None:
+                bar.close()
+        if checkpoint_path:
+            self.save_checkpoint(checkpoint_path)
+        return interrupted
+
+    def elapsed(self):
+        return self._elapsed_before + time.time() - self._t0
+
+    # ---- evaluation -------------------------------------------------------------------
+    def evaluate(self, views, render_dir=None, compare=True):
+        """PSNR and SSIM per held-out view (and PNGs of renders / side by sides)."""
+        from .io.images import save_png
+        from .loss import psnr, ssim
+
+        rows = []
+        with _no_grad():
+            for v in views:
+                img, _, _ = self.render(v, sh_degree=self.g.sh_degree)
+                gt = _image_tensor(v["image"])
+                out = np.clip(img.numpy(), 0, 1)
+                rows.append({"name": v["name"], "psnr": float(psnr(img, gt)), "ssim": float(ssim(img, gt))})
+                if render_dir:
+                    base = os.path.splitext(os.path.basename(v["name"]))[0]
+                    save_png(os.path.join(render_dir, base + ".png"), out)
+                    if compare:
+                        save_png(os.path.join(render_dir, base + "_compare.png"),
+                                 np.concatenate([np.clip(v["image"], 0, 1), out], axis=1))
+        mean = {k: float(np.mean([r[k] for r in rows])) if rows else float("nan") for k in ("psnr", "ssim")}
+        return {"views": rows, "mean": mean}
+
+    # ---- checkpoints ---------------------------------------------------------------------
+    def save_checkpoint(self, path):
+        from .io.atomic import atomic_write
+
+        state = {
+            "version": 1,
+            "step": self.step,
+            "config": asdict(self.cfg),
+            "gaussians": self.g.numpy(),
+            "optimizer": self.opt.state_dict(),
+            "strategy": self.strategy.state(),
+            "rng": self.rng.bit_generator.state,
+            "order": self._order,
+            "pos": self._pos,
+            "history": self.history,
+            "elapsed": self.elapsed(),
+            "scene_extent": self.scene_extent,
+        }
+        with atomic_write(path, "wb") as f:
+            pickle.dump(state, f, protocol=4)
+
+    def load_checkpoint(self, path):
+        """Restore a checkpoint written by save_checkpoint (trusted files only: pickle)."""
+        with open(path, "rb") as f:
+            state = pickle.load(f)
+        if not isinstance(state, dict) or state.get("version") != 1:
+            raise ValueError(f"{path}: not a splatcore training checkpoint")
+        a = state["gaussians"]
+        new = Gaussians(a["means"], a["scales"], a["quats"], a["opacities"], a["sh0"], a["shN"])
+        for name in Gaussians.NAMES:  # put the restored tensors in the optimizer's groups
+            old = getattr(self.g, name)
+            n_old, n_new = old.shape[0], getattr(new, name).shape[0]
+            rows = np.arange(n_new) if n_new <= n_old else np.full(n_new, -1)
+            self.opt.replace_param(old, getattr(new, name), np.minimum(rows, n_old - 1).astype(np.int64)
+                                   if n_old else np.full(n_new, -1, np.int64))
+            setattr(self.g, name, getattr(new, name))
+        self.opt.load_state_dict(state["optimizer"])
+        self.strategy.load_state(state["strategy"])
+        self.rng.bit_generator.state = state["rng"]
+        self._order = np.asarray(state["order"])
+        self._pos = int(state["pos"])
+        self.step = int(state["step"])
+        self.history = list(state["history"])
+        self._elapsed_before = float(state["elapsed"])
+        self._t0 = time.time()
+        self.means_schedule.step(self.step)
+
+
+class _no_grad:
+    def __enter__(self):
+        self._prev = _core.is_grad_enabled()
+        _core.set_grad_enabled(False)
+
+    def __exit__(self, *a):
+        _core.set_grad_enabled(self._prev)
+
+
+def write_json(path, obj):
+    from .io.atomic import atomic_write
+
+    with atomic_write(path, "w") as f:
+        json.dump(obj, f, indent=2)
+
+
+def cameras_json(views):
+    out = []
+    for v in views:
+        vm = np.asarray(v["viewmat"], np.float64)
+        c2w = np.linalg.inv(vm)
+        out.append({"name": v["name"], "width": int(v["width"]), "height": int(v["height"]),
+                    "K": np.asarray(v["K"], float).tolist(), "viewmat": vm.tolist(),
+                    "camera_to_world": c2w.tolist()})
+    return out
+
+
+def fmt_time(s):
+    return f"{int(s // 60)}m{int(s % 60):02d}s" if s >= 60 else f"{s:.1f}s"
+
+
+__all__ = ["TrainConfig", "Trainer", "cameras_json", "write_json", "fmt_time", "math"]

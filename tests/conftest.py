@@ -1,0 +1,27 @@
+"""Shared fixtures. Tests import splatcore from SPLATCORE_BUILD_DIR when set."""
+import os
+import sys
+import zlib
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))  # `from helpers import ...`
+
+try:
+    from hypothesis import settings
+
+    # Modest example counts: the suite runs on small shared machines.
+    settings.register_profile("splatcore", max_examples=30, deadline=None)
+    # HYPOTHESIS_PROFILE=thorough for a long local run
+    settings.register_profile("thorough", max_examples=2000, deadline=None)
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "splatcore"))
+except ImportError:  # hypothesis is an optional test dependency
+    pass
+
+
+@pytest.fixture
+def rng(request):
+    """A NumPy generator seeded from the test's name: fresh per test, reproducible."""
+    seed = zlib.crc32(request.node.nodeid.encode())
+    return np.random.default_rng(seed)
