@@ -48,14 +48,29 @@ def _cmd_train(args):
     return 130 if metrics.get("interrupted") else 0
 
 
+def demo_config(iters, seed=0):
+    """A short schedule for small images: densify every 100 steps over the first
+    70% of training, no opacity reset, SH bands added over the first half."""
+    from .trainer import TrainConfig
+
+    cfg = TrainConfig(seed=seed, iters=iters, sh_degree=1)
+    d = cfg.densify
+    d.refine_start = min(100, iters // 10)
+    d.refine_stop = int(0.7 * iters)
+    d.refine_every = 100
+    d.reset_every = iters + 1
+    cfg.sh_degree_interval = max(1, iters // 4)
+    return cfg
+
+
 def _cmd_demo(args):
     from .datasets.synthetic import make_dataset
     from .pipeline import train_scene
-    from .trainer import TrainConfig
 
     ds = make_dataset(n_views=args.views, width=args.width, height=args.height, seed=args.seed)
-    cfg = TrainConfig(seed=args.seed).scaled_to(args.iters)
-    cfg.sh_degree = 1 if args.sh_degree is None else args.sh_degree
+    cfg = demo_config(args.iters, args.seed)
+    if args.sh_degree is not None:
+        cfg.sh_degree = args.sh_degree
     xyz, rgb = ds.points
     _, metrics = train_scene(ds.train, ds.test, (xyz, rgb), ds.scene_extent(), args.output, cfg,
                              progress=not args.quiet)
@@ -119,7 +134,7 @@ def build_parser():
 
     s = sub.add_parser("demo", help="train on the built-in synthetic scene (no download)")
     s.add_argument("-o", "--output", default="splatcore_demo")
-    s.add_argument("--iters", type=int, default=1500)
+    s.add_argument("--iters", type=int, default=2000)
     s.add_argument("--views", type=int, default=48)
     s.add_argument("--width", type=int, default=128)
     s.add_argument("--height", type=int, default=96)
