@@ -19,6 +19,8 @@ void bind_optim(nb::module_& m);
 void bind_sort(nb::module_& m);
 void bind_splat(nb::module_& m);
 void bind_loss(nb::module_& m);
+void bind_safetensors(nb::module_& m);
+void bind_mast3r(nb::module_& m);
 void bind_info(nb::module_& m);
 
 // Conversions shared by the bind_* files.

@@ -11,5 +11,7 @@ NB_MODULE(_core, m) {
   sc::bind_sort(m);
   sc::bind_splat(m);
   sc::bind_loss(m);
+  sc::bind_safetensors(m);
+  sc::bind_mast3r(m);
   sc::bind_info(m);
 }
