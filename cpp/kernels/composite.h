@@ -1,104 +1,191 @@
-// Per-pixel alpha compositing of depth-sorted 2D Gaussians, forward and
-// backward (3DGS, Kerbl et al. 2023, eq. 3; gsplat's conventions).
+// Alpha compositing of depth-sorted 2D Gaussians over a row of pixels, forward
+// and backward (3DGS, Kerbl et al. 2023, eq. 3; gsplat's conventions).
 //
 // A tile's Gaussians are gathered, front to back, into records of stride
 // sc_record_stride(C): [mx, my, A, B, Cc, opacity, f_0 .. f_{C-1}] where
 // (A, B, Cc) is the conic and f the C feature channels (RGB, depth, ...).
-// Pixel centres are (x + 0.5, y + 0.5).
+// Pixel centres are (x + 0.5, y + 0.5). The functions work on `lanes`
+// (<= SC_MAX_LANES) adjacent pixels of one row at once: the CPU runs a 16-pixel
+// tile row per call so the lane loops vectorise; a GPU thread can call them
+// with lanes = 1. Per lane the arithmetic is exactly the per-pixel one.
 #pragma once
 #include "kernels/compat.h"
+#include "kernels/elementwise.h"
 
 #define SC_ALPHA_THRESHOLD (1.0f / 255.0f)  // skip fainter contributions
 #define SC_TRANSMITTANCE_EPS 1e-4f          // stop once T would fall to this
+#define SC_MAX_LANES 16
+#define SC_MAX_CHANNELS 16
 
 SC_FN int sc_record_stride(int channels) { return 6 + channels; }
 // Per-record gradient slots: v_mx, v_my, v_A, v_B, v_C, v_opacity, v_f[C],
 // then |v_mx|, |v_my| summed per pixel (for densification's absgrad).
 SC_FN int sc_grad_stride(int channels) { return 8 + channels; }
 
-// Gaussian falloff at a pixel: sigma = 0.5 (A dx^2 + C dy^2) + B dx dy with
-// d = mean - pixel; alpha = min(alpha_max, opacity * exp(-sigma)). Returns
-// false when the pair contributes nothing (sigma < 0 or alpha < 1/255).
+// sigma = 0.5 (A dx^2 + C dy^2) + B dx dy for d = mean - pixel.
 template <typename T>
-SC_FN bool sc_splat_alpha(SC_DEVICE const T* rec, T px, T py, T alpha_max, SC_THREAD T& alpha) {
-  T dx = rec[0] - px, dy = rec[1] - py;
-  T sigma = T(0.5) * (rec[2] * dx * dx + rec[4] * dy * dy) + rec[3] * dx * dy;
-  if (sigma < T(0)) return false;
-  T a = rec[5] * exp(-sigma);
-  alpha = a < alpha_max ? a : alpha_max;
-  return alpha >= T(SC_ALPHA_THRESHOLD);
+SC_FN T sc_splat_sigma(SC_DEVICE const T* rec, T dx, T dy) {
+  return T(0.5) * (rec[2] * dx * dx + rec[4] * dy * dy) + rec[3] * dx * dy;
 }
 
-// Front-to-back compositing of n records at one pixel. acc[C] receives the
-// premultiplied features (background not added); trans the final
-// transmittance. Returns how many records were walked up to and including
-// the last one that contributed (0: none), which the backward replays.
+// True when record `rec` cannot reach alpha >= 1/255 anywhere on the row y = py:
+// over all x, sigma >= 0.5 dy^2 (C - B^2 / A). Conservative (a 0.1% margin), so
+// it never drops a pair that the per-pixel test would keep.
 template <typename T>
-SC_FN int sc_composite_forward(T px, T py, int n, int C, SC_DEVICE const T* recs, T alpha_max,
-                               SC_THREAD T* acc, SC_THREAD T& trans) {
+SC_FN bool sc_splat_misses_row(SC_DEVICE const T* rec, T py) {
+  T dy = rec[1] - py;
+  T A = rec[2];
+  if (!(A > T(0))) return false;
+  T sigma_min = T(0.5) * dy * dy * (rec[4] - rec[3] * rec[3] / A);
+  return rec[5] * sc_exp(-sigma_min) < T(SC_ALPHA_THRESHOLD) * T(0.999);
+}
+
+// Front-to-back compositing of n records for `lanes` pixels starting at
+// (px0, py), px0 a pixel centre. acc[lane * C + c] receives the premultiplied
+// features (no background), trans[lane] the final transmittance, last[lane]
+// how many records were walked up to and including the last contributor
+// (0: none), which the backward replays. (Lane loops run the full
+// SC_MAX_LANES with 0/1 masks of type T so that compilers vectorise them;
+// lanes past `lanes` start finished.)
+template <typename T>
+SC_FN void sc_composite_forward_row(T px0, T py, int lanes, int n, int C, SC_DEVICE const T* recs,
+                                    T alpha_max, SC_THREAD T* acc, SC_THREAD T* trans,
+                                    SC_THREAD int* last) {
   int stride = sc_record_stride(C);
-  T Tr = T(1);
-  int last = 0;
-  for (int c = 0; c < C; ++c) acc[c] = T(0);
+  T Tr[SC_MAX_LANES], done[SC_MAX_LANES], lastf[SC_MAX_LANES], w[SC_MAX_LANES];
+  T accl[SC_MAX_CHANNELS * SC_MAX_LANES];  // channel-major: accl[c * lanes + j]
+  for (int j = 0; j < SC_MAX_LANES; ++j) {
+    Tr[j] = T(1);
+    done[j] = j < lanes ? T(0) : T(1);
+    lastf[j] = T(0);
+  }
+  for (int i = 0; i < C * SC_MAX_LANES; ++i) accl[i] = T(0);
   for (int k = 0; k < n; ++k) {
     SC_DEVICE const T* r = recs + k * stride;
-    T alpha;
-    if (!sc_splat_alpha(r, px, py, alpha_max, alpha)) continue;
-    T next = Tr * (T(1) - alpha);
-    if (next <= T(SC_TRANSMITTANCE_EPS)) break;  // this one is not added
-    T w = alpha * Tr;
-    for (int c = 0; c < C; ++c) acc[c] += r[6 + c] * w;
-    Tr = next;
-    last = k + 1;
+    if (sc_splat_misses_row(r, py)) continue;
+    T dy = r[1] - py;
+    T kk = T(k + 1);
+    T n_done = T(0);
+    for (int j = 0; j < SC_MAX_LANES; ++j) {
+      T dx = r[0] - (px0 + T(j));
+      T sigma = sc_splat_sigma(r, dx, dy);
+      T a = r[5] * sc_exp(-sigma);
+      a = a < alpha_max ? a : alpha_max;
+      T valid = (done[j] == T(0) && sigma >= T(0) && a >= T(SC_ALPHA_THRESHOLD)) ? T(1) : T(0);
+      T next = Tr[j] * (T(1) - a);
+      T stop = (valid != T(0) && next <= T(SC_TRANSMITTANCE_EPS)) ? T(1) : T(0);  // not added
+      T add = valid - stop;
+      w[j] = add * a * Tr[j];
+      Tr[j] = add != T(0) ? next : Tr[j];
+      lastf[j] = add != T(0) ? kk : lastf[j];
+      done[j] = done[j] + stop;
+      n_done += done[j];
+    }
+    for (int c = 0; c < C; ++c) {
+      T f = r[6 + c];
+      for (int j = 0; j < SC_MAX_LANES; ++j) accl[c * SC_MAX_LANES + j] += f * w[j];
+    }
+    if (n_done == T(SC_MAX_LANES)) break;
   }
-  trans = Tr;
-  return last;
+  for (int j = 0; j < lanes; ++j) {
+    trans[j] = Tr[j];
+    last[j] = (int)lastf[j];
+    for (int c = 0; c < C; ++c) acc[j * C + c] = accl[c * SC_MAX_LANES + j];
+  }
 }
 
-// Backward of one pixel: walks the records back to front from the saved
-// final transmittance, adding into grads[k * sc_grad_stride(C) + slot].
-// v_out[C]: gradient of the pixel's output features (background included in
-// the output: out = acc + T_final * bg); v_alpha: of alpha = 1 - T_final.
-// Returns the gradient of the output w.r.t. nothing else; the background
-// gradient is T_final * v_out and is summed by the caller.
+// Backward of sc_composite_forward_row: walks the records back to front from
+// the saved final transmittances, adding into grads[k * sc_grad_stride(C) + slot].
+// v_out[lane * C + c]: gradient of the output features (output = acc + T_final
+// * bg); v_alpha[lane]: of alpha = 1 - T_final. The background's own gradient,
+// T_final * v_out, is summed by the caller.
 template <typename T>
-SC_FN void sc_composite_backward(T px, T py, int n_contrib, int C, SC_DEVICE const T* recs,
-                                 T alpha_max, T trans_final, SC_THREAD const T* v_out, T v_alpha,
-                                 SC_THREAD const T* bg, SC_DEVICE T* grads) {
+SC_FN void sc_composite_backward_row(T px0, T py, int lanes, int C, SC_DEVICE const T* recs,
+                                     T alpha_max, SC_THREAD const T* trans_final,
+                                     SC_THREAD const int* last, SC_THREAD const T* v_out,
+                                     SC_THREAD const T* v_alpha, SC_THREAD const T* bg,
+                                     SC_DEVICE T* grads) {
   int stride = sc_record_stride(C), gstride = sc_grad_stride(C);
-  T Tr = trans_final;
-  // behind[c]: features composited behind the current record, plus T_final * bg.
-  T behind[16];
-  for (int c = 0; c < C; ++c) behind[c] = trans_final * bg[c];
-  for (int k = n_contrib - 1; k >= 0; --k) {
-    SC_DEVICE const T* r = recs + k * stride;
-    T alpha;
-    if (!sc_splat_alpha(r, px, py, alpha_max, alpha)) continue;
-    T one_minus = T(1) - alpha;
-    Tr = Tr / one_minus;  // transmittance in front of record k
-    T w = alpha * Tr;
-    SC_DEVICE T* g = grads + k * gstride;
-    // d out_c / d alpha_k = f_kc T_k - behind_c / (1 - alpha_k); d alpha_out / d alpha_k = T_final / (1 - alpha_k)
-    T v_a = v_alpha * trans_final / one_minus;
+  T Tr[SC_MAX_LANES], Tf[SC_MAX_LANES], lastf[SC_MAX_LANES], va_out[SC_MAX_LANES];
+  // channel-major [c * SC_MAX_LANES + j]: output gradients, and the features
+  // composited behind the current record plus T_final * bg
+  T vo[SC_MAX_CHANNELS * SC_MAX_LANES], behind[SC_MAX_CHANNELS * SC_MAX_LANES];
+  int kmax = 0;
+  for (int j = 0; j < SC_MAX_LANES; ++j) {
+    bool in = j < lanes;
+    Tr[j] = in ? trans_final[j] : T(1);
+    Tf[j] = Tr[j];
+    lastf[j] = in ? T(last[j]) : T(0);
+    va_out[j] = in ? v_alpha[j] : T(0);
     for (int c = 0; c < C; ++c) {
-      g[6 + c] += w * v_out[c];
-      v_a += v_out[c] * (r[6 + c] * Tr - behind[c] / one_minus);
-      behind[c] += r[6 + c] * w;
+      vo[c * SC_MAX_LANES + j] = in ? v_out[j * C + c] : T(0);
+      behind[c * SC_MAX_LANES + j] = in ? trans_final[j] * bg[c] : T(0);
     }
-    // alpha = opacity * exp(-sigma) unless clamped at alpha_max
-    T dx = r[0] - px, dy = r[1] - py;
-    T sigma = T(0.5) * (r[2] * dx * dx + r[4] * dy * dy) + r[3] * dx * dy;
-    T G = exp(-sigma);
-    if (r[5] * G >= alpha_max) continue;
-    T v_sigma = -v_a * r[5] * G;
-    g[5] += v_a * G;
-    T gx = (r[2] * dx + r[3] * dy) * v_sigma, gy = (r[3] * dx + r[4] * dy) * v_sigma;
-    g[0] += gx;
-    g[1] += gy;
-    g[2] += T(0.5) * dx * dx * v_sigma;
-    g[3] += dx * dy * v_sigma;
-    g[4] += T(0.5) * dy * dy * v_sigma;
-    g[6 + C] += fabs(gx);
-    g[7 + C] += fabs(gy);
+    if (in) kmax = last[j] > kmax ? last[j] : kmax;
+  }
+  for (int k = kmax - 1; k >= 0; --k) {
+    SC_DEVICE const T* r = recs + k * stride;
+    if (sc_splat_misses_row(r, py)) continue;
+    T dy = r[1] - py;
+    T kf = T(k);
+    T s_mx = T(0), s_my = T(0), s_A = T(0), s_B = T(0), s_C = T(0), s_op = T(0);
+    T s_ax = T(0), s_ay = T(0);
+    T w[SC_MAX_LANES], inv1m[SC_MAX_LANES], Tk[SC_MAX_LANES], v_a[SC_MAX_LANES];
+    T dxs[SC_MAX_LANES], G[SC_MAX_LANES], unclamped[SC_MAX_LANES];
+    for (int j = 0; j < SC_MAX_LANES; ++j) {
+      T dx = r[0] - (px0 + T(j));
+      T sigma = sc_splat_sigma(r, dx, dy);
+      T g = sc_exp(-sigma);
+      T a_raw = r[5] * g;
+      T a = a_raw < alpha_max ? a_raw : alpha_max;
+      T active = (kf < lastf[j] && sigma >= T(0) && a >= T(SC_ALPHA_THRESHOLD)) ? T(1) : T(0);
+      T inv = T(1) / (T(1) - a);
+      T t_k = active != T(0) ? Tr[j] * inv : Tr[j];  // transmittance in front of record k
+      Tr[j] = t_k;
+      Tk[j] = t_k;
+      inv1m[j] = inv;
+      w[j] = active * a * t_k;
+      // d alpha_out / d alpha_k = T_final / (1 - alpha_k)
+      v_a[j] = va_out[j] * Tf[j] * inv;
+      dxs[j] = dx;
+      G[j] = g;
+      unclamped[j] = (active != T(0) && a_raw < alpha_max) ? T(1) : T(0);
+    }
+    SC_DEVICE T* gk = grads + k * gstride;
+    for (int c = 0; c < C; ++c) {
+      T f = r[6 + c], s_f = T(0);
+      SC_THREAD T* vc = vo + c * SC_MAX_LANES;
+      SC_THREAD T* bc = behind + c * SC_MAX_LANES;
+      for (int j = 0; j < SC_MAX_LANES; ++j) {
+        // d out_c / d alpha_k = f_kc T_k - behind_c / (1 - alpha_k)
+        s_f += w[j] * vc[j];
+        v_a[j] += vc[j] * (f * Tk[j] - bc[j] * inv1m[j]);
+        bc[j] += f * w[j];
+      }
+      gk[6 + c] += s_f;
+    }
+    for (int j = 0; j < SC_MAX_LANES; ++j) {
+      // alpha = opacity * G unless clamped at alpha_max
+      T va = unclamped[j] * v_a[j];
+      T v_sigma = -va * r[5] * G[j];
+      T dx = dxs[j];
+      s_op += va * G[j];
+      T gx = (r[2] * dx + r[3] * dy) * v_sigma, gy = (r[3] * dx + r[4] * dy) * v_sigma;
+      s_mx += gx;
+      s_my += gy;
+      s_A += T(0.5) * dx * dx * v_sigma;
+      s_B += dx * dy * v_sigma;
+      s_C += T(0.5) * dy * dy * v_sigma;
+      s_ax += fabs(gx);
+      s_ay += fabs(gy);
+    }
+    gk[0] += s_mx;
+    gk[1] += s_my;
+    gk[2] += s_A;
+    gk[3] += s_B;
+    gk[4] += s_C;
+    gk[5] += s_op;
+    gk[6 + C] += s_ax;
+    gk[7 + C] += s_ay;
   }
 }

@@ -18,7 +18,7 @@ namespace sc {
 // alpha = min(0.99, opacity * G) as in the original 3DGS (ARCHITECTURE.md);
 // gsplat's golden scenes never reach the clamp, so they agree with either.
 static constexpr double kAlphaMax = 0.99;
-static constexpr int kMaxChannels = 16;
+static constexpr int kMaxChannels = SC_MAX_CHANNELS;
 
 RenderMode parse_render_mode(const std::string& s) {
   if (s == "RGB") return RenderMode::RGB;
@@ -221,20 +221,24 @@ void composite_all(RasterState<T>& S, T* image, T* alpha) {
   int64_t n_tiles = S.bins.tiles_x * S.bins.tiles_y;
   parallel_for(n_tiles, 1, [&](int64_t tb, int64_t te) {
     std::vector<T> recs;
-    T acc[kMaxChannels];
+    T acc[SC_MAX_LANES * SC_MAX_CHANNELS], tr[SC_MAX_LANES];
+    int last[SC_MAX_LANES];
     for (int64_t tile = tb; tile < te; ++tile) {
       int64_t n = gather_tile(S, tile, recs);
       int64_t tx = tile % S.bins.tiles_x, ty = tile / S.bins.tiles_x;
+      int64_t x0 = tx * ts, x1 = std::min(W, (tx + 1) * ts);
       for (int64_t y = ty * ts; y < std::min(H, (ty + 1) * ts); ++y)
-        for (int64_t x = tx * ts; x < std::min(W, (tx + 1) * ts); ++x) {
-          T tr;
-          int last = sc_composite_forward(T(x) + T(0.5), T(y) + T(0.5), (int)n, (int)C, recs.data(),
-                                          T(kAlphaMax), acc, tr);
-          int64_t pix = y * W + x;
-          S.trans[pix] = tr;
-          S.last[pix] = last;
-          for (int64_t c = 0; c < C; ++c) image[pix * C + c] = acc[c] + tr * S.bg[c];
-          alpha[pix] = T(1) - tr;
+        for (int64_t xs = x0; xs < x1; xs += SC_MAX_LANES) {
+          int lanes = (int)std::min<int64_t>(SC_MAX_LANES, x1 - xs);
+          sc_composite_forward_row(T(xs) + T(0.5), T(y) + T(0.5), lanes, (int)n, (int)C, recs.data(),
+                                   T(kAlphaMax), acc, tr, last);
+          for (int j = 0; j < lanes; ++j) {
+            int64_t pix = y * W + xs + j;
+            S.trans[pix] = tr[j];
+            S.last[pix] = last[j];
+            for (int64_t c = 0; c < C; ++c) image[pix * C + c] = acc[j * C + c] + tr[j] * S.bg[c];
+            alpha[pix] = T(1) - tr[j];
+          }
         }
     }
   });
@@ -259,17 +263,29 @@ Grads backward_all(const RasterState<T>& S, const Tensor& g_image, const Tensor&
   std::vector<T> bg_partial(n_tiles * C, T(0));
   parallel_for(n_tiles, 1, [&](int64_t tb, int64_t te) {
     std::vector<T> recs;
+    T tr[SC_MAX_LANES], vout[SC_MAX_LANES * SC_MAX_CHANNELS], valpha[SC_MAX_LANES];
+    int last[SC_MAX_LANES];
     for (int64_t tile = tb; tile < te; ++tile) {
       int64_t cnt = gather_tile(S, tile, recs);
       int64_t tx = tile % S.bins.tiles_x, ty = tile / S.bins.tiles_x;
+      int64_t x0 = tx * ts, x1 = std::min(W, (tx + 1) * ts);
       T* g = isect_grad.data() + S.bins.tile_start[tile] * gstride;
       for (int64_t y = ty * ts; y < std::min(H, (ty + 1) * ts); ++y)
-        for (int64_t x = tx * ts; x < std::min(W, (tx + 1) * ts); ++x) {
-          int64_t pix = y * W + x;
-          for (int64_t c = 0; c < C; ++c) bg_partial[tile * C + c] += S.trans[pix] * v_img[pix * C + c];
+        for (int64_t xs = x0; xs < x1; xs += SC_MAX_LANES) {
+          int lanes = (int)std::min<int64_t>(SC_MAX_LANES, x1 - xs);
+          for (int j = 0; j < lanes; ++j) {
+            int64_t pix = y * W + xs + j;
+            tr[j] = S.trans[pix];
+            last[j] = S.last[pix];
+            valpha[j] = v_alp[pix];
+            for (int64_t c = 0; c < C; ++c) {
+              vout[j * C + c] = v_img[pix * C + c];
+              bg_partial[tile * C + c] += S.trans[pix] * v_img[pix * C + c];
+            }
+          }
           if (cnt == 0) continue;
-          sc_composite_backward(T(x) + T(0.5), T(y) + T(0.5), S.last[pix], (int)C, recs.data(), T(kAlphaMax),
-                                S.trans[pix], v_img + pix * C, v_alp[pix], S.bg.data(), g);
+          sc_composite_backward_row(T(xs) + T(0.5), T(y) + T(0.5), lanes, (int)C, recs.data(),
+                                    T(kAlphaMax), tr, last, vout, valpha, S.bg.data(), g);
         }
     }
   });
