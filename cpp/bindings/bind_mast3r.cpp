@@ -1,7 +1,244 @@
+// The MASt3R model (splatcore._core._Mast3rModel) and the inference layers it is
+// built from (_nn_*: for tests and benchmarks). Names start with an underscore:
+// the public API is splatcore.mast3r.Model (python/splatcore/mast3r/model.py).
+#include <nanobind/stl/map.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include "autograd/grad_mode.h"
 #include "bindings/bindings.h"
+#include "mast3r/model.h"
+#include "nn/nn.h"
+#include "ops/ops.h"
 
 namespace sc {
 
-void bind_mast3r(nb::module_& m) {}
+namespace {
+
+nn::AttentionImpl impl_arg(const std::string& s) {
+  if (s == "auto") return nn::AttentionImpl::Auto;
+  if (s == "loops") return nn::AttentionImpl::Loops;
+  if (s == "gemm") return nn::AttentionImpl::Gemm;
+  throw ValueError("attention: impl must be 'auto', 'loops' or 'gemm', got '" + s + "'");
+}
+
+nn::Activation act_arg(const std::string& s) {
+  if (s == "none" || s.empty()) return nn::Activation::None;
+  if (s == "gelu") return nn::Activation::Gelu;
+  throw ValueError("linear: activation must be 'none' or 'gelu', got '" + s + "'");
+}
+
+Tensor opt_tensor(nb::handle h, const char* name) {
+  return h.is_none() ? Tensor() : to_tensor(h, nullptr, name);
+}
+
+}  // namespace
+
+// ("mode", vmin, vmax) from a sequence, or a bare mode name with the default bounds.
+mast3r::RegMode reg_mode_arg(nb::handle h, const mast3r::RegMode& dflt, const char* name) {
+  mast3r::RegMode r = dflt;
+  if (h.is_none()) return r;
+  if (nb::isinstance<nb::str>(h)) {
+    r.mode = nb::cast<std::string>(h);
+    return r;
+  }
+  if (!nb::isinstance<nb::sequence>(h) || nb::len(h) != 3)
+    throw ValueError(std::string("mast3r: ") + name + " must be (mode, vmin, vmax), got " +
+                     nb::cast<std::string>(nb::repr(h)));
+  nb::sequence s = nb::borrow<nb::sequence>(h);
+  r.mode = nb::cast<std::string>(s[0]);
+  r.vmin = nb::cast<double>(s[1]);
+  r.vmax = nb::cast<double>(s[2]);
+  return r;
+}
+
+nb::dict view_dict(const mast3r::ViewOutput& v, bool second) {
+  nb::dict d;
+  d[second ? "pts3d_in_other_view" : "pts3d"] = to_numpy(v.pts3d);
+  d["conf"] = to_numpy(v.conf);
+  d["desc"] = to_numpy(v.desc);
+  d["desc_conf"] = to_numpy(v.desc_conf);
+  if (v.enc.defined()) d["enc"] = to_numpy(v.enc);
+  if (v.dec_last.defined()) d["dec_last"] = to_numpy(v.dec_last);
+  return d;
+}
+
+std::map<std::string, Tensor> weight_map(nb::dict weights) {
+  std::map<std::string, Tensor> w;
+  for (auto item : weights) {
+    if (!nb::isinstance<nb::str>(item.first))
+      throw TypeError("mast3r: weight names must be str, got " +
+                      nb::cast<std::string>(nb::repr(item.first)));
+    std::string name = nb::cast<std::string>(item.first);
+    w[name] = to_tensor(item.second, nullptr, name.c_str());
+  }
+  return w;
+}
+
+// (batch * h * w, 2) positions: the h x w grid once per item.
+Tensor batch_positions(int64_t batch, int64_t h, int64_t w) {
+  Tensor g = nn::grid_positions(h, w);
+  std::vector<Tensor> all((size_t)batch, g);
+  return batch == 1 ? g : concat(all, 0);
+}
+
+Tensor tokens_arg(nb::handle x, const char* name, int64_t rows, int64_t dim) {
+  Tensor t = to_tensor(x, nullptr, name);
+  if (t.ndim() != 2 || t.shape()[0] != rows || t.shape()[1] != dim)
+    throw ValueError(std::string("mast3r: ") + name + " must have shape (" + std::to_string(rows) +
+                     ", " + std::to_string(dim) + "), got " + shape_str(t.shape()));
+  return t.to(DType::Float32).clone();  // updated in place
+}
+
+// Single transformer blocks, for benchmarks and tests.
+void bind_blocks(nb::module_& m) {
+  using mast3r::DecoderBlock;
+  using mast3r::EncoderBlock;
+  nb::class_<EncoderBlock>(m, "_Mast3rEncoderBlock", "One encoder block (enc_blocks.i).")
+      .def("__init__",
+           [](EncoderBlock* self, nb::dict weights, const std::string& prefix, int64_t dim,
+              int64_t heads) {
+             nn::Params p(weight_map(weights));
+             nb::gil_scoped_release nogil;
+             new (self) EncoderBlock(p, prefix, dim, heads, 1e-6f);
+           },
+           nb::arg("weights"), nb::arg("prefix"), nb::arg("dim"), nb::arg("heads"))
+      .def("forward",
+           [](const EncoderBlock& b, nb::handle x, int64_t batch, int64_t h, int64_t w,
+              double rope_base) {
+             Tensor t = tokens_arg(x, "x", batch * h * w, b.norm1.dim);
+             Tensor pos = batch_positions(batch, h, w);
+             {
+               nb::gil_scoped_release nogil;
+               nn::RopeTable rope = nn::make_rope_table(b.attn.dim / b.attn.heads, std::max(h, w),
+                                                        (float)rope_base);
+               b.forward(t.data<float>(), batch, h * w, pos.data<int64_t>(), rope);
+             }
+             return t;
+           },
+           nb::arg("x"), nb::arg("batch"), nb::arg("h"), nb::arg("w"), nb::arg("rope_base") = 100.0,
+           "x (batch*h*w, dim) tokens of `batch` images of h x w patches -> the block's output.");
+  nb::class_<DecoderBlock>(m, "_Mast3rDecoderBlock", "One decoder block (dec_blocks.i).")
+      .def("__init__",
+           [](DecoderBlock* self, nb::dict weights, const std::string& prefix, int64_t dim,
+              int64_t heads) {
+             nn::Params p(weight_map(weights));
+             nb::gil_scoped_release nogil;
+             new (self) DecoderBlock(p, prefix, dim, heads, 1e-6f);
+           },
+           nb::arg("weights"), nb::arg("prefix"), nb::arg("dim"), nb::arg("heads"))
+      .def("forward",
+           [](const DecoderBlock& b, nb::handle x, nb::handle y, int64_t h, int64_t w,
+              double rope_base) {
+             Tensor t = tokens_arg(x, "x", h * w, b.norm1.dim);
+             Tensor ty = tokens_arg(y, "y", h * w, b.norm1.dim);
+             Tensor pos = nn::grid_positions(h, w);
+             {
+               nb::gil_scoped_release nogil;
+               nn::RopeTable rope = nn::make_rope_table(b.attn.dim / b.attn.heads, std::max(h, w),
+                                                        (float)rope_base);
+               b.forward(t.data<float>(), h * w, pos.data<int64_t>(), ty.data<float>(), h * w,
+                         pos.data<int64_t>(), rope);
+             }
+             return t;
+           },
+           nb::arg("x"), nb::arg("y"), nb::arg("h"), nb::arg("w"), nb::arg("rope_base") = 100.0,
+           "x, y (h*w, dim): view tokens and the other view's tokens -> the block's output for x.");
+}
+
+void bind_mast3r_model(nb::module_& m) {
+  using mast3r::Mast3rModel;
+  bind_blocks(m);
+  nb::class_<Mast3rModel>(m, "_Mast3rModel",
+                          "MASt3R (AsymmetricMASt3R) inference on the CPU; use splatcore.mast3r.Model.")
+      .def("__init__",
+           [](Mast3rModel* self, nb::dict weights, int64_t enc_num_heads, int64_t dec_num_heads,
+              double rope_base, nb::handle depth_mode, nb::handle conf_mode,
+              nb::handle desc_conf_mode, const std::string& desc_mode, int64_t desc_dim,
+              bool two_confs) {
+             std::map<std::string, Tensor> w = weight_map(weights);
+             mast3r::Mast3rConfig c;
+             c.enc_num_heads = enc_num_heads;
+             c.dec_num_heads = dec_num_heads;
+             c.rope_base = rope_base;
+             c.depth_mode = reg_mode_arg(depth_mode, c.depth_mode, "depth_mode");
+             c.conf_mode = reg_mode_arg(conf_mode, c.conf_mode, "conf_mode");
+             c.desc_conf_mode = reg_mode_arg(desc_conf_mode, c.desc_conf_mode, "desc_conf_mode");
+             c.desc_mode = desc_mode;
+             c.desc_dim = desc_dim;
+             c.two_confs = two_confs;
+             nb::gil_scoped_release nogil;
+             new (self) Mast3rModel(w, c);
+           },
+           nb::arg("weights"), nb::arg("enc_num_heads") = 0, nb::arg("dec_num_heads") = 0,
+           nb::arg("rope_base") = 100.0, nb::arg("depth_mode") = nb::none(),
+           nb::arg("conf_mode") = nb::none(), nb::arg("desc_conf_mode") = nb::none(),
+           nb::arg("desc_mode") = "norm", nb::arg("desc_dim") = 0, nb::arg("two_confs") = true)
+      .def("forward",
+           [](const Mast3rModel& self, nb::handle img1, nb::handle img2, bool intermediates) {
+             Tensor t1 = to_tensor(img1, nullptr, "img1"), t2 = to_tensor(img2, nullptr, "img2");
+             mast3r::PairOutput r;
+             {
+               nb::gil_scoped_release nogil;
+               r = self.forward(t1, t2, intermediates);
+             }
+             nb::dict timings;
+             for (const auto& t : r.timings_ms) timings[t.first.c_str()] = t.second;
+             return nb::make_tuple(view_dict(r.view1, false), view_dict(r.view2, true), timings);
+           },
+           nb::arg("img1"), nb::arg("img2"), nb::arg("intermediates") = false,
+           "(H, W, 3) float images in [-1, 1] -> (view1 dict, view2 dict) of NumPy arrays, "
+           "and a dict of stage wall times in ms.")
+      .def_prop_ro("patch_size", &Mast3rModel::patch_size)
+      .def_prop_ro("enc_embed_dim", &Mast3rModel::enc_embed_dim)
+      .def_prop_ro("dec_embed_dim", &Mast3rModel::dec_embed_dim)
+      .def_prop_ro("enc_depth", &Mast3rModel::enc_depth)
+      .def_prop_ro("dec_depth", &Mast3rModel::dec_depth)
+      .def_prop_ro("enc_num_heads", &Mast3rModel::enc_num_heads)
+      .def_prop_ro("dec_num_heads", &Mast3rModel::dec_num_heads)
+      .def_prop_ro("desc_dim", &Mast3rModel::desc_dim)
+      .def_prop_ro("hooks", &Mast3rModel::hooks);
+}
+
+void bind_mast3r(nb::module_& m) {
+  m.def("_nn_linear", [](nb::handle x, nb::handle w, nb::handle b, const std::string& act) {
+    Tensor tx = to_tensor(x, nullptr, "x"), tw = to_tensor(w, nullptr, "weight"),
+           tb = opt_tensor(b, "bias");
+    nb::gil_scoped_release nogil;
+    return nn::linear(tx, tw, tb, act_arg(act));
+  }, nb::arg("x"), nb::arg("weight"), nb::arg("bias") = nb::none(), nb::arg("activation") = "none",
+  "act(x @ weight.T + bias), float32; x (N, in), weight (out, in).");
+
+  m.def("_nn_layer_norm", [](nb::handle x, nb::handle w, nb::handle b, double eps) {
+    Tensor tx = to_tensor(x, nullptr, "x"), tw = to_tensor(w, nullptr, "weight"),
+           tb = to_tensor(b, nullptr, "bias");
+    nb::gil_scoped_release nogil;
+    return nn::layer_norm(tx, tw, tb, eps);
+  }, nb::arg("x"), nb::arg("weight"), nb::arg("bias"), nb::arg("eps") = 1e-6,
+  "LayerNorm over the last axis of x (N, C), float32.");
+
+  m.def("_nn_rope2d", [](nb::handle x, nb::handle pos, int64_t heads, double base) {
+    Tensor tx = to_tensor(x, nullptr, "x"), tp = to_tensor(pos, nullptr, "pos");
+    nb::gil_scoped_release nogil;
+    return nn::rope2d(tx, tp, heads, base);
+  }, nb::arg("x"), nb::arg("pos"), nb::arg("heads"), nb::arg("base") = 100.0,
+  "CroCo's 2-D RoPE on x (N, heads * head_dim) at positions pos (N, 2) = (y, x).");
+
+  m.def("_nn_attention", [](nb::handle q, nb::handle k, nb::handle v, int64_t heads, int64_t batch,
+                            const std::string& impl) {
+    Tensor tq = to_tensor(q, nullptr, "q"), tk = to_tensor(k, nullptr, "k"),
+           tv = to_tensor(v, nullptr, "v");
+    nn::AttentionImpl im = impl_arg(impl);
+    nb::gil_scoped_release nogil;
+    return nn::attention(tq, tk, tv, heads, batch, im);
+  }, nb::arg("q"), nb::arg("k"), nb::arg("v"), nb::arg("heads"), nb::arg("batch") = 1,
+  nb::arg("impl") = "auto",
+  "Fused multi-head softmax(q k^T / sqrt(d)) v; q (batch*Nq, C), k, v (batch*Nk, C).");
+
+  m.def("_nn_grid_positions", &nn::grid_positions, nb::arg("h"), nb::arg("w"),
+        "(y, x) of each cell of an h x w grid, row-major: (h*w, 2) int64.");
+
+  bind_mast3r_model(m);
+}
 
 }  // namespace sc

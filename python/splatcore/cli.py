@@ -134,7 +134,7 @@ def build_parser():
 
     s = sub.add_parser("demo", help="train on the built-in synthetic scene (no download)")
     s.add_argument("-o", "--output", default="splatcore_demo")
-    s.add_argument("--iters", type=int, default=2000)
+    s.add_argument("--iters", type=int, default=3000)
     s.add_argument("--views", type=int, default=48)
     s.add_argument("--width", type=int, default=128)
     s.add_argument("--height", type=int, default=96)

@@ -1,0 +1,349 @@
+// 2-D RoPE and fused multi-head attention (nn/nn.h).
+//
+// Two CPU schedules of the same online-softmax algorithm (kernels/attention.h):
+//   Loops: parallel_for over (item, head, query block of BQ rows); per key
+//          block of BK keys, S = Q K^T and O += P V by register-tiled loops
+//          over K^T and V packed per head (zero-padded to whole blocks);
+//   Gemm:  per (item, head, key block of BKG keys), S = Q K^T and O += P V as
+//          two BLAS calls from the calling thread over all queries at once,
+//          the softmax update in parallel_for between them.
+// Both keep at most one block of scores per query row.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "kernels/attention.h"
+#include "kernels/rope.h"
+#include "nn/nn.h"
+#include "ops/blas.h"
+
+namespace sc {
+namespace nn {
+
+// ---- RoPE -------------------------------------------------------------------------
+
+RopeTable make_rope_table(int64_t head_dim, int64_t npos, float base) {
+  if (head_dim <= 0 || head_dim % 4 != 0)
+    throw ValueError("rope2d: the head dimension must be a positive multiple of 4, got " +
+                     std::to_string(head_dim));
+  RopeTable t;
+  t.n = head_dim / 4;
+  t.npos = std::max<int64_t>(npos, 0);
+  t.cos.resize((size_t)(t.npos * t.n));
+  t.sin.resize((size_t)(t.npos * t.n));
+  for (int64_t i = 0; i < t.n; ++i) {
+    const float inv = sc_rope_inv_freq(base, (int)i, (int)t.n);
+    for (int64_t p = 0; p < t.npos; ++p) {
+      const float ang = (float)p * inv;  // float32 product, as CroCo's table
+      t.cos[(size_t)(p * t.n + i)] = (float)std::cos((double)ang);
+      t.sin[(size_t)(p * t.n + i)] = (float)std::sin((double)ang);
+    }
+  }
+  return t;
+}
+
+void rope2d_raw(float* x, int64_t ldx, int64_t N, int64_t heads, int64_t head_dim,
+                const int64_t* pos, const RopeTable& table) {
+  if (head_dim != 4 * table.n)
+    throw ValueError("rope2d: table built for head_dim " + std::to_string(4 * table.n) +
+                     ", got " + std::to_string(head_dim));
+  for (int64_t r = 0; r < N; ++r)
+    for (int a = 0; a < 2; ++a)
+      if (pos[2 * r + a] < 0 || pos[2 * r + a] >= table.npos)
+        throw ValueError("rope2d: position " + std::to_string(pos[2 * r + a]) + " of token " +
+                         std::to_string(r) + " is outside [0, " + std::to_string(table.npos) + ")");
+  const int n = (int)table.n;
+  const float* cs = table.cos.data();
+  const float* sn = table.sin.data();
+  parallel_for(N, std::max<int64_t>(1, 4096 / std::max<int64_t>(heads * head_dim, 1)),
+               [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t py = pos[2 * r], px = pos[2 * r + 1];
+      float* xr = x + r * ldx;
+      for (int64_t h = 0; h < heads; ++h)
+        sc_rope2d_head(xr + h * head_dim, n, cs + py * n, sn + py * n, cs + px * n, sn + px * n);
+    }
+  });
+}
+
+// ---- attention: register-tiled loops -------------------------------------------------
+
+namespace {
+
+// Tile sizes measured on ViT-L shapes (768 tokens, head dim 64) on AMD Zen 4:
+// BQ 32 / BK 64 / 4 x 32 register tiles beat 16..128 / 32..128 / 8 x 16, 8 x 32, 4 x 64.
+constexpr int BQ = 32;   // query rows per task
+constexpr int BK = 64;   // keys per block
+constexpr int BKG = 512; // keys per block of the Gemm schedule
+constexpr int MR = 4;    // register tile rows
+constexpr int NR = 32;   // register tile columns (a multiple of the SIMD width)
+
+static_assert(BQ % MR == 0 && BK % NR == 0, "tiles must divide the blocks");
+
+int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
+
+// C[MR][NR] (+)= A[MR][K] B[K][NR]; A row stride lda, B row stride ldb, C ldc.
+template <bool ACC>
+inline void micro_tile(int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
+                       float* C, int64_t ldc) {
+  float c[MR][NR];
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NR; ++j) c[i][j] = ACC ? C[i * ldc + j] : 0.0f;
+  for (int64_t k = 0; k < K; ++k) {
+    const float* b = B + k * ldb;
+    for (int i = 0; i < MR; ++i) {
+      const float a = A[i * lda + k];
+      for (int j = 0; j < NR; ++j) c[i][j] += a * b[j];
+    }
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NR; ++j) C[i * ldc + j] = c[i][j];
+}
+
+// C (M x N) (+)= A (M x K) B (K x N); M a multiple of MR, N of NR.
+template <bool ACC>
+void tile_mm(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+             int64_t ldb, float* C, int64_t ldc) {
+  for (int64_t i = 0; i < M; i += MR)
+    for (int64_t j = 0; j < N; j += NR)
+      micro_tile<ACC>(K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc);
+}
+
+void attention_loops(const float* q, int64_t ldq, const float* k, int64_t ldk, const float* v,
+                     int64_t ldv, float* out, int64_t ldo, int64_t batch, int64_t Nq, int64_t Nk,
+                     int64_t heads, int64_t D) {
+  const int64_t Nkp = round_up(Nk, BK);  // keys padded to whole blocks
+  const int64_t Dp = round_up(D, NR);    // V / O columns padded to whole tiles
+  const int64_t nbh = batch * heads;
+  // Pack K^T (D x Nkp) and V (Nkp x Dp) per (item, head), zero-padded.
+  Tensor kt_t = Tensor::empty({nbh, D, Nkp}), vp_t = Tensor::empty({nbh, Nkp, Dp});
+  float* kt = kt_t.data<float>();
+  float* vp = vp_t.data<float>();
+  parallel_for(nbh, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t b = t / heads, h = t % heads;
+      float* ktt = kt + t * D * Nkp;
+      float* vpt = vp + t * Nkp * Dp;
+      for (int64_t j = 0; j < Nkp; ++j) {
+        const bool valid = j < Nk;
+        const float* kr = k + (b * Nk + j) * ldk + h * D;
+        const float* vr = v + (b * Nk + j) * ldv + h * D;
+        for (int64_t d = 0; d < D; ++d) ktt[d * Nkp + j] = valid ? kr[d] : 0.0f;
+        float* vo = vpt + j * Dp;
+        for (int64_t d = 0; d < Dp; ++d) vo[d] = valid && d < D ? vr[d] : 0.0f;
+      }
+    }
+  });
+
+  const float scale = 1.0f / std::sqrt((float)D);
+  const int64_t nqb = (Nq + BQ - 1) / BQ, nkb = Nkp / BK;
+  parallel_for(nbh * nqb, 1, [&](int64_t t0, int64_t t1) {
+    std::vector<float> qs((size_t)(BQ * D)), s((size_t)(BQ * BK)), o((size_t)(BQ * Dp)),
+        st((size_t)(2 * BQ));
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t bh = t / nqb, qb = t % nqb, b = bh / heads, h = bh % heads;
+      const int64_t i0 = qb * BQ, nq = std::min<int64_t>(BQ, Nq - i0);
+      for (int64_t i = 0; i < BQ; ++i) {
+        const float* qr = q + (b * Nq + i0 + i) * ldq + h * D;
+        for (int64_t d = 0; d < D; ++d) qs[i * D + d] = i < nq ? qr[d] * scale : 0.0f;
+        sc_attn_state_init(&st[2 * i]);
+      }
+      std::fill(o.begin(), o.end(), 0.0f);
+      const float* ktt = kt + bh * D * Nkp;
+      const float* vpt = vp + bh * Nkp * Dp;
+      for (int64_t kb = 0; kb < nkb; ++kb) {
+        const int64_t j0 = kb * BK;
+        const int nvalid = (int)std::min<int64_t>(BK, Nk - j0);
+        tile_mm<false>(BQ, BK, D, qs.data(), D, ktt + j0, Nkp, s.data(), BK);
+        for (int64_t i = 0; i < nq; ++i) {
+          const float alpha = sc_attn_block_update(&s[i * BK], nvalid, BK, &st[2 * i]);
+          if (kb > 0) sc_attn_rescale(&o[i * Dp], (int)Dp, alpha);
+        }
+        tile_mm<true>(BQ, Dp, BK, s.data(), BK, vpt + j0 * Dp, Dp, o.data(), Dp);
+      }
+      for (int64_t i = 0; i < nq; ++i)
+        sc_attn_finish(&o[i * Dp], (int)D, &st[2 * i], out + (b * Nq + i0 + i) * ldo + h * D);
+    }
+  });
+}
+
+// ---- attention: BLAS per (item, head, key block) --------------------------------------
+
+void attention_gemm(const float* q, int64_t ldq, const float* k, int64_t ldk, const float* v,
+                    int64_t ldv, float* out, int64_t ldo, int64_t batch, int64_t Nq, int64_t Nk,
+                    int64_t heads, int64_t D) {
+  const float scale = 1.0f / std::sqrt((float)D);
+  const int64_t bk = std::min<int64_t>(BKG, Nk);
+  Tensor s_t = Tensor::empty({Nq, bk}), o_t = Tensor::empty({Nq, D}), st_t = Tensor::empty({Nq, 2});
+  float* s = s_t.data<float>();
+  float* o = o_t.data<float>();
+  float* st = st_t.data<float>();
+  const int64_t grain = std::max<int64_t>(1, 4096 / bk);
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t h = 0; h < heads; ++h) {
+      const float* qh = q + b * Nq * ldq + h * D;
+      const float* kh = k + b * Nk * ldk + h * D;
+      const float* vh = v + b * Nk * ldv + h * D;
+      for (int64_t i = 0; i < Nq; ++i) sc_attn_state_init(st + 2 * i);
+      for (int64_t j0 = 0; j0 < Nk; j0 += bk) {
+        const int64_t nk = std::min<int64_t>(bk, Nk - j0);
+        gemm(false, true, Nq, nk, D, scale, qh, ldq, kh + j0 * ldk, ldk, 0.0f, s, nk);
+        parallel_for(Nq, grain, [&](int64_t r0, int64_t r1) {
+          for (int64_t i = r0; i < r1; ++i) {
+            const float alpha = sc_attn_block_update(s + i * nk, (int)nk, (int)nk, st + 2 * i);
+            if (j0 > 0) sc_attn_rescale(o + i * D, (int)D, alpha);
+          }
+        });
+        gemm(false, false, Nq, D, nk, 1.0f, s, nk, vh + j0 * ldv, ldv, j0 > 0 ? 1.0f : 0.0f, o, D);
+      }
+      parallel_for(Nq, grain, [&](int64_t r0, int64_t r1) {
+        for (int64_t i = r0; i < r1; ++i)
+          sc_attn_finish(o + i * D, (int)D, st + 2 * i, out + (b * Nq + i) * ldo + h * D);
+      });
+    }
+}
+
+}  // namespace
+
+void attention_raw(const float* q, int64_t ldq, const float* k, int64_t ldk, const float* v,
+                   int64_t ldv, float* out, int64_t ldo, int64_t batch, int64_t Nq, int64_t Nk,
+                   int64_t heads, int64_t head_dim, AttentionImpl impl) {
+  if (batch <= 0 || Nq <= 0 || heads <= 0 || head_dim <= 0) return;
+  if (Nk <= 0) throw ValueError("attention: no keys (Nk = 0)");
+  if (impl == AttentionImpl::Auto) {
+    // Measured (bench/bench_mast3r.py; 2-core AMD Zen 4 and 16-core Xeon): BLAS's
+    // kernels beat the tiled loops on one thread and on tiny problems (the golden
+    // model's 24 tokens, where the loops' padding to whole blocks dominates); with
+    // several threads the loops win on ViT shapes (768 tokens: 9 ms vs 18 ms for
+    // the encoder's 2 x 16 heads on 16 threads), since the Gemm schedule parallelises
+    // one head's products at a time and alternates BLAS threads with the pool.
+    const bool tiny = Nq * Nk <= 64 * 64;
+    impl = (num_threads() <= 1 || tiny) ? AttentionImpl::Gemm : AttentionImpl::Loops;
+  }
+  if (impl == AttentionImpl::Gemm)
+    attention_gemm(q, ldq, k, ldk, v, ldv, out, ldo, batch, Nq, Nk, heads, head_dim);
+  else
+    attention_loops(q, ldq, k, ldk, v, ldv, out, ldo, batch, Nq, Nk, heads, head_dim);
+}
+
+// ---- Tensor wrappers ---------------------------------------------------------------------
+
+namespace {
+
+Tensor rows_f32(const Tensor& t, const char* arg) {
+  if (!t.defined()) throw ValueError(std::string("attention: ") + arg + " is undefined");
+  if (t.ndim() != 2)
+    throw ValueError(std::string("attention: ") + arg +
+                     " must be 2-D (tokens, channels), got shape " + shape_str(t.shape()));
+  Tensor f = t.detach().to(DType::Float32);
+  if ((f.shape()[1] > 1 && f.strides()[1] != 1) || (f.shape()[0] > 1 && f.strides()[0] < f.shape()[1]))
+    f = f.contiguous();
+  return f;
+}
+int64_t ld_of(const Tensor& t) { return t.shape()[0] > 1 ? t.strides()[0] : t.shape()[1]; }
+
+}  // namespace
+
+Tensor rope2d(const Tensor& x, const Tensor& pos, int64_t heads, double base) {
+  if (!x.defined() || x.ndim() != 2)
+    throw ValueError("rope2d: x must be 2-D (tokens, heads * head_dim)");
+  const int64_t N = x.shape()[0], C = x.shape()[1];
+  if (heads <= 0 || C % heads != 0)
+    throw ValueError("rope2d: " + std::to_string(C) + " channels do not split into " +
+                     std::to_string(heads) + " heads");
+  if (!pos.defined() || pos.ndim() != 2 || pos.shape()[0] != N || pos.shape()[1] != 2)
+    throw ValueError("rope2d: pos must have shape (" + std::to_string(N) + ", 2), got " +
+                     (pos.defined() ? shape_str(pos.shape()) : std::string("undefined")));
+  Tensor y = x.detach().to(DType::Float32).clone();
+  Tensor p = pos.detach().to(DType::Int64).contiguous();
+  const int64_t* pd = p.data<int64_t>();
+  int64_t mx = 0;
+  for (int64_t i = 0; i < 2 * N; ++i) mx = std::max(mx, pd[i]);
+  RopeTable table = make_rope_table(C / heads, mx + 1, (float)base);
+  rope2d_raw(y.data<float>(), C, N, heads, C / heads, pd, table);
+  return y;
+}
+
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads, int64_t batch,
+                 AttentionImpl impl) {
+  Tensor Q = rows_f32(q, "q"), K = rows_f32(k, "k"), V = rows_f32(v, "v");
+  const int64_t C = Q.shape()[1];
+  if (K.shape()[1] != C || V.shape()[1] != C)
+    throw ValueError("attention: q, k, v must have the same number of channels, got " +
+                     shape_str(q.shape()) + ", " + shape_str(k.shape()) + ", " + shape_str(v.shape()));
+  if (K.shape()[0] != V.shape()[0])
+    throw ValueError("attention: k and v must have the same number of tokens, got " +
+                     shape_str(k.shape()) + " and " + shape_str(v.shape()));
+  if (heads <= 0 || C % heads != 0)
+    throw ValueError("attention: " + std::to_string(C) + " channels do not split into " +
+                     std::to_string(heads) + " heads");
+  if (batch <= 0 || Q.shape()[0] % batch != 0 || K.shape()[0] % batch != 0)
+    throw ValueError("attention: token counts " + std::to_string(Q.shape()[0]) + " and " +
+                     std::to_string(K.shape()[0]) + " are not multiples of batch " +
+                     std::to_string(batch));
+  const int64_t Nq = Q.shape()[0] / batch, Nk = K.shape()[0] / batch;
+  Tensor out = Tensor::empty({batch * Nq, C});
+  attention_raw(Q.data<float>(), ld_of(Q), K.data<float>(), ld_of(K), V.data<float>(), ld_of(V),
+                out.data<float>(), C, batch, Nq, Nk, heads, C / heads, impl);
+  return out;
+}
+
+// ---- modules -------------------------------------------------------------------------------
+
+SelfAttention::SelfAttention(const Params& p, const std::string& prefix, int64_t d, int64_t h)
+    : dim(d), heads(h) {
+  if (h <= 0 || d % h != 0)
+    throw ValueError("attention '" + prefix + "': dim " + std::to_string(d) +
+                     " does not split into " + std::to_string(h) + " heads");
+  qkv = Linear(p, prefix + ".qkv", d, 3 * d);
+  proj = Linear(p, prefix + ".proj", d, d);
+}
+
+void SelfAttention::forward_acc(const float* x, int64_t batch, int64_t N, const int64_t* pos,
+                                const RopeTable* rope, float* y) const {
+  const int64_t BN = batch * N, D = dim / heads;
+  Tensor qkv_t = Tensor::empty({BN, 3 * dim}), a_t = Tensor::empty({BN, dim});
+  float* t = qkv_t.data<float>();
+  qkv.forward(x, dim, BN, t, 3 * dim);
+  if (rope) {
+    rope2d_raw(t, 3 * dim, BN, heads, D, pos, *rope);        // q
+    rope2d_raw(t + dim, 3 * dim, BN, heads, D, pos, *rope);  // k
+  }
+  attention_raw(t, 3 * dim, t + dim, 3 * dim, t + 2 * dim, 3 * dim, a_t.data<float>(), dim, batch,
+                N, N, heads, D);
+  proj.forward_acc(a_t.data<float>(), dim, BN, y, dim);
+}
+
+CrossAttention::CrossAttention(const Params& p, const std::string& prefix, int64_t d, int64_t h)
+    : dim(d), heads(h) {
+  if (h <= 0 || d % h != 0)
+    throw ValueError("attention '" + prefix + "': dim " + std::to_string(d) +
+                     " does not split into " + std::to_string(h) + " heads");
+  projq = Linear(p, prefix + ".projq", d, d);
+  projk = Linear(p, prefix + ".projk", d, d);
+  projv = Linear(p, prefix + ".projv", d, d);
+  proj = Linear(p, prefix + ".proj", d, d);
+}
+
+void CrossAttention::forward_acc(const float* x, int64_t Nq, const int64_t* qpos, const float* mem,
+                                 int64_t Nk, const int64_t* kpos, const RopeTable* rope,
+                                 float* y) const {
+  const int64_t D = dim / heads;
+  Tensor q_t = Tensor::empty({Nq, dim}), kv_t = Tensor::empty({Nk, 2 * dim}),
+         a_t = Tensor::empty({Nq, dim});
+  float* qd = q_t.data<float>();
+  float* kv = kv_t.data<float>();
+  projq.forward(x, dim, Nq, qd, dim);
+  projk.forward(mem, dim, Nk, kv, 2 * dim);
+  projv.forward(mem, dim, Nk, kv + dim, 2 * dim);
+  if (rope) {
+    rope2d_raw(qd, dim, Nq, heads, D, qpos, *rope);
+    rope2d_raw(kv, 2 * dim, Nk, heads, D, kpos, *rope);
+  }
+  attention_raw(qd, dim, kv, 2 * dim, kv + dim, 2 * dim, a_t.data<float>(), dim, 1, Nq, Nk, heads, D);
+  proj.forward_acc(a_t.data<float>(), dim, Nq, y, dim);
+}
+
+}  // namespace nn
+}  // namespace sc
