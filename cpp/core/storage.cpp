@@ -1,5 +1,9 @@
 #include "core/storage.h"
 
+#if !defined(_WIN32)
+#include <unistd.h>
+#endif
+
 #include <cstdint>
 #include <cstdlib>
 #include <new>
@@ -38,6 +42,18 @@ Device Device::parse(const std::string& s) {
   throw ValueError("device: expected 'cpu', 'cuda[:N]' or 'metal', got '" + s + "'");
 }
 
+// Total physical memory (0 = unknown: no limit).
+static size_t physical_memory_bytes() {
+  static const size_t total = [] {
+#if defined(_SC_PHYS_PAGES) && defined(_SC_PAGESIZE)
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages > 0 && page > 0) return (size_t)pages * (size_t)page;
+#endif
+    return SIZE_MAX;
+  }();
+  return total;
+}
+
 std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
   if (device.type != DeviceType::CPU)
     throw ValueError("device: the " + device.str() + " backend is not available in this build");
@@ -49,6 +65,9 @@ std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
   const bool big = nbytes >= (size_t(4) << 20);
   size_t align = big ? huge : 64;
   if (nbytes > SIZE_MAX - huge) throw std::bad_alloc();
+  // More than the machine's RAM can never be used: refuse it here (MemoryError)
+  // rather than let an overcommitting kernel hand it out and OOM-kill us later.
+  if (nbytes > physical_memory_bytes()) throw std::bad_alloc();
   size_t bytes = (nbytes + align - 1) / align * align;
   if (bytes == 0) bytes = 64;
   void* p = std::aligned_alloc(align, bytes);
