@@ -5,27 +5,18 @@ Each test times splatcore with pytest-benchmark and NumPy on the same inputs
 (best of several runs) and prints the ratio NumPy time / splatcore time
 (> 1: splatcore is faster). The bar is >= 1/1.5 = 0.67.
 """
-import timeit
 
 import numpy as np
 import pytest
 
 import splatcore as sc
+from anchor import best_seconds, report_ratio
 
 N = 16 * 1024 * 1024
 
 
-def numpy_best(fn, repeat=5):
-    fn()
-    return min(timeit.repeat(fn, number=1, repeat=repeat))
 
 
-def report(benchmark, name, numpy_s):
-    ours = benchmark.stats.stats.min
-    ratio = numpy_s / ours
-    benchmark.extra_info.update(numpy_s=numpy_s, splatcore_s=ours, ratio_vs_numpy=ratio)
-    print(f"\n{name}: splatcore {ours * 1e3:.1f} ms, NumPy {numpy_s * 1e3:.1f} ms, "
-          f"ratio (NumPy/splatcore) {ratio:.2f}x")
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +37,7 @@ def test_elementwise_chain(benchmark, arrays):
 
     np.testing.assert_allclose(ours().numpy(), theirs(), rtol=1e-5, atol=1e-6)
     benchmark(ours)
-    report(benchmark, "elementwise exp(a*b+c)*0.5, 16M float32", numpy_best(theirs))
+    report_ratio(benchmark, "elementwise exp(a*b+c)*0.5, 16M float32", "NumPy", best_seconds(theirs))
 
 
 @pytest.mark.parametrize("rows", [4096, 64])
@@ -60,11 +51,11 @@ def test_softmax(benchmark, arrays, rows):
 
     np.testing.assert_allclose(sc.softmax(tx, axis=-1).numpy(), theirs(), rtol=1e-4, atol=1e-9)
     benchmark(sc.softmax, tx, -1)
-    report(benchmark, f"softmax over the last axis of {x.shape}, float32", numpy_best(theirs))
+    report_ratio(benchmark, f"softmax over the last axis of {x.shape}, float32", "NumPy", best_seconds(theirs))
 
 
 def test_sum(benchmark, arrays):
     a = arrays[0]
     ta = sc.tensor(a)
     benchmark(sc.sum, ta)
-    report(benchmark, "sum of 16M float32", numpy_best(lambda: a.sum()))
+    report_ratio(benchmark, "sum of 16M float32", "NumPy", best_seconds(lambda: a.sum()))

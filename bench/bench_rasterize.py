@@ -24,9 +24,11 @@ def random_scene(n, width, height, seed=0):
     return means, quats, scales, opac, sh, viewmat, K
 
 
-@pytest.mark.parametrize("n,width,height", [(100_000, 640, 480), (1_000_000, 1280, 720)])
+@pytest.mark.parametrize("width,height", [(800, 600), (1920, 1080)])
+@pytest.mark.parametrize("n", [100_000, 1_000_000])
 @pytest.mark.parametrize("backward", [False, True])
 def test_rasterize_cpu(benchmark, n, width, height, backward):
+    """Bar (issue 3): 100k Gaussians at 800x600, forward + backward under 0.5 s on 2 cores."""
     means, quats, scales, opac, sh, viewmat, K = random_scene(n, width, height)
     tensors = [sc.tensor(a, requires_grad=backward) for a in (means, quats, scales, opac, sh)]
 

@@ -6,27 +6,17 @@ Each test times splatcore.sort.radix_sort_pairs with pytest-benchmark and
 input in the same run (best of several), checks both agree, and prints the
 ratio NumPy time / splatcore time (> 1: splatcore is faster).
 """
-import timeit
 
 import numpy as np
 import pytest
 
 import splatcore as sc
+from anchor import best_seconds, report_ratio
 from splatcore.sort import radix_sort_pairs
 
 
-def numpy_best(fn, repeat=3):
-    fn()
-    return min(timeit.repeat(fn, number=1, repeat=repeat))
 
 
-def report(benchmark, name, numpy_s):
-    ours = benchmark.stats.stats.min
-    ratio = numpy_s / ours
-    benchmark.extra_info.update(numpy_s=numpy_s, splatcore_s=ours, ratio_vs_numpy=ratio,
-                                threads=sc.num_threads())
-    print(f"\n{name}: splatcore {ours * 1e3:.1f} ms, NumPy argsort+gather {numpy_s * 1e3:.1f} ms, "
-          f"ratio (NumPy/splatcore) {ratio:.2f}x  [{sc.num_threads()} threads]")
 
 
 def run_case(benchmark, name, keys, values, begin_bit=0, end_bit=None):
@@ -45,7 +35,7 @@ def run_case(benchmark, name, keys, values, begin_bit=0, end_bit=None):
     np.testing.assert_array_equal(ok, rk)
     np.testing.assert_array_equal(ov, rv)
     benchmark.pedantic(ours, rounds=5, iterations=1, warmup_rounds=1)
-    report(benchmark, name, numpy_best(theirs))
+    report_ratio(benchmark, name, "NumPy argsort+gather", best_seconds(theirs))
 
 
 @pytest.mark.parametrize("n", [1 << 20, 1 << 24], ids=["1M", "16M"])

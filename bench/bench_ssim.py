@@ -9,13 +9,13 @@ against the SciPy forward alone. Prints the ratio SciPy time / splatcore time
 (> 1: splatcore is faster). SciPy runs on one core, so splatcore is timed both
 with its default thread count and with one thread.
 """
-import timeit
 
 import numpy as np
 import pytest
 from scipy.ndimage import correlate1d
 
 import splatcore as sc
+from anchor import best_seconds, report_ratio
 from splatcore import loss
 
 H, W, C = 600, 800, 3
@@ -41,17 +41,8 @@ def scipy_ssim(a, b, win=window_1d()):
     return float(m.mean(dtype=np.float64))
 
 
-def scipy_best(fn, repeat=5):
-    fn()
-    return min(timeit.repeat(fn, number=1, repeat=repeat))
 
 
-def report(benchmark, name, scipy_s):
-    ours = benchmark.stats.stats.min
-    ratio = scipy_s / ours
-    benchmark.extra_info.update(scipy_s=scipy_s, splatcore_s=ours, ratio_vs_scipy=ratio)
-    print(f"\n{name}: splatcore {ours * 1e3:.2f} ms, SciPy forward {scipy_s * 1e3:.2f} ms, "
-          f"ratio (SciPy/splatcore) {ratio:.2f}x  [{sc.num_threads()} threads]")
 
 
 @pytest.fixture(params=["all", 1], ids=["threads=all", "threads=1"])
@@ -76,7 +67,7 @@ def test_ssim_forward(benchmark, images, threads):
     ta, tb = sc.tensor(a), sc.tensor(b)
     assert abs(loss.ssim(ta, tb).item() - scipy_ssim(a, b)) < 1e-5
     benchmark(lambda: loss.ssim(ta, tb))
-    report(benchmark, f"SSIM forward {H}x{W}x{C} float32", scipy_best(lambda: scipy_ssim(a, b)))
+    report_ratio(benchmark, f"SSIM forward {H}x{W}x{C} float32", "SciPy", best_seconds(lambda: scipy_ssim(a, b)))
 
 
 def test_ssim_forward_backward(benchmark, images, threads):
@@ -90,5 +81,5 @@ def test_ssim_forward_backward(benchmark, images, threads):
     ours()
     assert ta.grad is not None and ta.grad.shape == (H, W, C)
     benchmark(ours)
-    report(benchmark, f"SSIM forward+backward (grad w.r.t. img1) {H}x{W}x{C} float32",
-           scipy_best(lambda: scipy_ssim(a, b)))
+    report_ratio(benchmark, f"SSIM forward+backward (grad w.r.t. img1) {H}x{W}x{C} float32",
+                 "SciPy forward", best_seconds(lambda: scipy_ssim(a, b)))
