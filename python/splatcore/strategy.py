@@ -74,13 +74,13 @@ class DefaultStrategy:
         g = info["means2d"].grad
         if g is None:
             return
-        g = np.array(g.numpy(), dtype=np.float64)
+        g = g.numpy()
         # pixel gradients -> NDC gradients, the scale the 3DGS threshold assumes
-        g[:, 0] *= info["width"] / 2.0
-        g[:, 1] *= info["height"] / 2.0
-        visible = (info["radii"].numpy() > 0).any(axis=1)
-        self.grad2d[visible] += np.linalg.norm(g[visible], axis=1)
-        self.count[visible] += 1
+        norm = np.hypot(g[:, 0] * (info["width"] / 2.0), g[:, 1] * (info["height"] / 2.0))
+        radii = info["radii"].numpy()
+        visible = (radii[:, 0] > 0) | (radii[:, 1] > 0)
+        self.grad2d += np.where(visible, norm, 0.0)
+        self.count += visible
 
     # ---- refinement -----------------------------------------------------------
     def _refine(self, gaussians, optimizer, step):
