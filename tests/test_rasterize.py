@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 import raster_reference as ref
+from helpers import rel_err
 
 try:
     import splatcore as sc
@@ -45,14 +46,6 @@ GRAD_ARGS = ("means", "quats", "scales", "opacities", "colors_or_sh", "viewmat",
 F32_TOL, F64_TOL = 1e-4, 1e-9
 
 
-def rel_err(out, want):
-    """||out - want|| / ||want|| (want all zeros: the absolute norm)."""
-    out = np.asarray(out, dtype=np.float64)
-    want = np.asarray(want, dtype=np.float64)
-    assert out.shape == want.shape, f"shape {out.shape} != reference shape {want.shape}"
-    den = np.linalg.norm(want)
-    num = np.linalg.norm(out - want)
-    return num / den if den > 0 else num
 
 
 # ------------------------------------------------------------------ scenes

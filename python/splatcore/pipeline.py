@@ -3,10 +3,11 @@ from views, evaluate it, and write every output atomically."""
 import csv
 import io as _io
 import os
-import time
 
 import numpy as np
 
+from ._autograd import no_grad
+from .evaluate import evaluate_views
 from .gaussians import Gaussians
 from .trainer import Trainer, TrainConfig, cameras_json, fmt_time, write_json
 
@@ -67,7 +68,6 @@ def _write_curve(path, history):
 
 def render_views(gaussians, views, out_dir, progress=True):
     """Renders `gaussians` from each view to out_dir/<name>.png."""
-    from . import _core
     from .io.images import save_png
 
     os.makedirs(out_dir, exist_ok=True)
@@ -76,33 +76,16 @@ def render_views(gaussians, views, out_dir, progress=True):
         from tqdm.auto import tqdm
 
         it = tqdm(views, desc="render", unit="view")
-    prev = _core.is_grad_enabled()
-    _core.set_grad_enabled(False)
-    try:
+    with no_grad():
         for v in it:
             img, _, _ = gaussians.render(v)
             base = os.path.splitext(os.path.basename(v["name"]))[0]
             save_png(os.path.join(out_dir, base + ".png"), np.clip(img.numpy(), 0, 1))
-    finally:
-        _core.set_grad_enabled(prev)
 
 
 def evaluate_scene(gaussians, views):
-    from . import _core
-    from .loss import psnr, ssim
-
-    rows = []
-    prev = _core.is_grad_enabled()
-    _core.set_grad_enabled(False)
-    try:
-        for v in views:
-            img, _, _ = gaussians.render(v)
-            gt = _core.Tensor(np.ascontiguousarray(v["image"], np.float32))
-            rows.append({"name": v["name"], "psnr": float(psnr(img, gt)), "ssim": float(ssim(img, gt))})
-    finally:
-        _core.set_grad_enabled(prev)
-    mean = {k: float(np.mean([r[k] for r in rows])) if rows else float("nan") for k in ("psnr", "ssim")}
-    return {"views": rows, "mean": mean}
+    """PSNR / SSIM of a scene on `views` (no files written)."""
+    return evaluate_views(gaussians, views)
 
 
-__all__ = ["train_scene", "export_outputs", "render_views", "evaluate_scene", "time"]
+__all__ = ["train_scene", "export_outputs", "render_views", "evaluate_scene"]

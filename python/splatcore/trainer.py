@@ -1,7 +1,5 @@
 """3D Gaussian Splatting training loop (coarse Python steps over the C++ core)."""
 import json
-import math
-import os
 import pickle
 import time
 from dataclasses import asdict, dataclass, field
@@ -169,24 +167,9 @@ class Trainer:
     # ---- evaluation -------------------------------------------------------------------
     def evaluate(self, views, render_dir=None, compare=True):
         """PSNR and SSIM per held-out view (and PNGs of renders / side by sides)."""
-        from .io.images import save_png
-        from .loss import psnr, ssim
+        from .evaluate import evaluate_views
 
-        rows = []
-        with _no_grad():
-            for v in views:
-                img, _, _ = self.render(v, sh_degree=self.g.sh_degree)
-                gt = _image_tensor(v["image"])
-                out = np.clip(img.numpy(), 0, 1)
-                rows.append({"name": v["name"], "psnr": float(psnr(img, gt)), "ssim": float(ssim(img, gt))})
-                if render_dir:
-                    base = os.path.splitext(os.path.basename(v["name"]))[0]
-                    save_png(os.path.join(render_dir, base + ".png"), out)
-                    if compare:
-                        save_png(os.path.join(render_dir, base + "_compare.png"),
-                                 np.concatenate([np.clip(v["image"], 0, 1), out], axis=1))
-        mean = {k: float(np.mean([r[k] for r in rows])) if rows else float("nan") for k in ("psnr", "ssim")}
-        return {"views": rows, "mean": mean}
+        return evaluate_views(self.g, views, self.cfg.background, render_dir, compare)
 
     # ---- checkpoints ---------------------------------------------------------------------
     def save_checkpoint(self, path):
@@ -236,15 +219,6 @@ class Trainer:
         self.means_schedule.step(self.step)
 
 
-class _no_grad:
-    def __enter__(self):
-        self._prev = _core.is_grad_enabled()
-        _core.set_grad_enabled(False)
-
-    def __exit__(self, *a):
-        _core.set_grad_enabled(self._prev)
-
-
 def write_json(path, obj):
     from .io.atomic import atomic_write
 
@@ -267,4 +241,4 @@ def fmt_time(s):
     return f"{int(s // 60)}m{int(s % 60):02d}s" if s >= 60 else f"{s:.1f}s"
 
 
-__all__ = ["TrainConfig", "Trainer", "cameras_json", "write_json", "fmt_time", "math"]
+__all__ = ["TrainConfig", "Trainer", "cameras_json", "write_json", "fmt_time"]
