@@ -21,6 +21,8 @@ void bind_splat(nb::module_& m);
 void bind_loss(nb::module_& m);
 void bind_safetensors(nb::module_& m);
 void bind_mast3r(nb::module_& m);
+void bind_mesh(nb::module_& m);
+void bind_align(nb::module_& m);
 void bind_info(nb::module_& m);
 
 // Conversions shared by the bind_* files.

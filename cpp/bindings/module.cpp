@@ -13,5 +13,7 @@ NB_MODULE(_core, m) {
   sc::bind_loss(m);
   sc::bind_safetensors(m);
   sc::bind_mast3r(m);
+  sc::bind_mesh(m);
+  sc::bind_align(m);
   sc::bind_info(m);
 }
