@@ -8,6 +8,12 @@
 // (<= SC_MAX_LANES) adjacent pixels of one row at once: the CPU runs a 16-pixel
 // tile row per call so the lane loops vectorise; a GPU thread can call them
 // with lanes = 1. Per lane the arithmetic is exactly the per-pixel one.
+//
+// `idx` (may be null) lists the records that can reach the row, in order:
+// record idx[k] is the k-th visited, and `last` counts positions in that list.
+// The host builds these per-row lists once per tile (a record typically
+// reaches 1-3 of a tile's 16 rows), which saves testing every record against
+// every row; with idx null every record is visited and tested here.
 #pragma once
 #include "kernels/compat.h"
 #include "kernels/elementwise.h"
@@ -49,7 +55,7 @@ SC_FN bool sc_splat_misses_row(SC_DEVICE const T* rec, T py) {
 // lanes past `lanes` start finished.)
 template <typename T>
 SC_FN void sc_composite_forward_row(T px0, T py, int lanes, int n, int C, SC_DEVICE const T* recs,
-                                    T alpha_max, SC_THREAD T* acc, SC_THREAD T* trans,
+                                    SC_DEVICE const int* idx, T alpha_max, SC_THREAD T* acc, SC_THREAD T* trans,
                                     SC_THREAD int* last) {
   int stride = sc_record_stride(C);
   T Tr[SC_MAX_LANES], done[SC_MAX_LANES], lastf[SC_MAX_LANES], w[SC_MAX_LANES];
@@ -61,8 +67,8 @@ SC_FN void sc_composite_forward_row(T px0, T py, int lanes, int n, int C, SC_DEV
   }
   for (int i = 0; i < C * SC_MAX_LANES; ++i) accl[i] = T(0);
   for (int k = 0; k < n; ++k) {
-    SC_DEVICE const T* r = recs + k * stride;
-    if (sc_splat_misses_row(r, py)) continue;
+    SC_DEVICE const T* r = recs + (idx ? idx[k] : k) * stride;
+    if (!idx && sc_splat_misses_row(r, py)) continue;
     T dy = r[1] - py;
     T kk = T(k + 1);
     T n_done = T(0);
@@ -95,13 +101,13 @@ SC_FN void sc_composite_forward_row(T px0, T py, int lanes, int n, int C, SC_DEV
 }
 
 // Backward of sc_composite_forward_row: walks the records back to front from
-// the saved final transmittances, adding into grads[k * sc_grad_stride(C) + slot].
+// the saved final transmittances, adding into grads[record * sc_grad_stride(C) + slot].
 // v_out[lane * C + c]: gradient of the output features (output = acc + T_final
 // * bg); v_alpha[lane]: of alpha = 1 - T_final. The background's own gradient,
 // T_final * v_out, is summed by the caller.
 template <typename T>
 SC_FN void sc_composite_backward_row(T px0, T py, int lanes, int C, SC_DEVICE const T* recs,
-                                     T alpha_max, SC_THREAD const T* trans_final,
+                                     SC_DEVICE const int* idx, T alpha_max, SC_THREAD const T* trans_final,
                                      SC_THREAD const int* last, SC_THREAD const T* v_out,
                                      SC_THREAD const T* v_alpha, SC_THREAD const T* bg,
                                      SC_DEVICE T* grads) {
@@ -124,8 +130,9 @@ SC_FN void sc_composite_backward_row(T px0, T py, int lanes, int C, SC_DEVICE co
     if (in) kmax = last[j] > kmax ? last[j] : kmax;
   }
   for (int k = kmax - 1; k >= 0; --k) {
-    SC_DEVICE const T* r = recs + k * stride;
-    if (sc_splat_misses_row(r, py)) continue;
+    int kr = idx ? idx[k] : k;
+    SC_DEVICE const T* r = recs + kr * stride;
+    if (!idx && sc_splat_misses_row(r, py)) continue;
     T dy = r[1] - py;
     T kf = T(k);
     T s_mx = T(0), s_my = T(0), s_A = T(0), s_B = T(0), s_C = T(0), s_op = T(0);
@@ -151,7 +158,7 @@ SC_FN void sc_composite_backward_row(T px0, T py, int lanes, int C, SC_DEVICE co
       G[j] = g;
       unclamped[j] = (active != T(0) && a_raw < alpha_max) ? T(1) : T(0);
     }
-    SC_DEVICE T* gk = grads + k * gstride;
+    SC_DEVICE T* gk = grads + kr * gstride;
     for (int c = 0; c < C; ++c) {
       T f = r[6 + c], s_f = T(0);
       SC_THREAD T* vc = vo + c * SC_MAX_LANES;
