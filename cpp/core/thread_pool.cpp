@@ -1,5 +1,9 @@
 #include "core/thread_pool.h"
 
+#if defined(__linux__)
+#include <sched.h>
+#endif
+
 #include <pthread.h>
 
 #include <atomic>
@@ -133,6 +137,14 @@ int default_threads() {
     int n = std::atoi(e);
     if (n > 0) return n;
   }
+#if defined(__linux__)
+  // the CPUs this process may run on (taskset, container cpusets), not the machine's
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
+#endif
   unsigned hc = std::thread::hardware_concurrency();
   return hc ? (int)hc : 1;
 }

@@ -28,6 +28,17 @@ SC_FN int sc_record_stride(int channels) { return 6 + channels; }
 // then |v_mx|, |v_my| summed per pixel (for densification's absgrad).
 SC_FN int sc_grad_stride(int channels) { return 8 + channels; }
 
+// Sum of SC_MAX_LANES (16) values by a fixed pairwise tree (overwrites v). A
+// running scalar sum would pin the order and keep compilers from vectorising
+// the lane loops that feed it; this order is the same on every backend.
+template <typename T>
+SC_FN T sc_lane_sum(SC_THREAD T* v) {
+  for (int j = 0; j < 8; ++j) v[j] += v[j + 8];
+  for (int j = 0; j < 4; ++j) v[j] += v[j + 4];
+  for (int j = 0; j < 2; ++j) v[j] += v[j + 2];
+  return v[0] + v[1];
+}
+
 // sigma = 0.5 (A dx^2 + C dy^2) + B dx dy for d = mean - pixel.
 template <typename T>
 SC_FN T sc_splat_sigma(SC_DEVICE const T* rec, T dx, T dy) {
@@ -71,7 +82,7 @@ SC_FN void sc_composite_forward_row(T px0, T py, int lanes, int n, int C, SC_DEV
     if (!idx && sc_splat_misses_row(r, py)) continue;
     T dy = r[1] - py;
     T kk = T(k + 1);
-    T n_done = T(0);
+    T done_now[SC_MAX_LANES];
     for (int j = 0; j < SC_MAX_LANES; ++j) {
       T dx = r[0] - (px0 + T(j));
       T sigma = sc_splat_sigma(r, dx, dy);
@@ -85,13 +96,13 @@ SC_FN void sc_composite_forward_row(T px0, T py, int lanes, int n, int C, SC_DEV
       Tr[j] = add != T(0) ? next : Tr[j];
       lastf[j] = add != T(0) ? kk : lastf[j];
       done[j] = done[j] + stop;
-      n_done += done[j];
+      done_now[j] = done[j];
     }
     for (int c = 0; c < C; ++c) {
       T f = r[6 + c];
       for (int j = 0; j < SC_MAX_LANES; ++j) accl[c * SC_MAX_LANES + j] += f * w[j];
     }
-    if (n_done == T(SC_MAX_LANES)) break;
+    if (sc_lane_sum(done_now) == T(SC_MAX_LANES)) break;
   }
   for (int j = 0; j < lanes; ++j) {
     trans[j] = Tr[j];
@@ -135,8 +146,10 @@ SC_FN void sc_composite_backward_row(T px0, T py, int lanes, int C, SC_DEVICE co
     if (!idx && sc_splat_misses_row(r, py)) continue;
     T dy = r[1] - py;
     T kf = T(k);
-    T s_mx = T(0), s_my = T(0), s_A = T(0), s_B = T(0), s_C = T(0), s_op = T(0);
-    T s_ax = T(0), s_ay = T(0);
+    // per-lane terms of the record's gradient, summed by sc_lane_sum
+    T l_mx[SC_MAX_LANES], l_my[SC_MAX_LANES], l_A[SC_MAX_LANES], l_B[SC_MAX_LANES];
+    T l_C[SC_MAX_LANES], l_op[SC_MAX_LANES], l_ax[SC_MAX_LANES], l_ay[SC_MAX_LANES];
+    T l_f[SC_MAX_LANES];
     T w[SC_MAX_LANES], inv1m[SC_MAX_LANES], Tk[SC_MAX_LANES], v_a[SC_MAX_LANES];
     T dxs[SC_MAX_LANES], G[SC_MAX_LANES], unclamped[SC_MAX_LANES];
     for (int j = 0; j < SC_MAX_LANES; ++j) {
@@ -160,39 +173,39 @@ SC_FN void sc_composite_backward_row(T px0, T py, int lanes, int C, SC_DEVICE co
     }
     SC_DEVICE T* gk = grads + kr * gstride;
     for (int c = 0; c < C; ++c) {
-      T f = r[6 + c], s_f = T(0);
+      T f = r[6 + c];
       SC_THREAD T* vc = vo + c * SC_MAX_LANES;
       SC_THREAD T* bc = behind + c * SC_MAX_LANES;
       for (int j = 0; j < SC_MAX_LANES; ++j) {
         // d out_c / d alpha_k = f_kc T_k - behind_c / (1 - alpha_k)
-        s_f += w[j] * vc[j];
+        l_f[j] = w[j] * vc[j];
         v_a[j] += vc[j] * (f * Tk[j] - bc[j] * inv1m[j]);
         bc[j] += f * w[j];
       }
-      gk[6 + c] += s_f;
+      gk[6 + c] += sc_lane_sum(l_f);
     }
     for (int j = 0; j < SC_MAX_LANES; ++j) {
       // alpha = opacity * G unless clamped at alpha_max
       T va = unclamped[j] * v_a[j];
       T v_sigma = -va * r[5] * G[j];
       T dx = dxs[j];
-      s_op += va * G[j];
+      l_op[j] = va * G[j];
       T gx = (r[2] * dx + r[3] * dy) * v_sigma, gy = (r[3] * dx + r[4] * dy) * v_sigma;
-      s_mx += gx;
-      s_my += gy;
-      s_A += T(0.5) * dx * dx * v_sigma;
-      s_B += dx * dy * v_sigma;
-      s_C += T(0.5) * dy * dy * v_sigma;
-      s_ax += fabs(gx);
-      s_ay += fabs(gy);
+      l_mx[j] = gx;
+      l_my[j] = gy;
+      l_A[j] = T(0.5) * dx * dx * v_sigma;
+      l_B[j] = dx * dy * v_sigma;
+      l_C[j] = T(0.5) * dy * dy * v_sigma;
+      l_ax[j] = fabs(gx);
+      l_ay[j] = fabs(gy);
     }
-    gk[0] += s_mx;
-    gk[1] += s_my;
-    gk[2] += s_A;
-    gk[3] += s_B;
-    gk[4] += s_C;
-    gk[5] += s_op;
-    gk[6 + C] += s_ax;
-    gk[7 + C] += s_ay;
+    gk[0] += sc_lane_sum(l_mx);
+    gk[1] += sc_lane_sum(l_my);
+    gk[2] += sc_lane_sum(l_A);
+    gk[3] += sc_lane_sum(l_B);
+    gk[4] += sc_lane_sum(l_C);
+    gk[5] += sc_lane_sum(l_op);
+    gk[6 + C] += sc_lane_sum(l_ax);
+    gk[7 + C] += sc_lane_sum(l_ay);
   }
 }

@@ -72,8 +72,10 @@ TileBins bin_tiles(const T* means2d, const T* conics, const T* r2, const T* dept
     throw ValueError("rasterize: image of " + std::to_string(W) + "x" + std::to_string(H) +
                      " has too many tiles");
 
-  // 1. visible Gaussians, sorted front to back by depth (32-bit float keys)
+  // 1. visible Gaussians, sorted front to back by depth (32-bit float keys),
+  //    and each one's rank in that order
   std::vector<uint32_t> vis;
+  vis.reserve(n);
   for (int64_t i = 0; i < n; ++i)
     if (radii[2 * i] > 0 || radii[2 * i + 1] > 0) vis.push_back((uint32_t)i);
   int64_t nv = (int64_t)vis.size();
@@ -82,45 +84,53 @@ TileBins bin_tiles(const T* means2d, const T* conics, const T* r2, const T* dept
     for (int64_t j = b; j < e; ++j) keys[j] = sc_float_to_sortable_u32((float)depths[vis[j]]);
   });
   radix_sort_pairs(keys.data(), vis.data(), nv, 0, 32);
-  bins.depth_order = std::move(vis);
-  const auto& order = bins.depth_order;
+  std::vector<uint32_t> rank(n, 0);
+  parallel_for(nv, 65536, [&](int64_t b, int64_t e) {
+    for (int64_t j = b; j < e; ++j) rank[vis[j]] = (uint32_t)j;
+  });
 
-  // 2. intersections per Gaussian, exclusive prefix sum in depth order
-  std::vector<int64_t> counts(nv);
-  parallel_for(nv, 1024, [&](int64_t b, int64_t e) {
-    for (int64_t j = b; j < e; ++j) {
-      uint32_t g = order[j];
+  // 2. intersections per Gaussian, exclusive prefix sum in index order
+  std::vector<int64_t> counts(n, 0);
+  parallel_for(n, 2048, [&](int64_t b, int64_t e) {
+    for (int64_t g = b; g < e; ++g) {
+      if (radii[2 * g] <= 0 && radii[2 * g + 1] <= 0) continue;
       int64_t c = 0;
       for_each_tile(means2d + 2 * g, conics + 3 * g, r2[g], W, H, ts, bins.tiles_x,
                     [&](int64_t) { ++c; });
-      counts[j] = c;
+      counts[g] = c;
     }
   });
-  bins.emit_offset.assign(nv + 1, 0);
-  for (int64_t j = 0; j < nv; ++j) bins.emit_offset[j + 1] = bins.emit_offset[j] + counts[j];
-  int64_t n_isects = bins.emit_offset[nv];
+  bins.emit_offset.assign(n + 1, 0);
+  for (int64_t g = 0; g < n; ++g) bins.emit_offset[g + 1] = bins.emit_offset[g] + counts[g];
+  int64_t n_isects = bins.emit_offset[n];
   if (n_isects > int64_t(UINT32_MAX))
     throw ValueError("rasterize: " + std::to_string(n_isects) +
                      " Gaussian-tile intersections exceed the 32-bit index range");
 
-  // 3. emit (tile id, emission index) in depth order
-  std::vector<uint32_t> tile_keys(n_isects), emit_ids(n_isects), emit_gauss(n_isects);
-  parallel_for(nv, 1024, [&](int64_t b, int64_t e) {
-    for (int64_t j = b; j < e; ++j) {
-      uint32_t g = order[j];
-      int64_t o = bins.emit_offset[j];
+  // 3. emit (tile id, depth rank) keys in index order
+  int rank_bits = bits_for((uint64_t)std::max<int64_t>(nv, 1));
+  int tile_bits = bits_for((uint64_t)n_tiles);
+  if (rank_bits + tile_bits > 64)
+    throw ValueError("rasterize: too many tiles and Gaussians for a 64-bit sort key");
+  std::vector<uint64_t> sort_keys(n_isects);
+  std::vector<uint32_t> emit_ids(n_isects), emit_gauss(n_isects);
+  parallel_for(n, 2048, [&](int64_t b, int64_t e) {
+    for (int64_t g = b; g < e; ++g) {
+      int64_t o = bins.emit_offset[g];
+      if (o == bins.emit_offset[g + 1]) continue;
+      uint64_t r = rank[g];
       for_each_tile(means2d + 2 * g, conics + 3 * g, r2[g], W, H, ts, bins.tiles_x,
                     [&](int64_t tile) {
-                      tile_keys[o] = (uint32_t)tile;
+                      sort_keys[o] = ((uint64_t)tile << rank_bits) | r;
                       emit_ids[o] = (uint32_t)o;
-                      emit_gauss[o] = g;
+                      emit_gauss[o] = (uint32_t)g;
                       ++o;
                     });
     }
   });
 
-  // 4. stable sort by tile id only: depth order survives within each tile
-  radix_sort_pairs(tile_keys.data(), emit_ids.data(), n_isects, 0, bits_for((uint64_t)n_tiles));
+  // 4. sort by (tile, depth rank): front to back within each tile
+  radix_sort_pairs(sort_keys.data(), emit_ids.data(), n_isects, 0, rank_bits + tile_bits);
   bins.sorted_emit = std::move(emit_ids);
   bins.sorted_gauss.resize(n_isects);
   parallel_for(n_isects, 65536, [&](int64_t b, int64_t e) {
@@ -129,7 +139,7 @@ TileBins bin_tiles(const T* means2d, const T* conics, const T* r2, const T* dept
 
   // 5. tile ranges
   bins.tile_start.assign(n_tiles + 1, 0);
-  for (int64_t p = 0; p < n_isects; ++p) bins.tile_start[tile_keys[p] + 1]++;
+  for (int64_t p = 0; p < n_isects; ++p) bins.tile_start[(sort_keys[p] >> rank_bits) + 1]++;
   for (int64_t t = 0; t < n_tiles; ++t) bins.tile_start[t + 1] += bins.tile_start[t];
   return bins;
 }

@@ -7,18 +7,19 @@ namespace sc {
 
 struct TileBins {
   int64_t tiles_x = 0, tiles_y = 0;
-  std::vector<uint32_t> depth_order;   // visible Gaussian ids, front to back
-  std::vector<int64_t> emit_offset;    // per depth_order entry (+1): its intersections,
-                                       // in emission order
+  std::vector<int64_t> emit_offset;    // per Gaussian (+1): its intersections' range in
+                                       // emission order (Gaussian index order)
   std::vector<uint32_t> sorted_gauss;  // per intersection sorted by (tile, depth): Gaussian id
   std::vector<uint32_t> sorted_emit;   // ... and its emission index
   std::vector<int64_t> tile_start;     // per tile (+1): range in the sorted arrays
   int64_t n_isects() const { return (int64_t)sorted_gauss.size(); }
 };
 
-// Two-stage order (cheaper than one 64-bit sort): visible Gaussians sorted by
-// depth once (32-bit keys), intersections emitted in that order, then a
-// stable sort on the tile id bits only. A Gaussian is binned to a tile only
+// Two-stage order: visible Gaussians sorted by depth once (32-bit keys), then
+// intersections, emitted in Gaussian index order, sorted by (tile id, depth
+// rank) on only as many bits as those need (e.g. 7 + 18). Emitting by index
+// makes each Gaussian's intersections contiguous, which the backward's
+// per-Gaussian pass reads in order. A Gaussian is binned to a tile only
 // when its alpha >= 1/255 region (d^T conic d <= r2) reaches a pixel centre
 // of the tile (exact ellipse-rectangle test).
 // radii (N,2): > 0 for visible Gaussians; r2 (N): 2 ln(255 opacity).

@@ -346,12 +346,15 @@ Grads backward_all(const RasterState<T>& S, const Tensor& g_image, const Tensor&
   const T* v_img = gi.data<T>();
   const T* v_alp = ga.data<T>();
   int64_t n_isects = S.bins.n_isects();
-  // 1. per intersection gradients, one tile per task (race free)
-  std::vector<T> isect_grad((size_t)n_isects * gstride, T(0));
+  // 1. per intersection gradients, one tile per task (race free), accumulated in
+  //    a tile-local buffer and stored at the intersection's emission index, so
+  //    that each Gaussian's intersections end up contiguous for step 2.
+  Tensor isect_grad_t = Tensor::empty({std::max<int64_t>(1, n_isects * gstride)}, dtype_of<T>::value);
+  T* isect_grad = isect_grad_t.data<T>();
   int64_t n_tiles = S.bins.tiles_x * S.bins.tiles_y;
   std::vector<T> bg_partial(n_tiles * C, T(0));
   parallel_for(n_tiles, 1, [&](int64_t tb, int64_t te) {
-    std::vector<T> recs;
+    std::vector<T> recs, tg;
     RowLists rows;
     T tr[SC_MAX_LANES], vout[SC_MAX_LANES * SC_MAX_CHANNELS], valpha[SC_MAX_LANES];
     int last[SC_MAX_LANES];
@@ -361,7 +364,8 @@ Grads backward_all(const RasterState<T>& S, const Tensor& g_image, const Tensor&
       int64_t x0 = tx * ts, x1 = std::min(W, (tx + 1) * ts);
       int64_t y0 = ty * ts, y1 = std::min(H, (ty + 1) * ts);
       build_row_lists(recs.data(), cnt, sc_record_stride((int)C), y0, y1 - y0, rows);
-      T* g = isect_grad.data() + S.bins.tile_start[tile] * gstride;
+      tg.assign(cnt * gstride, T(0));
+      T* g = tg.data();
       for (int64_t y = y0; y < y1; ++y)
         for (int64_t xs = x0; xs < x1; xs += SC_MAX_LANES) {
           int lanes = (int)std::min<int64_t>(SC_MAX_LANES, x1 - xs);
@@ -379,13 +383,12 @@ Grads backward_all(const RasterState<T>& S, const Tensor& g_image, const Tensor&
           backward_row(T(xs) + T(0.5), T(y) + T(0.5), lanes, (int)C, recs.data(),
                        rows.idx.data() + rows.start[y - y0], tr, last, vout, valpha, S.bg.data(), g);
         }
+      const uint32_t* emit = S.bins.sorted_emit.data() + S.bins.tile_start[tile];
+      for (int64_t k = 0; k < cnt; ++k)
+        std::memcpy(isect_grad + (int64_t)emit[k] * gstride, g + k * gstride, sizeof(T) * gstride);
     }
   });
   // 2. per Gaussian: sum its intersections (contiguous in emission order)
-  std::vector<uint32_t> sorted_pos(n_isects);
-  parallel_for(n_isects, 65536, [&](int64_t b, int64_t e) {
-    for (int64_t p = b; p < e; ++p) sorted_pos[S.bins.sorted_emit[p]] = (uint32_t)p;
-  });
   Grads out;
   DType dt = dtype_of<T>::value;
   // Every entry is written below (zeros for culled Gaussians): no memset pass.
@@ -415,13 +418,8 @@ Grads backward_all(const RasterState<T>& S, const Tensor& g_image, const Tensor&
   if (ncol == 0) col_written = 0;
   const T* camc = S.campos;
   const T* Vinv = S.Vinv;
-  // Gaussian -> its position in depth order (-1: culled). The pass below runs in
-  // index order so parameter reads and gradient writes stream through memory.
-  int64_t nv = (int64_t)S.bins.depth_order.size();
-  std::vector<int32_t> depth_pos(n, -1);
-  parallel_for(nv, 65536, [&](int64_t b, int64_t e) {
-    for (int64_t j = b; j < e; ++j) depth_pos[S.bins.depth_order[j]] = (int32_t)j;
-  });
+  // One pass in index order: parameter reads and gradient writes stream through
+  // memory, and each Gaussian's intersections are contiguous (binning.h).
   // viewmat gradient: fixed-size blocks, summed in order (same result for any thread count)
   const int64_t block = 1024;
   int64_t nblocks = (n + block - 1) / block;
@@ -430,8 +428,8 @@ Grads backward_all(const RasterState<T>& S, const Tensor& g_image, const Tensor&
     for (int64_t blk = bb; blk < be; ++blk) {
       T* vp = view_partial.data() + blk * 16;
       for (int64_t i = blk * block; i < std::min(n, (blk + 1) * block); ++i) {
-        int64_t j = depth_pos[i];
-        if (j < 0) {
+        int64_t e0 = S.bins.emit_offset[i], e1 = S.bins.emit_offset[i + 1];
+        if (e0 == e1) {  // culled or no pixel reached: every gradient is 0
           for (int k = 0; k < 3; ++k) vm[3 * i + k] = vs[3 * i + k] = T(0);
           for (int k = 0; k < 4; ++k) vq[4 * i + k] = T(0);
           vo[i] = T(0);
@@ -440,8 +438,8 @@ Grads backward_all(const RasterState<T>& S, const Tensor& g_image, const Tensor&
           continue;
         }
         T acc[kMaxChannels + 8] = {};
-        for (int64_t e = S.bins.emit_offset[j]; e < S.bins.emit_offset[j + 1]; ++e) {
-          const T* g = isect_grad.data() + (int64_t)sorted_pos[e] * gstride;
+        for (int64_t e = e0; e < e1; ++e) {
+          const T* g = isect_grad + e * gstride;
           for (int k = 0; k < gstride; ++k) acc[k] += g[k];
         }
         for (int64_t k = col_written; k < col_row; ++k) vc[i * col_row + k] = T(0);
