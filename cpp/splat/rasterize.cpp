@@ -8,12 +8,14 @@
 #include <memory>
 
 #include "autograd/function.h"
+#include "core/profile.h"
 #include "core/thread_pool.h"
 #include "kernels/composite.h"
 #include "kernels/projection.h"
 #include "kernels/sh.h"
 #include "ops/ops.h"
 #include "splat/binning.h"
+#include "splat/composite_simd.h"
 
 namespace sc {
 
@@ -239,20 +241,19 @@ int64_t gather_tile(const RasterState<T>& S, int64_t tile, std::vector<T>& recs)
   return e - b;
 }
 
-// The row kernels behind a call boundary: inlined into the tile loops, GCC
-// (13) no longer if-converts their lane loops and runs them scalar (3-5x
-// slower); compiled on their own they vectorise to 16 float lanes.
+// The row kernels: the CPU's explicit-SIMD loops around the shared math
+// (splat/composite_simd.h), kept out of line so the tile loops stay small.
 template <typename T>
 [[gnu::noinline]] void forward_row(T px0, T py, int lanes, int n, int C, const T* recs, const int* idx,
                                    T* acc, T* tr, int* last) {
-  sc_composite_forward_row(px0, py, lanes, n, C, recs, idx, T(kAlphaMax), acc, tr, last);
+  simd::forward_row(px0, py, lanes, n, C, recs, idx, T(kAlphaMax), acc, tr, last);
 }
 
 template <typename T>
 [[gnu::noinline]] void backward_row(T px0, T py, int lanes, int C, const T* recs, const int* idx,
                                     const T* tr, const int* last, const T* vout, const T* valpha,
                                     const T* bg, T* grads) {
-  sc_composite_backward_row(px0, py, lanes, C, recs, idx, T(kAlphaMax), tr, last, vout, valpha, bg, grads);
+  simd::backward_row(px0, py, lanes, C, recs, idx, T(kAlphaMax), tr, last, vout, valpha, bg, grads);
 }
 
 // Per-row record lists of a tile (see sc_composite_forward_row's `idx`):
@@ -353,6 +354,8 @@ Grads backward_all(const RasterState<T>& S, const Tensor& g_image, const Tensor&
   T* isect_grad = isect_grad_t.data<T>();
   int64_t n_tiles = S.bins.tiles_x * S.bins.tiles_y;
   std::vector<T> bg_partial(n_tiles * C, T(0));
+  {
+  SC_STAGE("raster.bwd_tiles");
   parallel_for(n_tiles, 1, [&](int64_t tb, int64_t te) {
     std::vector<T> recs, tg;
     RowLists rows;
@@ -388,7 +391,9 @@ Grads backward_all(const RasterState<T>& S, const Tensor& g_image, const Tensor&
         std::memcpy(isect_grad + (int64_t)emit[k] * gstride, g + k * gstride, sizeof(T) * gstride);
     }
   });
+  }
   // 2. per Gaussian: sum its intersections (contiguous in emission order)
+  SC_STAGE("raster.bwd_gaussians");
   Grads out;
   DType dt = dtype_of<T>::value;
   // Every entry is written below (zeros for culled Gaussians): no memset pass.
@@ -535,15 +540,27 @@ RasterizeResult rasterize_impl(const Tensor& means, const Tensor& quats, const T
     S->background = background.detach().contiguous();
     for (int64_t c = 0; c < ncol; ++c) S->bg[c] = S->background.template data<T>()[c];
   }
-  project_all(*S);
-  compute_features(*S);
-  S->bins = bin_tiles<T>(S->mean2d.data(), S->conic.data(), S->r2.data(), S->depth.data(),
-                         S->radii.data(), S->n, opt.width, opt.height, opt.tile_size);
+  {
+    SC_STAGE("raster.project");
+    project_all(*S);
+  }
+  {
+    SC_STAGE("raster.features");
+    compute_features(*S);
+  }
+  {
+    SC_STAGE("raster.bin");
+    S->bins = bin_tiles<T>(S->mean2d.data(), S->conic.data(), S->r2.data(), S->depth.data(),
+                           S->radii.data(), S->n, opt.width, opt.height, opt.tile_size);
+  }
   DType dt = dtype_of<T>::value;
   int64_t H = opt.height, W = opt.width, n = S->n;
   Tensor image = Tensor::empty({H, W, S->C}, dt);
   Tensor alpha = Tensor::empty({H, W, 1}, dt);
-  composite_all(*S, image.data<T>(), alpha.data<T>());
+  {
+    SC_STAGE("raster.composite");
+    composite_all(*S, image.data<T>(), alpha.data<T>());
+  }
 
   RasterizeResult res;
   res.n_isects = S->bins.n_isects();
@@ -563,6 +580,7 @@ RasterizeResult rasterize_impl(const Tensor& means, const Tensor& quats, const T
             {means, quats, scales, opacities, colors, viewmat, background, res.means2d,
              res.means2d_absgrad},
             outs, [S](const std::vector<Tensor>& g) -> std::vector<Tensor> {
+              SC_STAGE("raster.total_backward");
               Grads v = backward_all(*S, g[0], g[1]);
               return {v.means, v.quats, v.scales, v.opacities, v.colors, v.viewmat, v.background,
                       v.means2d, v.absgrad};
@@ -631,6 +649,7 @@ RasterizeResult rasterize(const Tensor& means, const Tensor& quats, const Tensor
   // background: one value per colour channel; ignored for pure depth modes.
   int64_t ncolor_out = has_color(opt.mode) ? ncol : 0;
   if (background.defined() && ncolor_out > 0) check_shape(background, {ncolor_out}, "background");
+  SC_STAGE("raster.total_forward");
   check_finite(means, "means");
   check_finite(quats, "quats");
   check_finite(scales, "scales");
