@@ -14,4 +14,9 @@ void set_num_threads(int n);  // n <= 0: hardware concurrency (or SPLATCORE_NUM_
 // another parallel_for. Exceptions from fn are rethrown on the caller.
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
+// Calls fn(i) for every i in [0, n), each item its own task taken from a
+// shared counter: for few items of very uneven cost (image tiles), where
+// parallel_for's few fixed chunks per thread would leave threads idle.
+void parallel_for_each(int64_t n, const std::function<void(int64_t)>& fn);
+
 }  // namespace sc

@@ -2,6 +2,7 @@
 // autograd registration (one node for the whole pipeline).
 #include "splat/rasterize.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <type_traits>
@@ -299,13 +300,28 @@ void build_row_lists(const T* recs, int64_t n, int stride, int64_t y0, int64_t r
     for (int64_t y = L.lo[k]; y <= L.hi[k]; ++y) L.idx[cursor[y]++] = (int32_t)k;
 }
 
+// Tiles, most intersections first: handed out one at a time (parallel_for_each)
+// this keeps both cores busy to the end even when a few tiles hold most of
+// the work (the dense middle of a scene).
+inline std::vector<int64_t> tiles_by_cost(const TileBins& bins) {
+  int64_t n_tiles = bins.tiles_x * bins.tiles_y;
+  std::vector<int64_t> order(n_tiles);
+  for (int64_t t = 0; t < n_tiles; ++t) order[t] = t;
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+    return bins.tile_start[a + 1] - bins.tile_start[a] > bins.tile_start[b + 1] - bins.tile_start[b];
+  });
+  return order;
+}
+
 template <typename T>
 void composite_all(RasterState<T>& S, T* image, T* alpha) {
   int64_t W = S.opt.width, H = S.opt.height, ts = S.opt.tile_size, C = S.C;
   S.trans.assign(W * H, T(1));
   S.last.assign(W * H, 0);
   int64_t n_tiles = S.bins.tiles_x * S.bins.tiles_y;
-  parallel_for(n_tiles, 1, [&](int64_t tb, int64_t te) {
+  std::vector<int64_t> order = tiles_by_cost(S.bins);
+  parallel_for_each(n_tiles, [&](int64_t task) {
+    int64_t tb = order[task], te = tb + 1;
     std::vector<T> recs;
     RowLists rows;
     T acc[SC_MAX_LANES * SC_MAX_CHANNELS], tr[SC_MAX_LANES];
@@ -356,7 +372,9 @@ Grads backward_all(const RasterState<T>& S, const Tensor& g_image, const Tensor&
   std::vector<T> bg_partial(n_tiles * C, T(0));
   {
   SC_STAGE("raster.bwd_tiles");
-  parallel_for(n_tiles, 1, [&](int64_t tb, int64_t te) {
+  std::vector<int64_t> order = tiles_by_cost(S.bins);
+  parallel_for_each(n_tiles, [&](int64_t task) {
+    int64_t tb = order[task], te = tb + 1;
     std::vector<T> recs, tg;
     RowLists rows;
     T tr[SC_MAX_LANES], vout[SC_MAX_LANES * SC_MAX_CHANNELS], valpha[SC_MAX_LANES];
