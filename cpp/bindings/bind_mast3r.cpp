@@ -155,9 +155,12 @@ void bind_mast3r_model(nb::module_& m) {
            [](Mast3rModel* self, nb::dict weights, int64_t enc_num_heads, int64_t dec_num_heads,
               double rope_base, nb::handle depth_mode, nb::handle conf_mode,
               nb::handle desc_conf_mode, const std::string& desc_mode, int64_t desc_dim,
-              bool two_confs) {
+              bool two_confs, nb::handle weight_dtype, bool strict, bool check_only) {
              std::map<std::string, Tensor> w = weight_map(weights);
              mast3r::Mast3rConfig c;
+             c.weight_dtype = weight_dtype.is_none() ? DType::Float32 : dtype_arg(weight_dtype);
+             c.strict = strict;
+             c.check_only = check_only;
              c.enc_num_heads = enc_num_heads;
              c.dec_num_heads = dec_num_heads;
              c.rope_base = rope_base;
@@ -173,7 +176,9 @@ void bind_mast3r_model(nb::module_& m) {
            nb::arg("weights"), nb::arg("enc_num_heads") = 0, nb::arg("dec_num_heads") = 0,
            nb::arg("rope_base") = 100.0, nb::arg("depth_mode") = nb::none(),
            nb::arg("conf_mode") = nb::none(), nb::arg("desc_conf_mode") = nb::none(),
-           nb::arg("desc_mode") = "norm", nb::arg("desc_dim") = 0, nb::arg("two_confs") = true)
+           nb::arg("desc_mode") = "norm", nb::arg("desc_dim") = 0, nb::arg("two_confs") = true,
+           nb::arg("weight_dtype") = nb::none(), nb::arg("strict") = true,
+           nb::arg("check_only") = false)
       .def("forward",
            [](const Mast3rModel& self, nb::handle img1, nb::handle img2, bool intermediates) {
              Tensor t1 = to_tensor(img1, nullptr, "img1"), t2 = to_tensor(img2, nullptr, "img2");
@@ -189,6 +194,38 @@ void bind_mast3r_model(nb::module_& m) {
            nb::arg("img1"), nb::arg("img2"), nb::arg("intermediates") = false,
            "(H, W, 3) float images in [-1, 1] -> (view1 dict, view2 dict) of NumPy arrays, "
            "and a dict of stage wall times in ms.")
+      .def("encode",
+           [](const Mast3rModel& self, std::vector<nb::handle> images) {
+             std::vector<Tensor> t;
+             for (size_t i = 0; i < images.size(); ++i) {
+               const std::string name = "images[" + std::to_string(i) + "]";
+               t.push_back(to_tensor(images[i], nullptr, name.c_str()));
+             }
+             nb::gil_scoped_release nogil;
+             return self.encode(t);
+           },
+           nb::arg("images"),
+           "Images of one size, (H, W, 3) float in [-1, 1] -> encoder outputs (B * h * w, enc_dim).")
+      .def("decode",
+           [](const Mast3rModel& self, nb::handle enc1, int64_t h1, int64_t w1, nb::handle enc2,
+              int64_t h2, int64_t w2, bool intermediates) {
+             Tensor e1 = to_tensor(enc1, nullptr, "enc1"), e2 = to_tensor(enc2, nullptr, "enc2");
+             mast3r::PairOutput r;
+             {
+               nb::gil_scoped_release nogil;
+               r = self.decode(e1, h1, w1, e2, h2, w2, intermediates);
+             }
+             nb::dict timings;
+             for (const auto& t : r.timings_ms) timings[t.first.c_str()] = t.second;
+             return nb::make_tuple(view_dict(r.view1, false), view_dict(r.view2, true), timings);
+           },
+           nb::arg("enc1"), nb::arg("h1"), nb::arg("w1"), nb::arg("enc2"), nb::arg("h2"),
+           nb::arg("w2"), nb::arg("intermediates") = false,
+           "Decoders + heads of one pair from encoder outputs (h*w, enc_dim) on h x w patch grids.")
+      .def_prop_ro("unused_weights", &Mast3rModel::unused_weights)
+      .def_prop_ro("weight_dtype", [](const Mast3rModel& self) {
+        return std::string(dtype_name(self.config().weight_dtype));
+      })
       .def_prop_ro("patch_size", &Mast3rModel::patch_size)
       .def_prop_ro("enc_embed_dim", &Mast3rModel::enc_embed_dim)
       .def_prop_ro("dec_embed_dim", &Mast3rModel::dec_embed_dim)
@@ -234,6 +271,52 @@ void bind_mast3r(nb::module_& m) {
   }, nb::arg("q"), nb::arg("k"), nb::arg("v"), nb::arg("heads"), nb::arg("batch") = 1,
   nb::arg("impl") = "auto",
   "Fused multi-head softmax(q k^T / sqrt(d)) v; q (batch*Nq, C), k, v (batch*Nk, C).");
+
+  m.def("_nn_conv2d", [](nb::handle x, nb::handle w, nb::handle b, int64_t stride, int64_t pad,
+                         bool relu_in, bool relu_out, nb::handle residual, nb::handle w2,
+                         nb::handle b2) {
+    Tensor tx = to_tensor(x, nullptr, "x"), tw = to_tensor(w, nullptr, "weight"),
+           tb = opt_tensor(b, "bias"), tr = opt_tensor(residual, "residual"),
+           tw2 = opt_tensor(w2, "w2"), tb2 = opt_tensor(b2, "b2");
+    nb::gil_scoped_release nogil;
+    return nn::conv2d(tx, tw, tb, stride, pad, relu_in, relu_out, tr, tw2, tb2);
+  }, nb::arg("x"), nb::arg("weight"), nb::arg("bias") = nb::none(), nb::arg("stride") = 1,
+  nb::arg("pad") = 0, nb::arg("relu_in") = false, nb::arg("relu_out") = false,
+  nb::arg("residual") = nb::none(), nb::arg("w2") = nb::none(), nb::arg("b2") = nb::none(),
+  "Inference conv of one (C, H, W) image: act_out(conv(act_in(x)) + b + residual), then an "
+  "optional pointwise conv w2 (O2, O) + b2.");
+
+  m.def("_nn_conv_transpose2d_k_eq_s", [](nb::handle x, nb::handle w, nb::handle b) {
+    Tensor tx = to_tensor(x, nullptr, "x"), tw = to_tensor(w, nullptr, "weight"),
+           tb = opt_tensor(b, "bias");
+    nb::gil_scoped_release nogil;
+    return nn::conv_transpose2d_k_eq_s(tx, tw, tb);
+  }, nb::arg("x"), nb::arg("weight"), nb::arg("bias") = nb::none(),
+  "Transposed conv with kernel == stride, no padding; x (C, H, W), weight (C, O, s, s).");
+
+  m.def("_nn_upsample2x_bilinear", [](nb::handle x) {
+    Tensor tx = to_tensor(x, nullptr, "x");
+    nb::gil_scoped_release nogil;
+    return nn::upsample2x_bilinear(tx);
+  }, nb::arg("x"), "Bilinear x2 upsampling, align_corners=True; x (C, H, W) -> (C, 2H, 2W).");
+
+  m.def("_nn_convert_weight", [](nb::handle x, nb::handle dtype) {
+    Tensor tx = to_tensor(x, nullptr, "x");
+    DType dt = dtype_arg(dtype);
+    nb::gil_scoped_release nogil;
+    return nn::convert_weight(tx, dt);
+  }, nb::arg("x"), nb::arg("dtype"),
+  "x as a contiguous float32 / float16 / bfloat16 tensor (round to nearest even).");
+
+  m.def("_nn_profile", [](bool enable) {
+    nb::dict d;
+    for (const auto& kv : nn::profile_take())
+      d[kv.first.c_str()] = nb::make_tuple(kv.second.first, kv.second.second);
+    nn::profile_enable(enable);
+    return d;
+  }, nb::arg("enable"),
+  "Switch the per-layer-kind timers of cpp/nn on or off; returns {kind: (ms, calls)} "
+  "accumulated since the previous call (benchmarks).");
 
   m.def("_nn_grid_positions", &nn::grid_positions, nb::arg("h"), nb::arg("w"),
         "(y, x) of each cell of an h x w grid, row-major: (h*w, 2) int64.");

@@ -76,6 +76,15 @@ void bind_safetensors(nb::module_& m) {
              lookup(f, name);
              return f.tensor(name);
            })
+      .def("evict",
+           [](const SafetensorsFile& f, const std::string& name) {
+             lookup(f, name);
+             f.evict(name);
+           },
+           nb::arg("name"),
+           "Drop the file pages of this tensor from the process's resident memory "
+           "(madvise DONTNEED; the data stays readable). For converting a checkpoint "
+           "tensor by tensor without the whole file counting in the peak RSS.")
       .def("metadata",
            [](const SafetensorsFile& f) {
              nb::dict d;

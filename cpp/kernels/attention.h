@@ -25,21 +25,27 @@ SC_FN void sc_attn_state_init(SC_THREAD T* state) {
   state[1] = T(0);
 }
 
-// One key block for one query row: s[0 .. nvalid) are its scores; on return
-// s[j] = exp(s_j - m') for j < nvalid and 0 for nvalid <= j < n (padding keys),
-// the state holds (m', l'), and the result is alpha = exp(m - m'), the factor
-// by which the caller must rescale the row's accumulator before adding P V.
+// The largest of start and s[0 .. n).
 template <typename T>
-SC_FN T sc_attn_block_update(SC_THREAD T* s, int nvalid, int n, SC_THREAD T* state) {
+SC_FN T sc_attn_block_max(const SC_THREAD T* s, int n, T start) {
   T mx[SC_ATTN_LANES];
-  for (int k = 0; k < SC_ATTN_LANES; ++k) mx[k] = state[0];
-  int nv = nvalid - nvalid % SC_ATTN_LANES;
+  for (int k = 0; k < SC_ATTN_LANES; ++k) mx[k] = start;
+  int nv = n - n % SC_ATTN_LANES;
   for (int j = 0; j < nv; j += SC_ATTN_LANES)
     for (int k = 0; k < SC_ATTN_LANES; ++k) mx[k] = s[j + k] > mx[k] ? s[j + k] : mx[k];
   T m = mx[0];
   for (int k = 1; k < SC_ATTN_LANES; ++k) m = mx[k] > m ? mx[k] : m;
-  for (int j = nv; j < nvalid; ++j) m = s[j] > m ? s[j] : m;
+  for (int j = nv; j < n; ++j) m = s[j] > m ? s[j] : m;
+  return m;
+}
 
+// One key block for one query row, given m = max(state[0], s[0 .. nvalid)) (a
+// backend may compute it its own way): on return s[j] = exp(s_j - m) for
+// j < nvalid and 0 for nvalid <= j < n (padding keys), the state holds (m, l'),
+// and the result is alpha = exp(m_old - m), the factor by which the caller must
+// rescale the row's accumulator before adding P V.
+template <typename T>
+SC_FN T sc_attn_block_update_m(SC_THREAD T* s, int nvalid, int n, SC_THREAD T* state, T m) {
   for (int j = 0; j < nvalid; ++j) s[j] = sc_exp(s[j] - m);
   for (int j = nvalid; j < n; ++j) s[j] = T(0);
 
@@ -56,6 +62,15 @@ SC_FN T sc_attn_block_update(SC_THREAD T* s, int nvalid, int n, SC_THREAD T* sta
   state[0] = m;
   state[1] = state[1] * alpha + sum;
   return alpha;
+}
+
+// One key block for one query row: s[0 .. nvalid) are its scores; on return
+// s[j] = exp(s_j - m') for j < nvalid and 0 for nvalid <= j < n (padding keys),
+// the state holds (m', l'), and the result is alpha = exp(m - m'), the factor
+// by which the caller must rescale the row's accumulator before adding P V.
+template <typename T>
+SC_FN T sc_attn_block_update(SC_THREAD T* s, int nvalid, int n, SC_THREAD T* state) {
+  return sc_attn_block_update_m(s, nvalid, n, state, sc_attn_block_max(s, nvalid, state[0]));
 }
 
 // Rescales one accumulator row by alpha (after sc_attn_block_update).

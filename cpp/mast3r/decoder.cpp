@@ -6,14 +6,14 @@ namespace sc {
 namespace mast3r {
 
 DecoderBlock::DecoderBlock(const nn::Params& p, const std::string& prefix, int64_t dim,
-                           int64_t heads, float eps)
+                           int64_t heads, float eps, DType wdt)
     : norm1(p, prefix + ".norm1", dim, eps),
       norm2(p, prefix + ".norm2", dim, eps),
       norm3(p, prefix + ".norm3", dim, eps),
       norm_y(p, prefix + ".norm_y", dim, eps),
-      attn(p, prefix + ".attn", dim, heads),
-      cross_attn(p, prefix + ".cross_attn", dim, heads),
-      mlp(p, prefix + ".mlp", dim) {
+      attn(p, prefix + ".attn", dim, heads, wdt),
+      cross_attn(p, prefix + ".cross_attn", dim, heads, wdt),
+      mlp(p, prefix + ".mlp", dim, wdt) {
   if (mlp.fc2.out != dim)
     throw ValueError("weights: tensor '" + prefix + ".mlp.fc2.weight' has " +
                      std::to_string(mlp.fc2.out) + " outputs, expected " + std::to_string(dim));

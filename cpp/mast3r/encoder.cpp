@@ -8,11 +8,11 @@ namespace sc {
 namespace mast3r {
 
 EncoderBlock::EncoderBlock(const nn::Params& p, const std::string& prefix, int64_t dim,
-                           int64_t heads, float eps)
+                           int64_t heads, float eps, DType wdt)
     : norm1(p, prefix + ".norm1", dim, eps),
       norm2(p, prefix + ".norm2", dim, eps),
-      attn(p, prefix + ".attn", dim, heads),
-      mlp(p, prefix + ".mlp", dim) {
+      attn(p, prefix + ".attn", dim, heads, wdt),
+      mlp(p, prefix + ".mlp", dim, wdt) {
   if (mlp.fc2.out != dim)
     throw ValueError("weights: tensor '" + prefix + ".mlp.fc2.weight' has " +
                      std::to_string(mlp.fc2.out) + " outputs, expected " + std::to_string(dim));
@@ -33,8 +33,8 @@ void EncoderBlock::forward(float* x, int64_t batch, int64_t N, const int64_t* po
 // Patch embedding of B images (H, W, 3) as one linear map of each p x p patch,
 // flattened (channel, row, column) like the conv weight (C, 3, p, p), then the
 // blocks and enc_norm. x: (B * h * w, enc_dim) out.
-void Mast3rModel::encode(const std::vector<Tensor>& imgs, int64_t h, int64_t w,
-                         const int64_t* pos, const nn::RopeTable& rope, float* x) const {
+void Mast3rModel::encode_into(const std::vector<Tensor>& imgs, int64_t h, int64_t w,
+                              const int64_t* pos, const nn::RopeTable& rope, float* x) const {
   const int64_t B = (int64_t)imgs.size(), p = patch_, N = h * w, K = 3 * p * p, W = w * p;
   Tensor patches_t = Tensor::empty({B * N, K});
   float* patches = patches_t.data<float>();

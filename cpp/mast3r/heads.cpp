@@ -10,7 +10,19 @@
 //      refinenet(x, skip) = out_conv(up2(rcu2(x + rcu1(skip)))), rcu(x) = x + conv2(relu(conv1(relu(x))))
 //      up2: bilinear x2, align_corners=True
 //   -> head: conv3x3, up2, conv3x3, relu, conv1x1 -> 4 channels.
+//
+// Computed with nn::conv2d_raw (im2col tiles + single-threaded GEMMs in
+// parallel_for), with these rewrites of the same arithmetic:
+//   * relu(x) before a conv is applied in its im2col; relu after, and the RCU's
+//     residual add, in its epilogue;
+//   * each refinenet's out_conv (1x1, with bias) runs before the x2 upsampling
+//     instead of after: bilinear interpolation with align_corners is a convex
+//     combination per output pixel (weights sum to 1), so it commutes with a
+//     per-pixel affine map, and the 1x1 conv then costs a quarter;
+//   * the head's last 1x1 conv is fused into the tiles of the 3x3 conv before it;
+//   * act_postprocess[i].0 (1x1 on the tokens) is a linear on the (h*w, C) tokens.
 #include <algorithm>
+#include <cstring>
 
 #include "core/thread_pool.h"
 #include "mast3r/model.h"
@@ -53,24 +65,112 @@ Conv load_conv(const nn::Params& p, const std::string& prefix, int64_t in, int64
 
 int64_t conv_out(const Conv& c) { return c.transposed ? c.w.shape()[1] : c.w.shape()[0]; }
 
-Tensor run(const Conv& c, const Tensor& x) {
-  if (c.transposed) return conv_transpose2d(x, c.w, c.b, c.stride, c.stride, c.pad, c.pad);
-  return conv2d(x, c.w, c.b, c.stride, c.stride, c.pad, c.pad);
+// A (C, H, W) float32 feature map.
+struct Map {
+  Tensor t;
+  int64_t C = 0, H = 0, W = 0;
+  const float* data() const { return t.data<float>(); }
+  float* data() { return t.data<float>(); }
+};
+
+Map new_map(int64_t C, int64_t H, int64_t W) {
+  Map m;
+  m.t = Tensor::empty({C, H, W});
+  m.C = C;
+  m.H = H;
+  m.W = W;
+  return m;
 }
 
-Tensor rcu(const DptHead::Rcu& r, const Tensor& x) {
-  Tensor y = run(r.conv1, relu(x));
-  y = run(r.conv2, relu(y));
-  return y + x;
+struct ConvOpts {
+  bool relu_in = false, relu_out = false;
+  const Map* residual = nullptr;
+  const Conv* then = nullptr;  // a 1x1 conv fused after (its input is this conv's output)
+};
+
+Map run(const Conv& c, const Map& x, const ConvOpts& o = {}) {
+  const int64_t k = c.w.shape()[2];
+  if (c.transposed) {
+    if (c.stride != k || c.pad != 0 || o.relu_in || o.relu_out || o.residual || o.then)
+      throw ValueError("mast3r: only non-overlapping transposed convs (kernel == stride) are supported");
+    const int64_t O = c.w.shape()[1];
+    Map y = new_map(O, x.H * k, x.W * k);
+    nn::conv_transpose2d_k_eq_s_raw(x.data(), x.C, x.H, x.W, c.w.data<float>(), O, k,
+                                    c.b.defined() ? c.b.data<float>() : nullptr, y.data());
+    return y;
+  }
+  nn::Conv2dArgs a;
+  a.x = x.data();
+  a.C = x.C;
+  a.H = x.H;
+  a.W = x.W;
+  a.w = c.w.data<float>();
+  a.O = c.w.shape()[0];
+  a.k = k;
+  a.b = c.b.defined() ? c.b.data<float>() : nullptr;
+  a.stride = c.stride;
+  a.pad = c.pad;
+  a.relu_in = o.relu_in;
+  a.relu_out = o.relu_out;
+  a.residual = o.residual ? o.residual->data() : nullptr;
+  if (o.then) {
+    a.w2 = o.then->w.data<float>();
+    a.b2 = o.then->b.defined() ? o.then->b.data<float>() : nullptr;
+    a.O2 = o.then->w.shape()[0];
+  }
+  const int64_t Ho = nn::conv_out_size(x.H, k, c.stride, c.pad), Wo = nn::conv_out_size(x.W, k, c.stride, c.pad);
+  Map y = new_map(o.then ? a.O2 : a.O, Ho, Wo);
+  nn::conv2d_raw(a, y.data());
+  return y;
 }
 
-Tensor fusion(const DptHead::Fusion& f, const Tensor& x, const Tensor* skip) {
-  Tensor out = x;
-  if (skip) out = out + rcu(f.rcu1, *skip);
-  out = rcu(f.rcu2, out);
-  out = upsample_bilinear(out, 2 * out.shape()[2], 2 * out.shape()[3], true);
-  return run(f.out_conv, out);
+Map upsample2x(const Map& x) {
+  Map y = new_map(x.C, 2 * x.H, 2 * x.W);
+  nn::upsample2x_bilinear_raw(x.data(), x.C, x.H, x.W, y.data());
+  return y;
 }
+
+// rcu(x) = x + conv2(relu(conv1(relu(x))))
+Map rcu(const DptHead::Rcu& r, const Map& x) {
+  ConvOpts o1;
+  o1.relu_in = true;
+  o1.relu_out = true;
+  Map t = run(r.conv1, x, o1);
+  ConvOpts o2;
+  o2.residual = &x;
+  return run(r.conv2, t, o2);
+}
+
+// out_conv(up2(rcu2(x + rcu1(skip)))), out_conv applied before the upsampling (see top)
+Map fusion(const DptHead::Fusion& f, const Map& x, const Map* skip) {
+  Map cur;
+  if (skip) {
+    cur = rcu(f.rcu1, *skip);
+    float* d = cur.data();
+    const float* a = x.data();
+    const int64_t n = cur.C * cur.H * cur.W;
+    parallel_for(n, 1 << 15, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) d[i] += a[i];
+    });
+  } else {
+    cur = x;
+  }
+  cur = rcu(f.rcu2, cur);
+  return upsample2x(run(f.out_conv, cur));
+}
+
+Map crop(const Map& x, int64_t H, int64_t W) {
+  if (x.H == H && x.W == W) return x;
+  Map y = new_map(x.C, H, W);
+  for (int64_t c = 0; c < x.C; ++c)
+    for (int64_t r = 0; r < H; ++r)
+      std::memcpy(y.data() + (c * H + r) * W, x.data() + (c * x.H + r) * x.W, (size_t)W * sizeof(float));
+  return y;
+}
+
+}  // namespace
+
+namespace {
 
 DptHead::Rcu load_rcu(const nn::Params& p, const std::string& prefix, int64_t F) {
   DptHead::Rcu r;
@@ -89,11 +189,13 @@ DptHead::DptHead(const nn::Params& p, const std::string& prefix,
     const std::string li = ap + std::to_string(i);
     act_in[i] = load_conv(p, li + ".0", token_dims[i], -1, 1, true, 1, 0);
     const int64_t L = conv_out(act_in[i]);
+    // DUSt3R's DPTOutputAdapter_fix: ConvTranspose2d(k = s = 4), ConvTranspose2d(k = s = 2),
+    // nothing, Conv2d(k 3, stride 2, pad 1)
     if (i == 0 || i == 1) {
-      act_resize[i] = load_conv(p, li + ".1", L, L, -1, true, -1, 0, /*transposed=*/true);
+      act_resize[i] = load_conv(p, li + ".1", L, L, i == 0 ? 4 : 2, true, -1, 0, /*transposed=*/true);
       has_resize[i] = true;
     } else if (i == 3) {
-      act_resize[i] = load_conv(p, li + ".1", L, L, -1, true, 2, -1);
+      act_resize[i] = load_conv(p, li + ".1", L, L, 3, true, 2, 1);
       has_resize[i] = true;
     }
     layer_rn[i] = load_conv(p, prefix + ".scratch.layer" + std::to_string(i + 1) + "_rn", L, F, 3,
@@ -102,7 +204,8 @@ DptHead::DptHead(const nn::Params& p, const std::string& prefix,
   }
   for (int i = 0; i < 4; ++i) {
     const std::string rp = prefix + ".scratch.refinenet" + std::to_string(i + 1);
-    if (i < 3) refine[i].rcu1 = load_rcu(p, rp + ".resConfUnit1", F);  // refinenet4 has no skip
+    // refinenet4 has no skip input: its resConfUnit1 is in the state dict but never runs
+    refine[i].rcu1 = load_rcu(p, rp + ".resConfUnit1", F);
     refine[i].rcu2 = load_rcu(p, rp + ".resConfUnit2", F);
     refine[i].out_conv = load_conv(p, rp + ".out_conv", F, F, 1, true, 1, 0);
   }
@@ -114,35 +217,39 @@ DptHead::DptHead(const nn::Params& p, const std::string& prefix,
 
 Tensor DptHead::forward(const std::vector<const float*>& tokens, const std::vector<int64_t>& dims,
                         int64_t h, int64_t w) const {
-  Tensor layers[4];
+  Map layers[4];
+  const int64_t N = h * w;
   for (int i = 0; i < 4; ++i) {
-    // (h*w, C) tokens -> (1, C, h, w)
-    const int64_t C = dims[i], N = h * w;
-    Tensor m = Tensor::empty({1, C, h, w});
-    float* d = m.data<float>();
-    const float* t = tokens[i];
-    parallel_for(C, std::max<int64_t>(1, 16384 / std::max<int64_t>(N, 1)), [&](int64_t c0, int64_t c1) {
-      for (int64_t c = c0; c < c1; ++c)
-        for (int64_t n = 0; n < N; ++n) d[c * N + n] = t[n * C + c];
+    // act_postprocess[i].0, a 1x1 conv: a linear on the (h*w, C) tokens, transposed to (L, h, w)
+    const Conv& c0 = act_in[i];
+    const int64_t C = dims[i], L = c0.w.shape()[0];
+    Tensor lin = Tensor::empty({N, L});
+    nn::linear_raw(tokens[i], C, N, C, c0.w.data<float>(), c0.b.defined() ? c0.b.data<float>() : nullptr,
+                   L, lin.data<float>(), L);
+    Map m = new_map(L, h, w);
+    const float* ld = lin.data<float>();
+    float* md = m.data();
+    parallel_for(L, std::max<int64_t>(1, 16384 / std::max<int64_t>(N, 1)), [&](int64_t c0_, int64_t c1) {
+      for (int64_t c = c0_; c < c1; ++c)
+        for (int64_t n = 0; n < N; ++n) md[c * N + n] = ld[n * L + c];
     });
-    Tensor l = run(act_in[i], m);
-    if (has_resize[i]) l = run(act_resize[i], l);
-    layers[i] = run(layer_rn[i], l);
+    if (has_resize[i]) m = run(act_resize[i], m);
+    layers[i] = run(layer_rn[i], m);
   }
-  Tensor path4 = fusion(refine[3], layers[3], nullptr)
-                     .slice(2, 0, layers[2].shape()[2])
-                     .slice(3, 0, layers[2].shape()[3]);
-  Tensor path3 = fusion(refine[2], path4, &layers[2]);
-  Tensor path2 = fusion(refine[1], path3, &layers[1]);
-  Tensor path1 = fusion(refine[0], path2, &layers[0]);
-  Tensor out = run(head0, path1);
-  out = upsample_bilinear(out, 2 * out.shape()[2], 2 * out.shape()[3], true);
-  out = relu(run(head2, out));
-  return run(head4, out).contiguous();
+  Map path4 = crop(fusion(refine[3], layers[3], nullptr), layers[2].H, layers[2].W);
+  Map path3 = fusion(refine[2], path4, &layers[2]);
+  Map path2 = fusion(refine[1], path3, &layers[1]);
+  Map path1 = fusion(refine[0], path2, &layers[0]);
+  Map up = upsample2x(run(head0, path1));
+  ConvOpts o;
+  o.relu_out = true;
+  o.then = &head4;
+  return run(head2, up, o).t;
 }
 
-LocalFeatureHead::LocalFeatureHead(const nn::Params& p, const std::string& prefix, int64_t in_dim)
-    : mlp(p, prefix, in_dim) {}
+LocalFeatureHead::LocalFeatureHead(const nn::Params& p, const std::string& prefix, int64_t in_dim,
+                                   DType weight_dtype)
+    : mlp(p, prefix, in_dim, weight_dtype) {}
 
 }  // namespace mast3r
 }  // namespace sc

@@ -8,6 +8,7 @@
 #include "autograd/grad_mode.h"
 #include "core/thread_pool.h"
 #include "kernels/mast3r_post.h"
+#include "ops/blas.h"
 #include "ops/ops.h"
 
 namespace sc {
@@ -75,7 +76,12 @@ Mast3rModel::~Mast3rModel() = default;
 
 Mast3rModel::Mast3rModel(const std::map<std::string, Tensor>& weights, const Mast3rConfig& config)
     : cfg_(config) {
-  nn::Params P(weights);
+  if (!(cfg_.weight_dtype == DType::Float32 || cfg_.weight_dtype == DType::Float16 ||
+        cfg_.weight_dtype == DType::BFloat16))
+    throw TypeError(std::string("mast3r: weight_dtype must be float32, float16 or bfloat16, got ") +
+                    dtype_name(cfg_.weight_dtype));
+  nn::Params P(weights, cfg_.check_only);
+  const DType wdt = cfg_.weight_dtype;
   for (int k = 1; k <= 2; ++k)
     for (int i = 1; i <= 4; ++i) {
       const std::string s = "downstream_head" + std::to_string(k) + ".dpt.scratch.";
@@ -101,11 +107,11 @@ Mast3rModel::Mast3rModel(const std::map<std::string, Tensor>& weights, const Mas
   // encoder
   const int64_t ne = count_blocks(P, "enc_blocks");
   for (int64_t i = 0; i < ne; ++i)
-    enc_blocks_.emplace_back(new EncoderBlock(P, "enc_blocks." + std::to_string(i), enc_dim_, enc_heads_, eps));
+    enc_blocks_.emplace_back(new EncoderBlock(P, "enc_blocks." + std::to_string(i), enc_dim_, enc_heads_, eps, wdt));
   enc_norm_ = nn::LayerNorm(P, "enc_norm", enc_dim_, eps);
 
   // decoder
-  decoder_embed_ = nn::Linear(P, "decoder_embed", enc_dim_);
+  decoder_embed_ = nn::Linear(P, "decoder_embed", enc_dim_, -1, true, wdt);
   dec_dim_ = decoder_embed_.out;
   dec_heads_ = heads_for(dec_dim_, cfg_.dec_num_heads, "dec_num_heads");
   if ((dec_dim_ / dec_heads_) % 4 != 0)
@@ -113,8 +119,8 @@ Mast3rModel::Mast3rModel(const std::map<std::string, Tensor>& weights, const Mas
                      " is not a multiple of 4 (2-D RoPE)");
   const int64_t nd = count_blocks(P, "dec_blocks");
   for (int64_t i = 0; i < nd; ++i) {
-    dec_blocks1_.emplace_back(new DecoderBlock(P, "dec_blocks." + std::to_string(i), dec_dim_, dec_heads_, eps));
-    dec_blocks2_.emplace_back(new DecoderBlock(P, "dec_blocks2." + std::to_string(i), dec_dim_, dec_heads_, eps));
+    dec_blocks1_.emplace_back(new DecoderBlock(P, "dec_blocks." + std::to_string(i), dec_dim_, dec_heads_, eps, wdt));
+    dec_blocks2_.emplace_back(new DecoderBlock(P, "dec_blocks2." + std::to_string(i), dec_dim_, dec_heads_, eps, wdt));
   }
   if (P.has("dec_blocks2." + std::to_string(nd) + ".norm1.weight"))
     throw ValueError("weights: dec_blocks2 has more blocks than dec_blocks (" + std::to_string(nd) + ")");
@@ -136,7 +142,7 @@ Mast3rModel::Mast3rModel(const std::map<std::string, Tensor>& weights, const Mas
     if (dpt_[k]->out_channels != 4)
       throw ValueError("weights: tensor '" + hp + ".dpt.head.4.weight' has " +
                        std::to_string(dpt_[k]->out_channels) + " outputs, expected 4 (pts3d + conf)");
-    local_[k].reset(new LocalFeatureHead(P, hp + ".head_local_features", enc_dim_ + dec_dim_));
+    local_[k].reset(new LocalFeatureHead(P, hp + ".head_local_features", enc_dim_ + dec_dim_, wdt));
     const int64_t out = local_[k]->mlp.fc2.out, tc = cfg_.two_confs ? 1 : 0;
     if (out % pp != 0 || out / pp <= tc)
       throw ValueError("weights: tensor '" + hp + ".head_local_features.fc2.weight' has " +
@@ -150,6 +156,23 @@ Mast3rModel::Mast3rModel(const std::map<std::string, Tensor>& weights, const Mas
                        " for desc_dim " + std::to_string(cfg_.desc_dim));
     desc_dim_ = dd;
   }
+
+  // names the model has no use for (mask_token: CroCo's pretraining token, unused at inference)
+  for (const std::string& n : P.unused())
+    if (n != "mask_token") unused_.push_back(n);
+  if (cfg_.strict && !unused_.empty()) {
+    std::string msg = "weights: " + std::to_string(unused_.size()) +
+                      " unexpected tensor(s) for this model (not part of the AsymmetricMASt3R "
+                      "catmlp+dpt state dict, or more blocks than the others): ";
+    for (size_t i = 0; i < unused_.size() && i < 8; ++i) msg += (i ? ", '" : "'") + unused_[i] + "'";
+    if (unused_.size() > 8) msg += ", ...";
+    throw ValueError(msg);
+  }
+}
+
+void Mast3rModel::check_runnable() const {
+  if (cfg_.check_only)
+    throw ValueError("mast3r: this model was built with check_only (names and shapes only); it cannot run");
 }
 
 ViewOutput Mast3rModel::run_head(int which, const std::vector<const float*>& hook_tokens,
@@ -159,7 +182,7 @@ ViewOutput Mast3rModel::run_head(int which, const std::vector<const float*>& hoo
   // DPT: pts3d + conf
   std::vector<int64_t> dims;
   for (int64_t hk : hooks_) dims.push_back(hk == 0 ? enc_dim_ : dec_dim_);
-  Tensor d = dpt_[which]->forward(hook_tokens, dims, h, w);  // (1, 4, H, W)
+  Tensor d = dpt_[which]->forward(hook_tokens, dims, h, w);  // (4, H, W)
   o.pts3d = Tensor::empty({H, W, 3});
   o.conf = Tensor::empty({H, W});
   {
@@ -213,49 +236,116 @@ ViewOutput Mast3rModel::run_head(int which, const std::vector<const float*>& hoo
   return o;
 }
 
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+}  // namespace
+
+Tensor Mast3rModel::encode(const std::vector<Tensor>& imgs_in) const {
+  check_runnable();
+  NoGradGuard no_grad;
+  if (imgs_in.empty()) throw ValueError("mast3r: encode needs at least one image");
+  const int64_t p = patch_;
+  std::vector<Tensor> imgs;
+  for (size_t i = 0; i < imgs_in.size(); ++i) {
+    const std::string name = "images[" + std::to_string(i) + "]";
+    imgs.push_back(image_arg(imgs_in[i], name.c_str(), p));
+    if (imgs.back().shape() != imgs[0].shape())
+      throw ValueError("mast3r: encode takes images of one size: " + name + " is " +
+                       std::to_string(imgs.back().shape()[1]) + "x" + std::to_string(imgs.back().shape()[0]) +
+                       ", images[0] " + std::to_string(imgs[0].shape()[1]) + "x" +
+                       std::to_string(imgs[0].shape()[0]) + " (W x H)");
+  }
+  const int64_t B = (int64_t)imgs.size(), h = imgs[0].shape()[0] / p, w = imgs[0].shape()[1] / p, N = h * w;
+  Tensor g = nn::grid_positions(h, w);
+  Tensor pos = B == 1 ? g : concat(std::vector<Tensor>((size_t)B, g), 0);
+  const nn::RopeTable rope = nn::make_rope_table(enc_dim_ / enc_heads_, std::max(h, w), (float)cfg_.rope_base);
+  Tensor out = Tensor::empty({B * N, enc_dim_});
+  SerialBlasScope serial;
+  encode_into(imgs, h, w, pos.data<int64_t>(), rope, out.data<float>());
+  return out;
+}
+
 PairOutput Mast3rModel::forward(const Tensor& img1_in, const Tensor& img2_in,
                                 bool intermediates) const {
+  check_runnable();
   NoGradGuard no_grad;
-  using clock = std::chrono::steady_clock;
-  const auto t_start = clock::now();
-  auto t_last = t_start;
-  std::vector<std::pair<std::string, double>> timings;
-  auto lap = [&](const char* stage) {
-    const auto now = clock::now();
-    timings.emplace_back(stage, std::chrono::duration<double, std::milli>(now - t_last).count());
-    t_last = now;
-  };
+  SerialBlasScope serial;
+  const auto t0 = Clock::now();
   const int64_t p = patch_;
   Tensor img[2] = {image_arg(img1_in, "img1", p), image_arg(img2_in, "img2", p)};
   int64_t h[2], w[2], N[2];
-  Tensor pos[2];
   for (int k = 0; k < 2; ++k) {
     h[k] = img[k].shape()[0] / p;
     w[k] = img[k].shape()[1] / p;
     N[k] = h[k] * w[k];
-    pos[k] = nn::grid_positions(h[k], w[k]);
   }
-  const int64_t npos = std::max(std::max(h[0], w[0]), std::max(h[1], w[1]));
-  const nn::RopeTable rope_enc = nn::make_rope_table(enc_dim_ / enc_heads_, npos, (float)cfg_.rope_base);
-  const nn::RopeTable rope_dec = nn::make_rope_table(dec_dim_ / dec_heads_, npos, (float)cfg_.rope_base);
-
-  // ---- encoder (both images in one batch when they have the same size) ----
+  // encoder: both images in one batch when they have the same size
   Tensor enc[2];
-  const bool same = h[0] == h[1] && w[0] == w[1];
-  if (same) {
-    Tensor both = Tensor::empty({2 * N[0], enc_dim_});
-    Tensor pos2 = concat({pos[0], pos[1]}, 0);
-    encode({img[0], img[1]}, h[0], w[0], pos2.data<int64_t>(), rope_enc, both.data<float>());
+  if (h[0] == h[1] && w[0] == w[1]) {
+    Tensor both = encode({img[0], img[1]});
     enc[0] = both.slice(0, 0, N[0]);
     enc[1] = both.slice(0, N[0], 2 * N[0]);
   } else {
-    for (int k = 0; k < 2; ++k) {
-      enc[k] = Tensor::empty({N[k], enc_dim_});
-      encode({img[k]}, h[k], w[k], pos[k].data<int64_t>(), rope_enc, enc[k].data<float>());
-    }
+    for (int k = 0; k < 2; ++k) enc[k] = encode({img[k]});
   }
+  std::vector<std::pair<std::string, double>> timings;
+  timings.emplace_back("encoder", ms_since(t0));
+  PairOutput out = decode_impl(enc, h, w, intermediates, std::move(timings));
+  for (auto& t : out.timings_ms)
+    if (t.first == "total") t.second = ms_since(t0);
+  return out;
+}
 
-  lap("encoder");
+PairOutput Mast3rModel::decode(const Tensor& enc1, int64_t h1, int64_t w1, const Tensor& enc2,
+                               int64_t h2, int64_t w2, bool intermediates) const {
+  check_runnable();
+  NoGradGuard no_grad;
+  Tensor enc[2];
+  const Tensor* in[2] = {&enc1, &enc2};
+  const int64_t hh[2] = {h1, h2}, ww[2] = {w1, w2};
+  for (int k = 0; k < 2; ++k) {
+    const std::string name = "enc" + std::to_string(k + 1);
+    const Tensor& e = *in[k];
+    if (!e.defined()) throw ValueError("mast3r: " + name + " is undefined");
+    if (hh[k] <= 0 || ww[k] <= 0)
+      throw ValueError("mast3r: " + name + ": the patch grid must be positive, got " +
+                       std::to_string(hh[k]) + " x " + std::to_string(ww[k]));
+    Tensor t = e.detach();
+    if (t.ndim() == 3 && t.shape()[0] == 1) t = t.select(0, 0);
+    if (t.ndim() != 2 || t.shape()[0] != hh[k] * ww[k] || t.shape()[1] != enc_dim_)
+      throw ValueError("mast3r: " + name + " must be the encoder output of shape (" +
+                       std::to_string(hh[k] * ww[k]) + ", " + std::to_string(enc_dim_) + ") for a " +
+                       std::to_string(hh[k]) + " x " + std::to_string(ww[k]) + " patch grid, got " +
+                       shape_str(e.shape()));
+    enc[k] = t.to(DType::Float32).contiguous();
+  }
+  return decode_impl(enc, hh, ww, intermediates, {});
+}
+
+PairOutput Mast3rModel::decode_impl(const Tensor* enc, const int64_t* h, const int64_t* w,
+                                    bool intermediates,
+                                    std::vector<std::pair<std::string, double>> timings) const {
+  SerialBlasScope serial;
+  const auto t_start = Clock::now();
+  auto t_last = t_start;
+  auto lap = [&](const char* stage) {
+    timings.emplace_back(stage, ms_since(t_last));
+    t_last = Clock::now();
+  };
+  int64_t N[2];
+  Tensor pos[2];
+  for (int k = 0; k < 2; ++k) {
+    N[k] = h[k] * w[k];
+    pos[k] = nn::grid_positions(h[k], w[k]);
+  }
+  const int64_t npos = std::max(std::max(h[0], w[0]), std::max(h[1], w[1]));
+  const nn::RopeTable rope_dec = nn::make_rope_table(dec_dim_ / dec_heads_, npos, (float)cfg_.rope_base);
 
   // ---- decoder: both views from the previous layer's outputs ----
   const int64_t L = dec_depth();
@@ -287,7 +377,6 @@ PairOutput Mast3rModel::forward(const Tensor& img1_in, const Tensor& img2_in,
     kept[k][(size_t)L] = f[k];
     kept[k][0] = enc[k];
   }
-
   lap("decoder");
 
   // ---- heads ----
@@ -303,7 +392,7 @@ PairOutput Mast3rModel::forward(const Tensor& img1_in, const Tensor& img2_in,
     }
     lap(k == 0 ? "head1" : "head2");
   }
-  timings.emplace_back("total", std::chrono::duration<double, std::milli>(clock::now() - t_start).count());
+  timings.emplace_back("total", ms_since(t_start));
   out.timings_ms = std::move(timings);
   return out;
 }

@@ -15,6 +15,13 @@
 //
 // Every width and depth is read from the weights (official AsymmetricMASt3R
 // state-dict names); head counts come from the config (default dim / 64).
+//
+// Execution: every product is a single-threaded BLAS call on a tile (columns of
+// a Linear, a head of attention, pixels of a conv) run in parallel by the pool
+// (nn/, gemm_serial under a SerialBlasScope), with the element-wise work (bias,
+// GELU, residual, ReLU, half -> float conversion of the weight tile) done on the
+// tile while it is in cache. The Linear weights may stay float16 / bfloat16
+// (Mast3rConfig::weight_dtype).
 #pragma once
 #include <cstdint>
 #include <limits>
@@ -48,6 +55,16 @@ struct Mast3rConfig {
   int64_t desc_dim = 0;   // 0: from the local-feature head's width (two_confs assumed)
   bool two_confs = true;  // the head predicts its own desc_conf channel
   double ln_eps = 1e-6;
+  // Dtype in which the Linear weights (every block's qkv / proj / MLP, the
+  // decoder embedding, the local-feature MLPs: ~98% of the parameters) are kept:
+  // float32, float16 or bfloat16 (computed in float32, converted per GEMM tile).
+  // Norms, biases, the patch embedding and the DPT convs stay float32.
+  DType weight_dtype = DType::Float32;
+  // Raise on state-dict names the model does not use (mask_token excepted).
+  bool strict = true;
+  // Check names and shapes only: tensors are kept as given (broadcast
+  // placeholders allowed, nothing converted or copied); forward() refuses to run.
+  bool check_only = false;
 };
 
 struct ViewOutput {
@@ -84,6 +101,18 @@ class Mast3rModel {
   // of the patch size (the two may differ in size). Runs under NoGradGuard.
   PairOutput forward(const Tensor& img1, const Tensor& img2, bool intermediates = false) const;
 
+  // The two halves of forward(), so that an image seen in several pairs is
+  // encoded once. encode: images of one size (H, W, 3) -> (B * h * w, enc_dim)
+  // encoder outputs (after enc_norm), image b in rows [b h w, (b + 1) h w).
+  // decode: the decoders and heads of one pair from its encoder outputs
+  // ((h * w, enc_dim) each, h x w patches), as forward() runs them.
+  Tensor encode(const std::vector<Tensor>& imgs) const;
+  PairOutput decode(const Tensor& enc1, int64_t h1, int64_t w1, const Tensor& enc2, int64_t h2,
+                    int64_t w2, bool intermediates = false) const;
+
+  // State-dict names the model did not use (empty unless strict is off).
+  const std::vector<std::string>& unused_weights() const { return unused_; }
+
   int64_t patch_size() const { return patch_; }
   int64_t enc_embed_dim() const { return enc_dim_; }
   int64_t dec_embed_dim() const { return dec_dim_; }
@@ -97,12 +126,16 @@ class Mast3rModel {
 
  private:
   // (B*N, enc_dim) tokens of B images of one shape -> encoder output in place.
-  void encode(const std::vector<Tensor>& imgs, int64_t h, int64_t w, const int64_t* pos,
-              const nn::RopeTable& rope, float* x) const;
+  void encode_into(const std::vector<Tensor>& imgs, int64_t h, int64_t w, const int64_t* pos,
+                   const nn::RopeTable& rope, float* x) const;
+  PairOutput decode_impl(const Tensor* enc, const int64_t* h, const int64_t* w,
+                         bool intermediates, std::vector<std::pair<std::string, double>> timings) const;
   ViewOutput run_head(int which, const std::vector<const float*>& hook_tokens, int64_t h,
                       int64_t w, const float* enc, const float* dec_last) const;
+  void check_runnable() const;
 
   Mast3rConfig cfg_;
+  std::vector<std::string> unused_;
   int64_t patch_ = 0, enc_dim_ = 0, dec_dim_ = 0, enc_heads_ = 0, dec_heads_ = 0, desc_dim_ = 0;
   std::vector<int64_t> hooks_;
   Tensor patch_w_, patch_b_;  // (enc_dim, 3 p p), (enc_dim,)
@@ -120,7 +153,8 @@ struct EncoderBlock {
   nn::LayerNorm norm1, norm2;
   nn::SelfAttention attn;
   nn::Mlp mlp;
-  EncoderBlock(const nn::Params& p, const std::string& prefix, int64_t dim, int64_t heads, float eps);
+  EncoderBlock(const nn::Params& p, const std::string& prefix, int64_t dim, int64_t heads, float eps,
+               DType weight_dtype = DType::Float32);
   // x (batch*N, dim) updated in place; pos (batch*N, 2).
   void forward(float* x, int64_t batch, int64_t N, const int64_t* pos, const nn::RopeTable& rope) const;
 };
@@ -130,7 +164,8 @@ struct DecoderBlock {
   nn::SelfAttention attn;
   nn::CrossAttention cross_attn;
   nn::Mlp mlp;
-  DecoderBlock(const nn::Params& p, const std::string& prefix, int64_t dim, int64_t heads, float eps);
+  DecoderBlock(const nn::Params& p, const std::string& prefix, int64_t dim, int64_t heads, float eps,
+               DType weight_dtype = DType::Float32);
   // x (N, dim) updated in place from the other view's tokens y (M, dim).
   void forward(float* x, int64_t N, const int64_t* xpos, const float* y, int64_t M,
                const int64_t* ypos, const nn::RopeTable& rope) const;
@@ -138,6 +173,7 @@ struct DecoderBlock {
 
 // DPT (Ranftl et al. 2021) as DUSt3R's DPTOutputAdapter_fix: reassemble 4 token
 // maps, project to feature_dim, fuse with RefineNet blocks, regress 4 channels.
+// Runs on nn::conv2d_raw (float32, channels first, one image).
 struct DptHead {
   struct Conv {
     Tensor w, b;  // b may be undefined
@@ -159,7 +195,7 @@ struct DptHead {
   Conv head0, head2, head4;
   int64_t out_channels = 0;
   DptHead(const nn::Params& p, const std::string& prefix, const std::vector<int64_t>& token_dims);
-  // tokens of the 4 hooks, each (h*w, token_dims[i]) -> (1, out_channels, 16h, 16w) for p = 16
+  // tokens of the 4 hooks, each (h*w, token_dims[i]) -> (out_channels, 16h, 16w) for p = 16
   Tensor forward(const std::vector<const float*>& tokens, const std::vector<int64_t>& dims,
                  int64_t h, int64_t w) const;
 };
@@ -168,7 +204,8 @@ struct DptHead {
 // two_confs) * p * p values per token.
 struct LocalFeatureHead {
   nn::Mlp mlp;
-  LocalFeatureHead(const nn::Params& p, const std::string& prefix, int64_t in_dim);
+  LocalFeatureHead(const nn::Params& p, const std::string& prefix, int64_t in_dim,
+                   DType weight_dtype = DType::Float32);
 };
 
 }  // namespace mast3r

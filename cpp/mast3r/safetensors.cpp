@@ -631,4 +631,20 @@ Tensor SafetensorsFile::tensor_as(const std::string& name, DType dtype) const {
   return t.to(dtype);
 }
 
+void SafetensorsFile::evict(const std::string& name) const {
+  const SafetensorsEntry& e = info(name);
+#ifndef _WIN32
+  if (!map_->mapped || e.nbytes() == 0) return;
+  const long ps = ::sysconf(_SC_PAGESIZE);
+  const uintptr_t page = ps > 0 ? (uintptr_t)ps : 4096;
+  const uintptr_t base = (uintptr_t)map_->data;
+  uintptr_t lo = base + (uintptr_t)(data_offset_ + e.begin), hi = lo + (uintptr_t)e.nbytes();
+  lo = (lo + page - 1) / page * page;  // whole pages inside the range only
+  hi = hi / page * page;
+  if (hi > lo) ::madvise(reinterpret_cast<void*>(lo), (size_t)(hi - lo), MADV_DONTNEED);
+#else
+  (void)e;
+#endif
+}
+
 }  // namespace sc

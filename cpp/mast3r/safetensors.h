@@ -64,6 +64,14 @@ class SafetensorsFile {
   // the zero-copy view itself when the dtype already matches.
   Tensor tensor_as(const std::string& name, DType dtype) const;
 
+  // Drops the file pages holding `name`'s bytes from this process's resident
+  // set (madvise MADV_DONTNEED on the whole pages inside its byte range). The
+  // bytes stay readable (a later access maps them again from the page cache or
+  // the file); for a checkpoint converted tensor by tensor (float32 file kept
+  // as float16), so that the mapping does not add the whole file to the peak
+  // RSS. No-op when the file was read into memory.
+  void evict(const std::string& name) const;
+
   uint64_t file_size() const;
   uint64_t data_offset() const { return data_offset_; }  // 8 + header length
   bool is_mapped() const;  // false when the file was read into memory

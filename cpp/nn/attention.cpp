@@ -1,15 +1,16 @@
 // 2-D RoPE and fused multi-head attention (nn/nn.h).
 //
 // Two CPU schedules of the same online-softmax algorithm (kernels/attention.h):
+//   Gemm:  parallel_for over (item, head, block of BQG queries); per block of up
+//          to BKG keys, S = Q K^T and O += P V as two single-threaded BLAS calls
+//          (gemm_serial) with the softmax update between them (the default);
 //   Loops: parallel_for over (item, head, query block of BQ rows); per key
 //          block of BK keys, S = Q K^T and O += P V by register-tiled loops
-//          over K^T and V packed per head (zero-padded to whole blocks);
-//   Gemm:  per (item, head, key block of BKG keys), S = Q K^T and O += P V as
-//          two BLAS calls from the calling thread over all queries at once,
-//          the softmax update in parallel_for between them.
+//          over K^T and V packed per head (zero-padded to whole blocks).
 // Both keep at most one block of scores per query row.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "core/thread_pool.h"
@@ -45,6 +46,7 @@ RopeTable make_rope_table(int64_t head_dim, int64_t npos, float base) {
 
 void rope2d_raw(float* x, int64_t ldx, int64_t N, int64_t heads, int64_t head_dim,
                 const int64_t* pos, const RopeTable& table) {
+  ProfileScope prof("rope");
   if (head_dim != 4 * table.n)
     throw ValueError("rope2d: table built for head_dim " + std::to_string(4 * table.n) +
                      ", got " + std::to_string(head_dim));
@@ -75,7 +77,6 @@ namespace {
 // BQ 32 / BK 64 / 4 x 32 register tiles beat 16..128 / 32..128 / 8 x 16, 8 x 32, 4 x 64.
 constexpr int BQ = 32;   // query rows per task
 constexpr int BK = 64;   // keys per block
-constexpr int BKG = 512; // keys per block of the Gemm schedule
 constexpr int MR = 4;    // register tile rows
 constexpr int NR = 32;   // register tile columns (a multiple of the SIMD width)
 
@@ -168,40 +169,75 @@ void attention_loops(const float* q, int64_t ldq, const float* k, int64_t ldk, c
   });
 }
 
-// ---- attention: BLAS per (item, head, key block) --------------------------------------
+// ---- attention: single-threaded BLAS per (item, head, query block) -----------------
+//
+// Tasks (item, head, block of BQG queries) in parallel_for; each runs its own
+// products with gemm_serial: S = (q k^T) / sqrt(D) for a block of up to BKG keys,
+// the online-softmax update of kernels/attention.h, O += P v, and finally
+// out = O / l. Scratch per thread: BQG x (BKG + D) floats.
+
+constexpr int BQG = 768;   // queries per task
+constexpr int BKG = 1024;  // keys per block
+
+// max(start, s[0 .. n)) with SIMD (GCC / Clang vector extensions; compilers
+// leave the kernel's lane loop scalar): NaN scores are ignored here and then
+// propagate through exp in the update, as with the kernel's own maximum.
+float row_max(const float* s, int64_t n, float start) {
+#if defined(__GNUC__) || defined(__clang__)
+  typedef float v16 __attribute__((vector_size(64)));
+  v16 m = v16{} + start;
+  int64_t j = 0;
+  for (; j + 16 <= n; j += 16) {
+    v16 v;
+    std::memcpy(&v, s + j, sizeof(v));
+    m = v > m ? v : m;
+  }
+  float r = start;
+  for (int k = 0; k < 16; ++k) r = m[k] > r ? m[k] : r;
+  for (; j < n; ++j) r = s[j] > r ? s[j] : r;
+  return r;
+#else
+  return sc_attn_block_max(s, (int)n, start);
+#endif
+}
 
 void attention_gemm(const float* q, int64_t ldq, const float* k, int64_t ldk, const float* v,
                     int64_t ldv, float* out, int64_t ldo, int64_t batch, int64_t Nq, int64_t Nk,
                     int64_t heads, int64_t D) {
+  SerialBlasScope serial;
   const float scale = 1.0f / std::sqrt((float)D);
   const int64_t bk = std::min<int64_t>(BKG, Nk);
-  Tensor s_t = Tensor::empty({Nq, bk}), o_t = Tensor::empty({Nq, D}), st_t = Tensor::empty({Nq, 2});
-  float* s = s_t.data<float>();
-  float* o = o_t.data<float>();
-  float* st = st_t.data<float>();
-  const int64_t grain = std::max<int64_t>(1, 4096 / bk);
-  for (int64_t b = 0; b < batch; ++b)
-    for (int64_t h = 0; h < heads; ++h) {
-      const float* qh = q + b * Nq * ldq + h * D;
+  const int64_t nqb = (Nq + BQG - 1) / BQG;
+  parallel_for(batch * heads * nqb, 1, [&](int64_t t0, int64_t t1) {
+    thread_local std::vector<float> scratch;
+    const size_t need = (size_t)(BQG * (bk + D + 2));
+    if (scratch.size() < need) scratch.resize(need);
+    float* s = scratch.data();
+    float* o = s + BQG * bk;
+    float* st = o + BQG * D;
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t qb = t % nqb, bh = t / nqb, b = bh / heads, h = bh % heads;
+      const int64_t i0 = qb * BQG, nq = std::min<int64_t>(BQG, Nq - i0);
+      const float* qh = q + (b * Nq + i0) * ldq + h * D;
       const float* kh = k + b * Nk * ldk + h * D;
       const float* vh = v + b * Nk * ldv + h * D;
-      for (int64_t i = 0; i < Nq; ++i) sc_attn_state_init(st + 2 * i);
+      for (int64_t i = 0; i < nq; ++i) sc_attn_state_init(st + 2 * i);
       for (int64_t j0 = 0; j0 < Nk; j0 += bk) {
         const int64_t nk = std::min<int64_t>(bk, Nk - j0);
-        gemm(false, true, Nq, nk, D, scale, qh, ldq, kh + j0 * ldk, ldk, 0.0f, s, nk);
-        parallel_for(Nq, grain, [&](int64_t r0, int64_t r1) {
-          for (int64_t i = r0; i < r1; ++i) {
-            const float alpha = sc_attn_block_update(s + i * nk, (int)nk, (int)nk, st + 2 * i);
-            if (j0 > 0) sc_attn_rescale(o + i * D, (int)D, alpha);
-          }
-        });
-        gemm(false, false, Nq, D, nk, 1.0f, s, nk, vh + j0 * ldv, ldv, j0 > 0 ? 1.0f : 0.0f, o, D);
+        gemm_serial(false, true, nq, nk, D, scale, qh, ldq, kh + j0 * ldk, ldk, 0.0f, s, nk);
+        for (int64_t i = 0; i < nq; ++i) {
+          float* si = s + i * nk;
+          const float alpha = sc_attn_block_update_m(si, (int)nk, (int)nk, st + 2 * i,
+                                                     row_max(si, nk, st[2 * i]));
+          if (j0 > 0) sc_attn_rescale(o + i * D, (int)D, alpha);
+        }
+        gemm_serial(false, false, nq, D, nk, 1.0f, s, nk, vh + j0 * ldv, ldv, j0 > 0 ? 1.0f : 0.0f,
+                    o, D);
       }
-      parallel_for(Nq, grain, [&](int64_t r0, int64_t r1) {
-        for (int64_t i = r0; i < r1; ++i)
-          sc_attn_finish(o + i * D, (int)D, st + 2 * i, out + (b * Nq + i) * ldo + h * D);
-      });
+      for (int64_t i = 0; i < nq; ++i)
+        sc_attn_finish(o + i * D, (int)D, st + 2 * i, out + (b * Nq + i0 + i) * ldo + h * D);
     }
+  });
 }
 
 }  // namespace
@@ -211,15 +247,14 @@ void attention_raw(const float* q, int64_t ldq, const float* k, int64_t ldk, con
                    int64_t heads, int64_t head_dim, AttentionImpl impl) {
   if (batch <= 0 || Nq <= 0 || heads <= 0 || head_dim <= 0) return;
   if (Nk <= 0) throw ValueError("attention: no keys (Nk = 0)");
+  ProfileScope prof("attention");
   if (impl == AttentionImpl::Auto) {
-    // Measured (bench/bench_mast3r.py; 2-core AMD Zen 4 and 16-core Xeon): BLAS's
-    // kernels beat the tiled loops on one thread and on tiny problems (the golden
-    // model's 24 tokens, where the loops' padding to whole blocks dominates); with
-    // several threads the loops win on ViT shapes (768 tokens: 9 ms vs 18 ms for
-    // the encoder's 2 x 16 heads on 16 threads), since the Gemm schedule parallelises
-    // one head's products at a time and alternates BLAS threads with the pool.
-    const bool tiny = Nq * Nk <= 64 * 64;
-    impl = (num_threads() <= 1 || tiny) ? AttentionImpl::Gemm : AttentionImpl::Loops;
+    // Measured on ViT-L shapes at 512 x 384 (768 tokens, head dim 64; 2-core AMD
+    // EPYC, CPU time): the per-head single-threaded BLAS schedule reaches ~62 GFLOP
+    // per core-second (encoder 2 x 16 heads, decoder 12 heads), the register-tiled
+    // loops ~54; on the golden model's 24 tokens the loops' padding to whole blocks
+    // dominates. Gemm everywhere.
+    impl = AttentionImpl::Gemm;
   }
   if (impl == AttentionImpl::Gemm)
     attention_gemm(q, ldq, k, ldk, v, ldv, out, ldo, batch, Nq, Nk, heads, head_dim);
@@ -291,13 +326,14 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t head
 
 // ---- modules -------------------------------------------------------------------------------
 
-SelfAttention::SelfAttention(const Params& p, const std::string& prefix, int64_t d, int64_t h)
+SelfAttention::SelfAttention(const Params& p, const std::string& prefix, int64_t d, int64_t h,
+                             DType wdt)
     : dim(d), heads(h) {
   if (h <= 0 || d % h != 0)
     throw ValueError("attention '" + prefix + "': dim " + std::to_string(d) +
                      " does not split into " + std::to_string(h) + " heads");
-  qkv = Linear(p, prefix + ".qkv", d, 3 * d);
-  proj = Linear(p, prefix + ".proj", d, d);
+  qkv = Linear(p, prefix + ".qkv", d, 3 * d, true, wdt);
+  proj = Linear(p, prefix + ".proj", d, d, true, wdt);
 }
 
 void SelfAttention::forward_acc(const float* x, int64_t batch, int64_t N, const int64_t* pos,
@@ -315,15 +351,16 @@ void SelfAttention::forward_acc(const float* x, int64_t batch, int64_t N, const 
   proj.forward_acc(a_t.data<float>(), dim, BN, y, dim);
 }
 
-CrossAttention::CrossAttention(const Params& p, const std::string& prefix, int64_t d, int64_t h)
+CrossAttention::CrossAttention(const Params& p, const std::string& prefix, int64_t d, int64_t h,
+                               DType wdt)
     : dim(d), heads(h) {
   if (h <= 0 || d % h != 0)
     throw ValueError("attention '" + prefix + "': dim " + std::to_string(d) +
                      " does not split into " + std::to_string(h) + " heads");
-  projq = Linear(p, prefix + ".projq", d, d);
-  projk = Linear(p, prefix + ".projk", d, d);
-  projv = Linear(p, prefix + ".projv", d, d);
-  proj = Linear(p, prefix + ".proj", d, d);
+  projq = Linear(p, prefix + ".projq", d, d, true, wdt);
+  projk = Linear(p, prefix + ".projk", d, d, true, wdt);
+  projv = Linear(p, prefix + ".projv", d, d, true, wdt);
+  proj = Linear(p, prefix + ".proj", d, d, true, wdt);
 }
 
 void CrossAttention::forward_acc(const float* x, int64_t Nq, const int64_t* qpos, const float* mem,

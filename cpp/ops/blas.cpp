@@ -173,12 +173,22 @@ Backend* backend() {
   return load_locked();
 }
 
-// Keep the BLAS thread count equal to the pool's, unless the user pinned it.
+std::atomic<int> g_serial_scopes{0};  // live SerialBlasScope objects
+
+// Keep the BLAS thread count equal to the pool's (1 while a SerialBlasScope
+// lives), unless the user pinned it.
 void sync_threads(Backend* be) {
   if (!be->set_threads) return;
-  static const bool pinned = std::getenv("OPENBLAS_NUM_THREADS") != nullptr;
-  if (pinned) return;
-  int nt = num_threads();
+  static const char* pinned = std::getenv("OPENBLAS_NUM_THREADS");
+  int nt = 1;
+  if (g_serial_scopes.load(std::memory_order_relaxed) == 0) {
+    if (pinned) {
+      nt = std::atoi(pinned);
+      if (nt < 1) return;  // the library's own reading of the variable stands
+    } else {
+      nt = num_threads();
+    }
+  }
   if (be->threads_set.load(std::memory_order_relaxed) != nt) {
     be->set_threads(nt);
     be->threads_set.store(nt, std::memory_order_relaxed);
@@ -335,7 +345,7 @@ void fix_ld(int64_t rows, int64_t cols, int64_t& ld, const char* which) {
 template <typename T, typename Fn>
 void gemm_impl(Fn blas_fn, bool tA, bool tB, int64_t M, int64_t N, int64_t K, T alpha,
                const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc,
-               bool force_fallback) {
+               bool force_fallback, bool serial = false) {
   if (M < 0 || N < 0 || K < 0) throw ValueError("gemm: negative dimension");
   if (M == 0 || N == 0) return;
   fix_ld(M, N, ldc, "ldc");
@@ -351,7 +361,7 @@ void gemm_impl(Fn blas_fn, bool tA, bool tB, int64_t M, int64_t N, int64_t K, T 
     Backend* be = backend();
     auto fn = blas_fn(be);
     if (fn) {
-      sync_threads(be);
+      if (!serial) sync_threads(be);  // serial: the SerialBlasScope set one thread
       fn(kRowMajor, tA ? kTrans : kNoTrans, tB ? kTrans : kNoTrans, (int)M, (int)N, (int)K, alpha,
          A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
       return;
@@ -387,6 +397,22 @@ void gemm_fallback(bool transA, bool transB, int64_t M, int64_t N, int64_t K, do
 }
 
 bool blas_available() { return backend()->sgemm != nullptr; }
+
+SerialBlasScope::SerialBlasScope() {
+  g_serial_scopes.fetch_add(1);
+  sync_threads(backend());
+}
+
+SerialBlasScope::~SerialBlasScope() { g_serial_scopes.fetch_sub(1); }
+
+void gemm_serial(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha,
+                 const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                 int64_t ldc) {
+  if (g_serial_scopes.load(std::memory_order_relaxed) == 0)
+    throw std::runtime_error("gemm_serial: called without a SerialBlasScope (the BLAS may be multithreaded)");
+  gemm_impl<float>([](Backend* b) { return b->sgemm; }, transA, transB, M, N, K, alpha, A, lda, B,
+                   ldb, beta, C, ldc, false, true);
+}
 
 std::string blas_name() { return backend()->name; }
 

@@ -33,4 +33,23 @@ void gemm_fallback(bool transA, bool transB, int64_t M, int64_t N, int64_t K, do
 // True when gemm() goes to a real BLAS (loads it on first use).
 bool blas_available();
 
+// ---- single-threaded GEMM for callers that parallelise themselves ----------------
+// gemm_serial: the same product as gemm() (float32), computed on the calling
+// thread only, so that several parallel_for tasks may each run one at once
+// (e.g. one output tile each). It requires a SerialBlasScope alive on the
+// thread that starts the parallel region: while one is, the BLAS library runs
+// single-threaded (for every caller, gemm() included); the previous thread count
+// comes back at the first gemm() after the last scope ends. Without a real BLAS
+// it is the blocked fallback, inline on the calling thread.
+class SerialBlasScope {
+ public:
+  SerialBlasScope();
+  ~SerialBlasScope();
+  SerialBlasScope(const SerialBlasScope&) = delete;
+  SerialBlasScope& operator=(const SerialBlasScope&) = delete;
+};
+void gemm_serial(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha,
+                 const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                 int64_t ldc);
+
 }  // namespace sc

@@ -1,19 +1,25 @@
-"""MASt3R inference on splatcore's C++ core: :class:`Model`.
+"""MASt3R inference on splatcore's C++ core: :func:`load` and :class:`Model`.
 
 A thin wrapper over ``splatcore._core._Mast3rModel`` (cpp/mast3r/): the
 encoder (ViT with 2-D RoPE), the two cross-attending decoders, the DPT head
 (``pts3d`` + ``conf``) and the local-feature head (``desc`` + ``desc_conf``)
 all run in C++, without the GIL.
 
-    from splatcore.mast3r import Model
-    model = Model.from_weights("model.safetensors")          # the official checkpoint
-    view1, view2 = model.infer_pair(rgb1_uint8, rgb2_uint8)  # (H, W, 3) images, H, W multiples of 16
-    view1["pts3d"], view1["conf"], view1["desc"], view1["desc_conf"]
-    view2["pts3d_in_other_view"], ...                        # view 2's points in view 1's frame
+    import splatcore.mast3r as m3
+    model = m3.load("model.safetensors", dtype="float16")   # or m3.load() after m3.download()
+    a, b = m3.load_images(["left.jpg", "right.jpg"])        # dust3r's load_images(size=512)
+    out = model.infer_pair(a, b)
+    out["view1"]["pts3d"], out["view1"]["conf"], out["view1"]["desc"], out["view1"]["desc_conf"]
+    out["view2"]["pts3d_in_other_view"], ...                 # view 2's points in view 1's frame
+    outs = model.infer_pairs([a, b, c], [(0, 1), (1, 2)])    # each image encoded once
 
-Images are not resized here: both sides must be multiples of the patch size
-(16); landscape and portrait both go through as they are (no transposition),
-as the official loader does with ``landscape_only=False``.
+Inputs are (H, W, 3) arrays with H and W multiples of 16: **float arrays are
+taken as already normalised to [-1, 1]** (what :func:`preprocess` returns),
+uint8 RGB arrays are normalised here ((x / 255 - 0.5) / 0.5). Images are not
+resized here; landscape and portrait both go through as they are (no
+transposition), as the official loader does with ``landscape_only=False``. The
+two images of a pair may differ in size (as in the original; dust3r's loader
+gives different sizes to photos of different aspect ratios).
 """
 from __future__ import annotations
 
@@ -22,13 +28,13 @@ import os
 import re
 import struct
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from .. import _core
 
-__all__ = ["Model", "normalize_image", "load_config"]
+__all__ = ["Model", "load", "normalize_image", "load_config", "check_state_dict"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -49,9 +55,14 @@ def normalize_image(img: Any) -> np.ndarray:
     """An RGB image -> float32 (H, W, 3) in [-1, 1], as MASt3R's ImgNorm
     ((x - 0.5) / 0.5 of x in [0, 1]).
 
-    Accepts uint8 (0..255), uint16 (0..65535), bool, or float arrays already in
-    [0, 1]; (H, W) grayscale is repeated to 3 channels, an alpha channel dropped.
-    Anything array-like works (a PIL image included).
+    Accepts uint8 (0..255), uint16 (0..65535), bool, or float arrays **in
+    [0, 1]** (as ``splatcore.io.images.load_image`` returns them); (H, W)
+    grayscale is repeated to 3 channels, an alpha channel dropped. Anything
+    array-like works (a PIL image included).
+
+    Note the difference with :meth:`Model.infer_pair`, which takes float arrays
+    as *already normalised* to [-1, 1] (the output of this function or of
+    :func:`preprocess`) and only normalises uint8 arrays itself.
     """
     a = np.asarray(img)
     if a.ndim == 2:
@@ -131,14 +142,6 @@ def _numpy_safetensors(path: PathLike) -> Dict[str, np.ndarray]:
     return out
 
 
-def _load_weights_file(path: PathLike) -> Mapping[str, Any]:
-    try:
-        from .weights import load_weights  # the project's reader (memory-mapped, checked)
-    except ImportError:
-        return _numpy_safetensors(path)
-    return load_weights(path)
-
-
 def _mode(value: Any, name: str) -> Tuple[str, float, float]:
     if isinstance(value, str):  # a bare mode name keeps the default bounds
         value = [value, *_DEFAULTS[name][1:]]
@@ -159,13 +162,100 @@ def _rope_base(pos_embed: str) -> float:
 # ---------------------------------------------------------------------------
 # the model
 # ---------------------------------------------------------------------------
-class Model:
-    """MASt3R (``AsymmetricMASt3R``, head ``catmlp+dpt``) inference, float32 on the CPU.
+_WEIGHT_DTYPES = ("float32", "float16", "bfloat16")
+# The Linear weights (kept in the chosen dtype); a name ending in one of these.
+_LINEAR_SUFFIXES = (".qkv.weight", ".proj.weight", ".projq.weight", ".projk.weight",
+                    ".projv.weight", ".fc1.weight", ".fc2.weight")
 
-    Build it with :meth:`from_weights`. Every width and depth comes from the
-    weights; the head counts from the config (``enc_num_heads``,
-    ``dec_num_heads``), else ``num_heads``, else embedding dim / 64 (right for
-    the official ViT-L / ViT-B checkpoint).
+
+def _is_linear_weight(name: str) -> bool:
+    return name == "decoder_embed.weight" or (
+        name.endswith(_LINEAR_SUFFIXES) and not name.startswith("patch_embed"))
+
+
+def _dtype_name(dtype: Any) -> Optional[str]:
+    if dtype is None:
+        return None
+    if isinstance(dtype, str):
+        name = dtype
+    else:
+        try:
+            name = np.dtype(dtype).name
+        except TypeError:
+            name = str(dtype)
+    name = name.lower().replace("torch.", "")
+    name = {"half": "float16", "f16": "float16", "bf16": "bfloat16", "float": "float32",
+            "f32": "float32"}.get(name, name)
+    if name not in _WEIGHT_DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(_WEIGHT_DTYPES)} (or None: as stored), got {dtype!r}")
+    return name
+
+
+def _stored_dtype(weights: Mapping[str, Any]) -> str:
+    """The dtype a checkpoint keeps its Linear weights in (float64 -> float32)."""
+    for name, t in weights.items():
+        if _is_linear_weight(name):
+            d = str(getattr(t, "dtype", "float32"))
+            d = d.replace("torch.", "")
+            if "bfloat16" in d or d == "uint16":  # the NumPy fallback reader's bf16 bits
+                return "bfloat16"
+            if "float16" in d:
+                return "float16"
+            return "float32"
+    return "float32"
+
+
+def load(path: Optional[PathLike] = None, dtype: Any = None, config: Any = None, *,
+         num_heads: Union[None, int, Tuple[int, int]] = None) -> "Model":
+    """Load the MASt3R checkpoint as a :class:`Model`.
+
+    path: ``model.safetensors`` (or a directory holding it); None looks for
+        ``$SPLATCORE_MAST3R_WEIGHTS``, then a cached :func:`splatcore.mast3r.download`.
+    dtype: the precision the Linear weights (~98% of the 689M parameters) are kept
+        in: ``"float32"`` (2.75 GB), ``"float16"`` or ``"bfloat16"`` (1.4 GB; computed
+        in float32, converted tile by tile just before each product). None (default):
+        as stored in the file (float32 for the official checkpoint). Norms, biases,
+        the patch embedding and the DPT convs stay float32. float16 changes the
+        outputs by ~1e-3 relative, bfloat16 by ~1e-2.
+    config: a dict or JSON path; default: a ``config.json`` beside the weights, else
+        the main checkpoint's (``splatcore.mast3r.FULL_CONFIG``).
+
+    The file is memory-mapped; with a dtype other than the file's, tensors are
+    converted one by one and their file pages released, so the peak memory stays
+    near the model's own size.
+    """
+    from .weights import FULL_CONFIG, find_weights
+    p = find_weights(path)
+    if config is None:
+        beside = p.parent / "config.json"
+        config = beside if beside.is_file() else FULL_CONFIG
+    want = _dtype_name(dtype)
+    return Model.from_weights(_read_checkpoint(p, want), config, num_heads=num_heads, dtype=want)
+
+
+def _read_checkpoint(path: PathLike, dtype: Optional[str]) -> Dict[str, Any]:
+    """The tensors of a safetensors file (zero-copy views), the Linear weights
+    converted to ``dtype`` one by one with their file pages released."""
+    from .weights import _resolve_file, add_tied_aliases
+    f = _core.SafetensorsFile(_resolve_file(path))
+    weights: Dict[str, Any] = {}
+    for name in f.names():
+        t = f.tensor(name)
+        if dtype is not None and _is_linear_weight(name) and str(t.dtype) != dtype:
+            weights[name] = _core._nn_convert_weight(t, dtype)
+            f.evict(name)
+        else:
+            weights[name] = t
+    return add_tied_aliases(weights, f.metadata())
+
+
+class Model:
+    """MASt3R (``AsymmetricMASt3R``, head ``catmlp+dpt``) inference on the CPU.
+
+    Build it with :func:`load` (a checkpoint file) or :meth:`from_weights` (a
+    state dict). Every width and depth comes from the weights; the head counts
+    from the config (``enc_num_heads``, ``dec_num_heads``), else ``num_heads``,
+    else embedding dim / 64 (right for the official ViT-L / ViT-B checkpoint).
     """
 
     def __init__(self, core: "_core._Mast3rModel", config: Mapping[str, Any]):
@@ -177,7 +267,8 @@ class Model:
     @classmethod
     def from_weights(cls, weights: Union[PathLike, Mapping[str, Any]], config: Any = None, *,
                      num_heads: Union[None, int, Tuple[int, int]] = None,
-                     enc_num_heads: Optional[int] = None, dec_num_heads: Optional[int] = None) -> "Model":
+                     enc_num_heads: Optional[int] = None, dec_num_heads: Optional[int] = None,
+                     dtype: Any = None, strict: bool = True) -> "Model":
         """Build the model.
 
         weights: a ``model.safetensors`` path (or a directory holding one), or a
@@ -186,79 +277,116 @@ class Model:
             With a weights path and no config, a ``config.json`` beside the
             weights is used when present.
         num_heads: an int for both stacks or (encoder, decoder); overrides the config.
+        dtype: ``"float32"``, ``"float16"`` or ``"bfloat16"`` for the Linear
+            weights (see :func:`load`); None: as the weights are stored.
+        strict: raise on names the model does not use (``mask_token`` excepted).
 
         Raises ValueError naming the first missing or mis-shaped tensor.
         """
+        want = _dtype_name(dtype)
         if isinstance(weights, (str, os.PathLike)):
             if config is None:
                 p = Path(weights)
                 beside = (p if p.is_dir() else p.parent) / "config.json"
                 if beside.is_file():
                     config = beside
-            weights = _load_weights_file(weights)
+            try:
+                weights = _read_checkpoint(weights, want)
+            except ImportError:  # pragma: no cover - without splatcore.mast3r.weights
+                weights = _numpy_safetensors(weights)
         if not isinstance(weights, Mapping):
             raise TypeError(f"Model.from_weights: weights must be a path or a dict, got {type(weights).__name__}")
-        cfg = dict(_DEFAULTS)
-        cfg.update(load_config(config))
-        if cfg.get("head_type", "catmlp+dpt") != "catmlp+dpt":
-            raise ValueError(f"Model: head_type {cfg['head_type']!r} is not supported (expected 'catmlp+dpt')")
-        if cfg.get("patch_embed_cls", "PatchEmbedDust3R") != "PatchEmbedDust3R":
-            raise ValueError(f"Model: patch_embed_cls {cfg['patch_embed_cls']!r} is not supported "
-                             "(expected 'PatchEmbedDust3R')")
-        if num_heads is not None:
-            e, d = (num_heads, num_heads) if isinstance(num_heads, int) else tuple(num_heads)
-            cfg["enc_num_heads"], cfg["dec_num_heads"] = int(e), int(d)
-        if enc_num_heads is not None:
-            cfg["enc_num_heads"] = int(enc_num_heads)
-        if dec_num_heads is not None:
-            cfg["dec_num_heads"] = int(dec_num_heads)
-        desc_dim = 0
-        if cfg.get("output_mode"):
-            m = re.fullmatch(r"pts3d\+desc(\d+)", str(cfg["output_mode"]))
-            if not m:
-                raise ValueError(f"Model: output_mode {cfg['output_mode']!r} is not supported "
-                                 "(expected 'pts3d+desc<N>')")
-            desc_dim = int(m.group(1))
-        core = _core._Mast3rModel(
-            dict(weights),
-            enc_num_heads=int(cfg.get("enc_num_heads") or 0),
-            dec_num_heads=int(cfg.get("dec_num_heads") or 0),
-            rope_base=_rope_base(cfg.get("pos_embed", "RoPE100")),
-            depth_mode=_mode(cfg["depth_mode"], "depth_mode"),
-            conf_mode=_mode(cfg["conf_mode"], "conf_mode"),
-            desc_conf_mode=_mode(cfg["desc_conf_mode"], "desc_conf_mode"),
-            desc_mode=str(cfg.get("desc_mode", "norm")),
-            desc_dim=desc_dim,
-            two_confs=bool(cfg.get("two_confs", True)),
-        )
+        want = want or _stored_dtype(weights)
+        core = _core._Mast3rModel(dict(weights), weight_dtype=want, strict=strict,
+                                  **_core_config(config, num_heads, enc_num_heads, dec_num_heads))
+        cfg = _full_config(config, num_heads, enc_num_heads, dec_num_heads)
         cfg.update(enc_num_heads=core.enc_num_heads, dec_num_heads=core.dec_num_heads,
                    enc_embed_dim=core.enc_embed_dim, dec_embed_dim=core.dec_embed_dim,
-                   enc_depth=core.enc_depth, dec_depth=core.dec_depth)
+                   enc_depth=core.enc_depth, dec_depth=core.dec_depth, weight_dtype=want)
         return cls(core, cfg)
 
     # -- inference ------------------------------------------------------------
-    def __call__(self, img1: Any, img2: Any, intermediates: bool = False) -> Tuple[Dict[str, np.ndarray], Dict[str, np.ndarray]]:
-        """Run one pair of images already normalised to [-1, 1], float (H, W, 3)
-        with H and W multiples of the patch size.
+    def infer_pair(self, img1: Any, img2: Any, intermediates: bool = False) -> Dict[str, Dict[str, np.ndarray]]:
+        """Run one pair of images.
 
-        Returns ``(view1, view2)`` dicts of NumPy arrays: view1 has ``pts3d``
-        (H, W, 3), ``conf`` (H, W), ``desc`` (H, W, D), ``desc_conf`` (H, W);
-        view2 the same with ``pts3d_in_other_view`` (view 2's points in view 1's
-        frame). With ``intermediates``, also ``enc`` (tokens, enc_dim; after
+        img1, img2: (H, W, 3) arrays, H and W multiples of the patch size (16):
+            float arrays already normalised to [-1, 1] (as :func:`preprocess`
+            returns them), or uint8 RGB (normalised here); also the
+            ``PreprocessedImage`` objects of :func:`preprocess` / :func:`load_images`.
+
+        Returns ``{"view1": {"pts3d", "conf", "desc", "desc_conf"}, "view2":
+        {"pts3d_in_other_view", "conf", "desc", "desc_conf"}}`` of float32 NumPy
+        arrays: pts3d (H, W, 3), conf (H, W), desc (H, W, 24) (unit norm per pixel),
+        desc_conf (H, W); view 2's points are in view 1's camera frame. With
+        ``intermediates``, each view also has ``enc`` (tokens, enc_dim; after
         enc_norm) and ``dec_last`` (tokens, dec_dim; after dec_norm).
         """
-        v1, v2, self.last_timings = self._core.forward(_float_image(img1), _float_image(img2), intermediates)
-        return v1, v2
+        a = _model_image(img1, "img1", self.patch_size)
+        b = _model_image(img2, "img2", self.patch_size)
+        v1, v2, self.last_timings = self._core.forward(a, b, intermediates)
+        return {"view1": v1, "view2": v2}
 
-    forward = __call__
+    __call__ = infer_pair
+    forward = infer_pair
 
-    def infer_pair(self, img1: Any, img2: Any, normalize: bool = True,
-                   intermediates: bool = False) -> Tuple[Dict[str, np.ndarray], Dict[str, np.ndarray]]:
-        """Like calling the model, but normalising the images first
-        (:func:`normalize_image`: uint8 0..255 or float 0..1 RGB)."""
-        if normalize:
-            img1, img2 = normalize_image(img1), normalize_image(img2)
-        return self(img1, img2, intermediates=intermediates)
+    def encode(self, images: Sequence[Any]) -> List[np.ndarray]:
+        """Encoder outputs (h*w, enc_dim) of each image (inputs as :meth:`infer_pair`);
+        images of one size are encoded together."""
+        arrs = [_model_image(im, f"images[{i}]", self.patch_size) for i, im in enumerate(images)]
+        out: List[Optional[np.ndarray]] = [None] * len(arrs)
+        for idx in _groups_by_size(arrs, len(arrs)):
+            enc = self._core.encode([arrs[i] for i in idx]).numpy()
+            n = enc.shape[0] // len(idx)
+            for k, i in enumerate(idx):
+                out[i] = enc[k * n:(k + 1) * n]
+        return out  # type: ignore[return-value]
+
+    def iter_pairs(self, images: Sequence[Any], pairs: Iterable[Tuple[int, int]], batch: int = 2,
+                   progress: bool = True, intermediates: bool = False) -> Iterator[Dict[str, Dict[str, np.ndarray]]]:
+        """:meth:`infer_pairs` as a generator (one result at a time: at 512 x 384
+        the outputs of a pair take ~45 MB)."""
+        p = self.patch_size
+        arrs = [_model_image(im, f"images[{i}]", p) for i, im in enumerate(images)]
+        pairs = [_pair_arg(pr, k, len(arrs)) for k, pr in enumerate(pairs)]
+        if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
+            raise ValueError(f"infer_pairs: batch must be a positive int (images per encoder call), got {batch!r}")
+        used = sorted({i for pr in pairs for i in pr})
+        groups = _groups_by_size(arrs, int(batch), used)
+        bar = _progress(len(groups) + len(pairs), progress)
+        try:
+            enc: Dict[int, np.ndarray] = {}
+            for idx in groups:  # each image once, up to `batch` of one size per call
+                out = self._core.encode([arrs[i] for i in idx]).numpy()
+                n = out.shape[0] // len(idx)
+                for k, i in enumerate(idx):
+                    enc[i] = out[k * n:(k + 1) * n]
+                bar.update(1)
+            for i, j in pairs:
+                (h1, w1), (h2, w2) = (arrs[i].shape[0] // p, arrs[i].shape[1] // p), \
+                                     (arrs[j].shape[0] // p, arrs[j].shape[1] // p)
+                v1, v2, self.last_timings = self._core.decode(enc[i], h1, w1, enc[j], h2, w2, intermediates)
+                bar.update(1)
+                yield {"view1": v1, "view2": v2}
+        finally:
+            bar.close()
+
+    def infer_pairs(self, images: Sequence[Any], pairs: Iterable[Tuple[int, int]], batch: int = 2,
+                    progress: bool = True, intermediates: bool = False) -> List[Dict[str, Dict[str, np.ndarray]]]:
+        """Run many pairs of a set of images, encoding each image once.
+
+        images: a sequence of images (as :meth:`infer_pair` takes them).
+        pairs: (i, j) index pairs into ``images``; the result for (i, j) has
+            view1 = image i and view2 = image j (pass both (i, j) and (j, i) for
+            the symmetric pairs of dust3r's ``make_pairs``).
+        batch: images encoded per encoder call (images of one size are batched;
+            the encoder is ~2/3 of the work of a pair).
+        progress: a tqdm progress bar (shown on terminals).
+
+        Returns one dict per pair, as :meth:`infer_pair` does; the results equal
+        ``infer_pair(images[i], images[j])`` to float32 rounding.
+        """
+        return list(self.iter_pairs(images, pairs, batch=batch, progress=progress,
+                                    intermediates=intermediates))
 
     # -- description ------------------------------------------------------------
     patch_size = property(lambda self: self._core.patch_size)
@@ -270,18 +398,140 @@ class Model:
     dec_num_heads = property(lambda self: self._core.dec_num_heads)
     desc_dim = property(lambda self: self._core.desc_dim)
     hooks = property(lambda self: list(self._core.hooks))
+    weight_dtype = property(lambda self: self._core.weight_dtype)
 
     def __repr__(self) -> str:
         return (f"Model(patch={self.patch_size}, encoder {self.enc_embed_dim}d x {self.enc_depth} "
                 f"({self.enc_num_heads} heads), decoder {self.dec_embed_dim}d x {self.dec_depth} "
-                f"({self.dec_num_heads} heads), desc {self.desc_dim}, hooks {self.hooks})")
+                f"({self.dec_num_heads} heads), desc {self.desc_dim}, hooks {self.hooks}, "
+                f"weights {self.weight_dtype})")
 
 
-def _float_image(img: Any) -> Any:
+def check_state_dict(shapes: Mapping[str, Sequence[int]], config: Any = None, *,
+                     num_heads: Union[None, int, Tuple[int, int]] = None) -> List[str]:
+    """Build the C++ model's structure from names and shapes only (no memory is
+    allocated for the tensors: each is a zero-stride placeholder) and return the
+    names it does not use (``mask_token``, CroCo's pretraining token that inference
+    never needs, is not reported: an empty list for the official checkpoint).
+
+    ``shapes``: name -> shape, or a manifest (``{"tensors": {name: {"shape": ...}}}``,
+    its ``config`` used when ``config`` is None). Raises ValueError naming the
+    first missing or mis-shaped tensor, as loading the real weights would.
+    """
+    if "tensors" in shapes and isinstance(shapes["tensors"], Mapping):
+        if config is None and "config" in shapes:
+            config = shapes["config"]
+        shapes = {n: v["shape"] for n, v in shapes["tensors"].items()}
+    zero = np.zeros((), np.float32)
+    weights = {str(n): np.broadcast_to(zero, tuple(int(d) for d in s)) for n, s in shapes.items()}
+    core = _core._Mast3rModel(weights, strict=False, check_only=True,
+                              **_core_config(config, num_heads, None, None))
+    return list(core.unused_weights)
+
+
+def _full_config(config: Any, num_heads, enc_num_heads, dec_num_heads) -> Dict[str, Any]:
+    cfg = dict(_DEFAULTS)
+    cfg.update(load_config(config))
+    if cfg.get("head_type", "catmlp+dpt") != "catmlp+dpt":
+        raise ValueError(f"Model: head_type {cfg['head_type']!r} is not supported (expected 'catmlp+dpt')")
+    if cfg.get("patch_embed_cls", "PatchEmbedDust3R") != "PatchEmbedDust3R":
+        raise ValueError(f"Model: patch_embed_cls {cfg['patch_embed_cls']!r} is not supported "
+                         "(expected 'PatchEmbedDust3R')")
+    if num_heads is not None:
+        e, d = (num_heads, num_heads) if isinstance(num_heads, int) else tuple(num_heads)
+        cfg["enc_num_heads"], cfg["dec_num_heads"] = int(e), int(d)
+    if enc_num_heads is not None:
+        cfg["enc_num_heads"] = int(enc_num_heads)
+    if dec_num_heads is not None:
+        cfg["dec_num_heads"] = int(dec_num_heads)
+    return cfg
+
+
+def _core_config(config: Any, num_heads, enc_num_heads, dec_num_heads) -> Dict[str, Any]:
+    cfg = _full_config(config, num_heads, enc_num_heads, dec_num_heads)
+    desc_dim = 0
+    if cfg.get("output_mode"):
+        m = re.fullmatch(r"pts3d\+desc(\d+)", str(cfg["output_mode"]))
+        if not m:
+            raise ValueError(f"Model: output_mode {cfg['output_mode']!r} is not supported "
+                             "(expected 'pts3d+desc<N>')")
+        desc_dim = int(m.group(1))
+    return dict(
+        enc_num_heads=int(cfg.get("enc_num_heads") or 0),
+        dec_num_heads=int(cfg.get("dec_num_heads") or 0),
+        rope_base=_rope_base(cfg.get("pos_embed", "RoPE100")),
+        depth_mode=_mode(cfg["depth_mode"], "depth_mode"),
+        conf_mode=_mode(cfg["conf_mode"], "conf_mode"),
+        desc_conf_mode=_mode(cfg["desc_conf_mode"], "desc_conf_mode"),
+        desc_mode=str(cfg.get("desc_mode", "norm")),
+        desc_dim=desc_dim,
+        two_confs=bool(cfg.get("two_confs", True)),
+    )
+
+
+# ---------------------------------------------------------------------------
+# inputs
+# ---------------------------------------------------------------------------
+def _model_image(img: Any, name: str, patch: int) -> Any:
+    """One model input: float32 (H, W, 3) in [-1, 1], checked."""
     if isinstance(img, _core.Tensor):
-        return img
+        img = img.numpy()
+    inner = getattr(img, "img", None)  # a PreprocessedImage
+    if isinstance(inner, np.ndarray):
+        img = inner
     a = np.asarray(img)
+    if a.ndim != 3 or a.shape[2] != 3:
+        raise ValueError(f"{name}: expected an (H, W, 3) RGB image, got shape {a.shape}")
+    H, W = a.shape[:2]
+    if H <= 0 or W <= 0 or H % patch or W % patch:
+        raise ValueError(f"{name}: size {W}x{H} (W x H) is not a positive multiple of the patch size "
+                         f"{patch} in both dimensions; resize / crop it first (splatcore.mast3r.preprocess)")
+    if a.dtype == np.uint8:
+        return normalize_image(a)
     if not np.issubdtype(a.dtype, np.floating):
-        raise TypeError(f"Model: images must be float arrays normalised to [-1, 1] (got dtype {a.dtype}); "
-                        "use Model.infer_pair or normalize_image for uint8 images")
-    return np.ascontiguousarray(a, dtype=np.float32)
+        raise TypeError(f"{name}: expected uint8 RGB or a float image normalised to [-1, 1], got dtype {a.dtype}")
+    a = np.ascontiguousarray(a, dtype=np.float32)
+    lo, hi = float(a.min()), float(a.max())
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise ValueError(f"{name}: the image holds NaN or infinite values")
+    if lo < -1.001 or hi > 1.001:
+        raise ValueError(f"{name}: float images must be normalised to [-1, 1] (got values in "
+                         f"[{lo:g}, {hi:g}]); pass uint8 RGB, or normalise with normalize_image / preprocess")
+    return a
+
+
+def _pair_arg(pr: Any, k: int, n: int) -> Tuple[int, int]:
+    try:
+        i, j = pr
+        i, j = int(i), int(j)
+    except (TypeError, ValueError):
+        raise ValueError(f"pairs[{k}]: expected an (i, j) pair of image indices, got {pr!r}") from None
+    for v in (i, j):
+        if not 0 <= v < n:
+            raise ValueError(f"pairs[{k}]: index {v} is out of range for {n} images")
+    return i, j
+
+
+def _groups_by_size(arrs: List[np.ndarray], batch: int, which: Optional[Iterable[int]] = None) -> List[List[int]]:
+    by_size: Dict[Tuple[int, int], List[int]] = {}
+    for i in (range(len(arrs)) if which is None else which):
+        by_size.setdefault(arrs[i].shape[:2], []).append(i)
+    return [idx[k:k + batch] for idx in by_size.values() for k in range(0, len(idx), batch)]
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress(total: int, enabled: bool):
+    if not enabled:
+        return _NoBar()
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover - tqdm is a dependency
+        return _NoBar()
+    return tqdm(total=total, desc="MASt3R", unit="step", disable=None, leave=False)
