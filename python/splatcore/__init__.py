@@ -33,3 +33,15 @@ del _name
 from . import loss, optim, sort, splat  # noqa: E402,F401  (submodules)
 
 _configure_blas()
+
+# Heavier subpackages load on first use: `splatcore.mesh.marching_cubes(...)`
+# works after a plain `import splatcore` without slowing that import down.
+_LAZY_SUBMODULES = ("align", "datasets", "io", "mast3r", "mesh", "scan")
+
+
+def __getattr__(name):
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'splatcore' has no attribute {name!r}")

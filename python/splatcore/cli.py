@@ -108,6 +108,33 @@ def _cmd_eval(args):
     return 0
 
 
+def _cmd_export(args):
+    from .mesh import export_mesh
+
+    bounds = None if args.bounds is None else (args.bounds[:3], args.bounds[3:])
+    _, info = export_mesh(args.scene, args.output, method=args.method, cameras=args.cameras,
+                          resolution=args.resolution, voxel_size=args.voxel_size, bounds=bounds,
+                          level=args.level, keep_largest=args.largest, binary=not args.ascii,
+                          colors=not args.no_colors, progress=not args.quiet)
+    grid = "x".join(str(d) for d in info["grid"])
+    print(f"export: {info['vertices']} vertices, {info['faces']} faces ({args.method}, "
+          f"grid {grid}, voxel {info['voxel_size']:.4g}) -> {args.output}")
+    return 0
+
+
+def _cmd_scan(args):
+    from .scan import scan, scan_train_config
+
+    cfg = scan_train_config(args.iters, args.seed, 3 if args.sh_degree is None else args.sh_degree)
+    cfg.random_background = args.random_background
+    res = scan(args.photos, args.output, weights=args.weights, scene_graph=args.scene_graph,
+               refine_poses=args.refine_poses, eval=args.eval, image_size=args.image_size,
+               min_conf_thr=args.min_conf, max_points=args.max_points,
+               align_iters=args.align_iters, seed=args.seed, config=cfg, model_dtype=args.dtype,
+               progress=not args.quiet)
+    return 130 if res.interrupted else 0
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="splatcore", description="Photos to 3D Gaussian splats and meshes.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -155,6 +182,65 @@ def build_parser():
     s.add_argument("--split", default="test", choices=["test", "train", "all"])
     s.add_argument("--downscale", type=int, default=1, choices=[1, 2, 4, 8])
     s.set_defaults(func=_cmd_eval)
+
+    s = sub.add_parser("export", help="mesh a scene .ply (marching cubes) into .stl / .ply / .obj")
+    s.add_argument("scene", help="scene .ply (3DGS)")
+    s.add_argument("-o", "--output", required=True, help="mesh file: .stl, .ply or .obj")
+    s.add_argument("--method", choices=["tsdf", "opacity"], default="tsdf",
+                   help="tsdf: fuse rendered depth from the cameras (default); opacity: "
+                        "iso-surface of the Gaussians' opacity field")
+    s.add_argument("--cameras", default=None,
+                   help="COLMAP dataset folder, cameras.json, or a training output folder "
+                        "(default: the cameras.json next to the scene)")
+    s.add_argument("--resolution", type=int, default=256, help="voxels along the longest side")
+    s.add_argument("--voxel-size", type=float, default=None,
+                   help="voxel size (overrides --resolution)")
+    s.add_argument("--bounds", type=float, nargs=6, default=None,
+                   metavar=("X0", "Y0", "Z0", "X1", "Y1", "Z1"),
+                   help="region to mesh (default: around the opaque Gaussians the cameras see)")
+    s.add_argument("--level", type=float, default=None,
+                   help="iso level (tsdf: 0; opacity: 0.5)")
+    s.add_argument("--largest", action="store_true",
+                   help="keep only the largest connected component")
+    s.add_argument("--ascii", action="store_true", help="ASCII instead of binary PLY")
+    s.add_argument("--no-colors", action="store_true", help="no vertex colours")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=_cmd_export)
+
+    s = sub.add_parser(
+        "scan", help="photos without poses -> cameras (MASt3R), points and trained 3D Gaussians",
+        description="Recover the cameras of a folder of photos (MASt3R + global alignment), fuse "
+                    "their pointmaps into a point cloud and train 3D Gaussians on it. Writes what "
+                    "`splatcore train` writes, plus sparse/0 (COLMAP: one PINHOLE camera per photo "
+                    "at the resolution MASt3R used, i.e. resized to --image-size on the long side "
+                    "and centre-cropped to multiples of 16), images/ (those images, so OUT is a "
+                    "COLMAP dataset), points.ply (the fused points) and scan.json (focal lengths, "
+                    "residuals, dropped and skipped photos).")
+    s.add_argument("photos", help="folder of photos (.jpg, .png, ...)")
+    s.add_argument("-o", "--output", required=True, help="output folder")
+    s.add_argument("--weights", default=None,
+                   help="MASt3R model.safetensors (default: $SPLATCORE_MAST3R_WEIGHTS, else the "
+                        "cached download of splatcore.mast3r.download())")
+    s.add_argument("--scene-graph", default=None,
+                   help="image pairs: complete, swin-W, logwin-W, oneref-K (default: complete up "
+                        "to 12 photos, else logwin-3)")
+    s.add_argument("--iters", type=int, default=None, help="training steps (default 30000)")
+    s.add_argument("--eval", action="store_true", help="hold out every 8th photo from training "
+                                                       "and report PSNR/SSIM")
+    s.add_argument("--refine-poses", action="store_true",
+                   help="refine the camera poses jointly with the Gaussians")
+    s.add_argument("--image-size", type=int, default=512,
+                   help="long side of the images MASt3R sees and training uses (default 512)")
+    s.add_argument("--min-conf", type=float, default=3.0,
+                   help="MASt3R confidence threshold for pairs and points (default 3)")
+    s.add_argument("--max-points", type=int, default=300_000,
+                   help="at most this many initial Gaussians (default 300000)")
+    s.add_argument("--align-iters", type=int, default=300,
+                   help="global alignment iterations (default 300)")
+    s.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], default=None,
+                   help="precision of MASt3R's weights in memory (default: as stored)")
+    train_opts(s)
+    s.set_defaults(func=_cmd_scan)
     return p
 
 
