@@ -112,34 +112,42 @@ TileBins bin_tiles(const T* means2d, const T* conics, const T* r2, const T* dept
   int tile_bits = bits_for((uint64_t)n_tiles);
   if (rank_bits + tile_bits > 64)
     throw ValueError("rasterize: too many tiles and Gaussians for a 64-bit sort key");
-  std::vector<uint64_t> sort_keys(n_isects);
-  std::vector<uint32_t> emit_ids(n_isects), emit_gauss(n_isects);
-  parallel_for(n, 2048, [&](int64_t b, int64_t e) {
-    for (int64_t g = b; g < e; ++g) {
-      int64_t o = bins.emit_offset[g];
-      if (o == bins.emit_offset[g + 1]) continue;
-      uint64_t r = rank[g];
-      for_each_tile(means2d + 2 * g, conics + 3 * g, r2[g], W, H, ts, bins.tiles_x,
-                    [&](int64_t tile) {
-                      sort_keys[o] = ((uint64_t)tile << rank_bits) | r;
-                      emit_ids[o] = (uint32_t)o;
-                      emit_gauss[o] = (uint32_t)g;
-                      ++o;
-                    });
-    }
-  });
+  // 32-bit keys when tile and rank bits fit (half the bytes to sort), else 64
+  auto emit_and_sort = [&](auto key_zero) {
+    using K = decltype(key_zero);
+    std::vector<K> sort_keys(n_isects);
+    std::vector<uint32_t> emit_ids(n_isects), emit_gauss(n_isects);
+    parallel_for(n, 2048, [&](int64_t b, int64_t e) {
+      for (int64_t g = b; g < e; ++g) {
+        int64_t o = bins.emit_offset[g];
+        if (o == bins.emit_offset[g + 1]) continue;
+        K r = (K)rank[g];
+        for_each_tile(means2d + 2 * g, conics + 3 * g, r2[g], W, H, ts, bins.tiles_x,
+                      [&](int64_t tile) {
+                        sort_keys[o] = ((K)tile << rank_bits) | r;
+                        emit_ids[o] = (uint32_t)o;
+                        emit_gauss[o] = (uint32_t)g;
+                        ++o;
+                      });
+      }
+    });
 
-  // 4. sort by (tile, depth rank): front to back within each tile
-  radix_sort_pairs(sort_keys.data(), emit_ids.data(), n_isects, 0, rank_bits + tile_bits);
-  bins.sorted_emit = std::move(emit_ids);
-  bins.sorted_gauss.resize(n_isects);
-  parallel_for(n_isects, 65536, [&](int64_t b, int64_t e) {
-    for (int64_t p = b; p < e; ++p) bins.sorted_gauss[p] = emit_gauss[bins.sorted_emit[p]];
-  });
+    // 4. sort by (tile, depth rank): front to back within each tile
+    radix_sort_pairs(sort_keys.data(), emit_ids.data(), n_isects, 0, rank_bits + tile_bits);
+    bins.sorted_emit = std::move(emit_ids);
+    bins.sorted_gauss.resize(n_isects);
+    parallel_for(n_isects, 65536, [&](int64_t b, int64_t e) {
+      for (int64_t p = b; p < e; ++p) bins.sorted_gauss[p] = emit_gauss[bins.sorted_emit[p]];
+    });
 
-  // 5. tile ranges
-  bins.tile_start.assign(n_tiles + 1, 0);
-  for (int64_t p = 0; p < n_isects; ++p) bins.tile_start[(sort_keys[p] >> rank_bits) + 1]++;
+    // 5. tile ranges
+    bins.tile_start.assign(n_tiles + 1, 0);
+    for (int64_t p = 0; p < n_isects; ++p) bins.tile_start[(sort_keys[p] >> rank_bits) + 1]++;
+  };
+  if (rank_bits + tile_bits <= 32)
+    emit_and_sort(uint32_t{0});
+  else
+    emit_and_sort(uint64_t{0});
   for (int64_t t = 0; t < n_tiles; ++t) bins.tile_start[t + 1] += bins.tile_start[t];
   return bins;
 }
