@@ -330,40 +330,57 @@ inline std::vector<int64_t> tiles_by_cost(const TileBins& bins) {
   return order;
 }
 
+// One tile ready for compositing: its records (front to back), pixel bounds
+// and per-row record lists. The forward and the backward build it alike.
+template <typename T>
+struct Tile {
+  int64_t id = 0, n = 0, x0 = 0, x1 = 0, y0 = 0, y1 = 0;
+  std::vector<T> recs;
+  RowLists rows;
+  const int32_t* row_idx(int64_t y) const { return rows.idx.data() + rows.start[y - y0]; }
+  int row_len(int64_t y) const { return rows.start[y - y0 + 1] - rows.start[y - y0]; }
+};
+
+// Calls fn(tile) for every tile, in parallel, largest first.
+template <typename T, typename Fn>
+void for_each_tile_parallel(const RasterState<T>& S, Fn&& fn) {
+  int64_t W = S.opt.width, H = S.opt.height, ts = S.opt.tile_size;
+  std::vector<int64_t> order = tiles_by_cost(S.bins);
+  parallel_for_each((int64_t)order.size(), [&](int64_t task) {
+    Tile<T> t;
+    t.id = order[task];
+    t.n = gather_tile(S, t.id, t.recs);
+    int64_t tx = t.id % S.bins.tiles_x, ty = t.id / S.bins.tiles_x;
+    t.x0 = tx * ts;
+    t.x1 = std::min(W, (tx + 1) * ts);
+    t.y0 = ty * ts;
+    t.y1 = std::min(H, (ty + 1) * ts);
+    build_row_lists(t.recs.data(), t.n, sc_record_stride((int)S.C), t.y0, t.y1 - t.y0, t.rows);
+    fn(t);
+  });
+}
+
 template <typename T>
 void composite_all(RasterState<T>& S, T* image, T* alpha) {
-  int64_t W = S.opt.width, H = S.opt.height, ts = S.opt.tile_size, C = S.C;
+  int64_t W = S.opt.width, H = S.opt.height, C = S.C;
   S.trans.assign(W * H, T(1));
   S.last.assign(W * H, 0);
-  int64_t n_tiles = S.bins.tiles_x * S.bins.tiles_y;
-  std::vector<int64_t> order = tiles_by_cost(S.bins);
-  parallel_for_each(n_tiles, [&](int64_t task) {
-    int64_t tb = order[task], te = tb + 1;
-    std::vector<T> recs;
-    RowLists rows;
+  for_each_tile_parallel(S, [&](const Tile<T>& t) {
     T acc[SC_MAX_LANES * SC_MAX_CHANNELS], tr[SC_MAX_LANES];
     int last[SC_MAX_LANES];
-    for (int64_t tile = tb; tile < te; ++tile) {
-      int64_t n = gather_tile(S, tile, recs);
-      int64_t tx = tile % S.bins.tiles_x, ty = tile / S.bins.tiles_x;
-      int64_t x0 = tx * ts, x1 = std::min(W, (tx + 1) * ts);
-      int64_t y0 = ty * ts, y1 = std::min(H, (ty + 1) * ts);
-      build_row_lists(recs.data(), n, sc_record_stride((int)C), y0, y1 - y0, rows);
-      for (int64_t y = y0; y < y1; ++y)
-        for (int64_t xs = x0; xs < x1; xs += SC_MAX_LANES) {
-          int lanes = (int)std::min<int64_t>(SC_MAX_LANES, x1 - xs);
-          const int32_t* ri = rows.idx.data() + rows.start[y - y0];
-          int nr = rows.start[y - y0 + 1] - rows.start[y - y0];
-          forward_row(T(xs) + T(0.5), T(y) + T(0.5), lanes, nr, (int)C, recs.data(), ri, acc, tr, last);
-          for (int j = 0; j < lanes; ++j) {
-            int64_t pix = y * W + xs + j;
-            S.trans[pix] = tr[j];
-            S.last[pix] = last[j];
-            for (int64_t c = 0; c < C; ++c) image[pix * C + c] = acc[j * C + c] + tr[j] * S.bg[c];
-            alpha[pix] = T(1) - tr[j];
-          }
+    for (int64_t y = t.y0; y < t.y1; ++y)
+      for (int64_t xs = t.x0; xs < t.x1; xs += SC_MAX_LANES) {
+        int lanes = (int)std::min<int64_t>(SC_MAX_LANES, t.x1 - xs);
+        forward_row(T(xs) + T(0.5), T(y) + T(0.5), lanes, t.row_len(y), (int)C, t.recs.data(),
+                    t.row_idx(y), acc, tr, last);
+        for (int j = 0; j < lanes; ++j) {
+          int64_t pix = y * W + xs + j;
+          S.trans[pix] = tr[j];
+          S.last[pix] = last[j];
+          for (int64_t c = 0; c < C; ++c) image[pix * C + c] = acc[j * C + c] + tr[j] * S.bg[c];
+          alpha[pix] = T(1) - tr[j];
         }
-    }
+      }
   });
 }
 
@@ -373,7 +390,7 @@ struct Grads {
 
 template <typename T>
 Grads backward_all(const RasterState<T>& S, const Tensor& g_image, const Tensor& g_alpha) {
-  int64_t W = S.opt.width, H = S.opt.height, ts = S.opt.tile_size, C = S.C, n = S.n;
+  int64_t W = S.opt.width, C = S.C, n = S.n;
   int gstride = sc_grad_stride((int)C);
   Tensor gi = g_image.to(dtype_of<T>::value).contiguous();
   Tensor ga = g_alpha.to(dtype_of<T>::value).contiguous();
@@ -388,25 +405,14 @@ Grads backward_all(const RasterState<T>& S, const Tensor& g_image, const Tensor&
   int64_t n_tiles = S.bins.tiles_x * S.bins.tiles_y;
   std::vector<T> bg_partial(n_tiles * C, T(0));
   {
-  SC_STAGE("raster.bwd_tiles");
-  std::vector<int64_t> order = tiles_by_cost(S.bins);
-  parallel_for_each(n_tiles, [&](int64_t task) {
-    int64_t tb = order[task], te = tb + 1;
-    std::vector<T> recs, tg;
-    RowLists rows;
-    T tr[SC_MAX_LANES], vout[SC_MAX_LANES * SC_MAX_CHANNELS], valpha[SC_MAX_LANES];
-    int last[SC_MAX_LANES];
-    for (int64_t tile = tb; tile < te; ++tile) {
-      int64_t cnt = gather_tile(S, tile, recs);
-      int64_t tx = tile % S.bins.tiles_x, ty = tile / S.bins.tiles_x;
-      int64_t x0 = tx * ts, x1 = std::min(W, (tx + 1) * ts);
-      int64_t y0 = ty * ts, y1 = std::min(H, (ty + 1) * ts);
-      build_row_lists(recs.data(), cnt, sc_record_stride((int)C), y0, y1 - y0, rows);
-      tg.assign(cnt * gstride, T(0));
-      T* g = tg.data();
-      for (int64_t y = y0; y < y1; ++y)
-        for (int64_t xs = x0; xs < x1; xs += SC_MAX_LANES) {
-          int lanes = (int)std::min<int64_t>(SC_MAX_LANES, x1 - xs);
+    SC_STAGE("raster.bwd_tiles");
+    for_each_tile_parallel(S, [&](const Tile<T>& t) {
+      T tr[SC_MAX_LANES], vout[SC_MAX_LANES * SC_MAX_CHANNELS], valpha[SC_MAX_LANES];
+      int last[SC_MAX_LANES];
+      std::vector<T> g(t.n * gstride, T(0));
+      for (int64_t y = t.y0; y < t.y1; ++y)
+        for (int64_t xs = t.x0; xs < t.x1; xs += SC_MAX_LANES) {
+          int lanes = (int)std::min<int64_t>(SC_MAX_LANES, t.x1 - xs);
           for (int j = 0; j < lanes; ++j) {
             int64_t pix = y * W + xs + j;
             tr[j] = S.trans[pix];
@@ -414,18 +420,17 @@ Grads backward_all(const RasterState<T>& S, const Tensor& g_image, const Tensor&
             valpha[j] = v_alp[pix];
             for (int64_t c = 0; c < C; ++c) {
               vout[j * C + c] = v_img[pix * C + c];
-              bg_partial[tile * C + c] += S.trans[pix] * v_img[pix * C + c];
+              bg_partial[t.id * C + c] += S.trans[pix] * v_img[pix * C + c];
             }
           }
-          if (cnt == 0) continue;
-          backward_row(T(xs) + T(0.5), T(y) + T(0.5), lanes, (int)C, recs.data(),
-                       rows.idx.data() + rows.start[y - y0], tr, last, vout, valpha, S.bg.data(), g);
+          if (t.n == 0) continue;
+          backward_row(T(xs) + T(0.5), T(y) + T(0.5), lanes, (int)C, t.recs.data(), t.row_idx(y), tr,
+                       last, vout, valpha, S.bg.data(), g.data());
         }
-      const uint32_t* emit = S.bins.sorted_emit.data() + S.bins.tile_start[tile];
-      for (int64_t k = 0; k < cnt; ++k)
-        std::memcpy(isect_grad + (int64_t)emit[k] * gstride, g + k * gstride, sizeof(T) * gstride);
-    }
-  });
+      const uint32_t* emit = S.bins.sorted_emit.data() + S.bins.tile_start[t.id];
+      for (int64_t k = 0; k < t.n; ++k)
+        std::memcpy(isect_grad + (int64_t)emit[k] * gstride, g.data() + k * gstride, sizeof(T) * gstride);
+    });
   }
   // 2. per Gaussian: sum its intersections (contiguous in emission order)
   SC_STAGE("raster.bwd_gaussians");
