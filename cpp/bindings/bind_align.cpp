@@ -54,6 +54,18 @@ Tensor tensor_arg(nb::handle h, const char* what) {
   return nb::cast<Tensor>(h);
 }
 
+// The seven optimised parameters, as loss() and residual_stats() take them.
+struct AlignParams {
+  Tensor log_depth, quat, trans, log_focal, pw_quat, pw_trans, pw_log_scale;
+};
+
+AlignParams align_params(nb::handle ld, nb::handle q, nb::handle t, nb::handle lf, nb::handle pq,
+                         nb::handle pt, nb::handle ps) {
+  return {tensor_arg(ld, "log_depth"), tensor_arg(q, "quat"), tensor_arg(t, "trans"),
+          tensor_arg(lf, "log_focal"), tensor_arg(pq, "pw_quat"), tensor_arg(pt, "pw_trans"),
+          tensor_arg(ps, "pw_log_scale")};
+}
+
 Tensor opt_tensor(nb::handle h, const char* what) {
   return h.is_none() ? Tensor() : to_tensor(h, nullptr, what);
 }
@@ -118,12 +130,10 @@ void bind_align(nb::module_& m) {
       .def("loss",
            [](const AlignProblem& p, nb::handle ld, nb::handle q, nb::handle t, nb::handle lf,
               nb::handle pq, nb::handle pt, nb::handle ps) {
-             Tensor a = tensor_arg(ld, "log_depth"), b = tensor_arg(q, "quat"),
-                    c = tensor_arg(t, "trans"), d = tensor_arg(lf, "log_focal"),
-                    e = tensor_arg(pq, "pw_quat"), f = tensor_arg(pt, "pw_trans"),
-                    g = tensor_arg(ps, "pw_log_scale");
+             AlignParams a = align_params(ld, q, t, lf, pq, pt, ps);
              nb::gil_scoped_release nogil;
-             return p.loss(a, b, c, d, e, f, g);
+             return p.loss(a.log_depth, a.quat, a.trans, a.log_focal, a.pw_quat, a.pw_trans,
+                           a.pw_log_scale);
            },
            nb::arg("log_depth"), nb::arg("quat"), nb::arg("trans"), nb::arg("log_focal"),
            nb::arg("pw_quat"), nb::arg("pw_trans"), nb::arg("pw_log_scale"),
@@ -131,14 +141,12 @@ void bind_align(nb::module_& m) {
       .def("residual_stats",
            [](const AlignProblem& p, nb::handle ld, nb::handle q, nb::handle t, nb::handle lf,
               nb::handle pq, nb::handle pt, nb::handle ps) {
-             Tensor a = tensor_arg(ld, "log_depth"), b = tensor_arg(q, "quat"),
-                    c = tensor_arg(t, "trans"), d = tensor_arg(lf, "log_focal"),
-                    e = tensor_arg(pq, "pw_quat"), f = tensor_arg(pt, "pw_trans"),
-                    g = tensor_arg(ps, "pw_log_scale");
+             AlignParams a = align_params(ld, q, t, lf, pq, pt, ps);
              Tensor out;
              {
                nb::gil_scoped_release nogil;
-               out = p.residual_stats(a, b, c, d, e, f, g);
+               out = p.residual_stats(a.log_depth, a.quat, a.trans, a.log_focal, a.pw_quat,
+                                      a.pw_trans, a.pw_log_scale);
              }
              return to_numpy(out);
            },
