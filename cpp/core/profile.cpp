@@ -14,23 +14,24 @@ std::map<std::string, double>& totals() {
   static auto* m = new std::map<std::string, double>();
   return *m;
 }
+
+// SPLATCORE_PROFILE, read once: unset/empty/"0" off, "cpu" process CPU time, else wall time.
+enum class Mode { Off, Wall, Cpu };
+Mode mode() {
+  static const Mode m = [] {
+    const char* e = std::getenv("SPLATCORE_PROFILE");
+    if (!e || !*e || std::string(e) == "0") return Mode::Off;
+    return std::string(e) == "cpu" ? Mode::Cpu : Mode::Wall;
+  }();
+  return m;
+}
 }  // namespace
 
-bool stage_timing_enabled() {
-  static const bool on = [] {
-    const char* e = std::getenv("SPLATCORE_PROFILE");
-    return e && *e && std::string(e) != "0";
-  }();
-  return on;
-}
+bool stage_timing_enabled() { return mode() != Mode::Off; }
 
 double stage_clock() {
-  static const bool cpu = [] {
-    const char* e = std::getenv("SPLATCORE_PROFILE");
-    return e && std::string(e) == "cpu";
-  }();
 #if defined(CLOCK_PROCESS_CPUTIME_ID)
-  if (cpu) {
+  if (mode() == Mode::Cpu) {
     timespec ts;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
