@@ -798,3 +798,49 @@ def test_million_gaussians():
     assert _int(info["n_isects"]) >= n // 2
     assert grow_mb < 3000, f"peak memory grew by {grow_mb:.0f} MB"
     assert dt < 60, f"1M Gaussians forward+backward took {dt:.1f} s"
+
+
+def edge_scene(seed, n=300):
+    """Gaussians around and beyond the image borders, some large and elongated,
+    so that many are culled as off screen and many just reach in from outside
+    (the early off-screen test must never drop one of those)."""
+    scene = random_scene(seed, n=n, sh_degree=1, n_culled=0)
+    rng = np.random.default_rng(seed + 1)
+    vm, K = scene["viewmat"], scene["K"]
+    w, h = scene["width"], scene["height"]
+    z = rng.uniform(1.0, 4.0, n)
+    u = rng.uniform(-0.6 * w, 1.6 * w, n)  # pixels, well past both edges
+    v = rng.uniform(-0.6 * h, 1.6 * h, n)
+    pc = np.column_stack([(u - K[0, 2]) * z / K[0, 0], (v - K[1, 2]) * z / K[1, 1], z])
+    scene["means"] = to_world(pc, vm)
+    scene["scales"] = np.exp(rng.uniform(np.log(0.01), np.log(0.6), (n, 3)))
+    return scene
+
+
+@needs_cpp
+@pytest.mark.parametrize("antialiased", [False, True])
+def test_gaussians_reaching_in_from_off_screen(antialiased):
+    kw = dict(antialiased=antialiased)
+    scene = screened(edge_scene, 900 + antialiased, [kw])
+    _, _, info = cpp_forward(scene, **kw)
+    p = ref.project(**{k: scene[k] for k in ("means", "quats", "scales", "opacities", "viewmat", "K",
+                                             "width", "height")}, antialiased=antialiased)
+    off = (p["means2d"] < 0).any(1) | (p["means2d"][:, 0] >= scene["width"]) | (
+        p["means2d"][:, 1] >= scene["height"])
+    reaching = off & (_np(info["radii"]) > 0).any(1)
+    assert off.sum() > 100 and reaching.sum() > 20, (off.sum(), reaching.sum())
+    compare_to_reference(scene, np.float64, F64_TOL, **kw)
+    compare_to_reference(scene, np.float32, F32_TOL, **kw)
+
+
+@needs_cpp
+@pytest.mark.parametrize("name", ["means", "quats", "scales", "opacities", "colors_or_sh"])
+def test_non_finite_input_is_an_error(name):
+    scene = random_scene(41, n=60, sh_degree=2, n_culled=0)
+    _, _, info = cpp_forward(scene)
+    i = int(np.nonzero((_np(info["radii"]) > 0).any(1))[0][0])  # a visible Gaussian
+    bad = np.array(scene[name], dtype=np.float64, copy=True)
+    bad[i] = np.nan if name != "scales" else np.inf
+    scene[name] = bad
+    with pytest.raises(ValueError, match=f"rasterize: {name} contains NaN or infinite values"):
+        cpp_forward(scene)

@@ -127,6 +127,34 @@ SC_FN void sc_project_gaussian(SC_DEVICE const T* mean, SC_DEVICE const T* quat,
   P.mean2d[1] = fy * y * rz + T(cam.cy);
 }
 
+// Conservative early cull, before the covariance is built: true when even the
+// largest footprint the Gaussian could have leaves every pixel centre uncovered.
+// cov2b_xx = J0 covc J0^T + eps2d <= |J0|^2 s_max^2 + eps2d, with |J0|^2 =
+// (fx/z)^2 (1 + u^2) at the clamped slope u used by sc_project_gaussian (same
+// for y), and r2 <= 2 ln(255 opacity) (antialiasing only lowers the opacity).
+// It only skips work: whatever it keeps goes through the exact test.
+template <typename T>
+SC_FN bool sc_surely_off_screen(T x, T y, T z, SC_DEVICE const T* scale, T opacity, ScCamera<T> cam) {
+  if (!(opacity > T(0))) return true;  // r2 <= 0: never visible
+  T r2 = opacity <= T(1) ? T(11.0904) : T(2) * log(T(255) * opacity);  // 2 ln 255 = 11.09035
+  T s = fabs(scale[0]);
+  s = fabs(scale[1]) > s ? fabs(scale[1]) : s;
+  s = fabs(scale[2]) > s ? fabs(scale[2]) : s;
+  T rz = T(1) / z;
+  T fx = T(cam.fx), fy = T(cam.fy), W = T(cam.width), H = T(cam.height);
+  T lim_x_pos = (W - T(cam.cx)) / fx + T(0.15) * W / fx, lim_x_neg = T(cam.cx) / fx + T(0.15) * W / fx;
+  T lim_y_pos = (H - T(cam.cy)) / fy + T(0.15) * H / fy, lim_y_neg = T(cam.cy) / fy + T(0.15) * H / fy;
+  T ux = x * rz, uy = y * rz;
+  T cx = ux > lim_x_pos ? lim_x_pos : (ux < -lim_x_neg ? -lim_x_neg : ux);
+  T cy = uy > lim_y_pos ? lim_y_pos : (uy < -lim_y_neg ? -lim_y_neg : uy);
+  T hx = sqrt(r2 * ((fx * rz) * (fx * rz) * (T(1) + cx * cx) * s * s + T(cam.eps2d)));
+  T hy = sqrt(r2 * ((fy * rz) * (fy * rz) * (T(1) + cy * cy) * s * s + T(cam.eps2d)));
+  hx = hx * T(1.001) + T(0.01);  // margin for rounding differences with the exact path
+  hy = hy * T(1.001) + T(0.01);
+  T mx = fx * ux + T(cam.cx), my = fy * uy + T(cam.cy);
+  return mx + hx < T(0.5) || mx - hx > W - T(0.5) || my + hy < T(0.5) || my - hy > H - T(0.5);
+}
+
 // Half extents (in pixels, before ceil) of the box holding every pixel centre
 // where opacity * exp(-0.5 d^T conic d) >= 1/255, i.e. d^T conic d <= r2 with
 // r2 = 2 ln(255 opacity): the bounding box of that ellipse is

@@ -151,6 +151,23 @@ struct RasterState {
   T campos[4];                // column 3 of Vinv
 };
 
+// True when none of p[0..n) is NaN or infinite (exponent bits all ones).
+template <typename T>
+inline bool all_finite(const T* p, int n) {
+  using U = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  const U emask = sizeof(T) == 4 ? U(0x7f800000u) : U(0x7ff0000000000000ull);
+  U bad = 0;
+  for (int k = 0; k < n; ++k) {
+    U u;
+    std::memcpy(&u, p + k, sizeof(U));
+    bad |= U((u & emask) == emask);
+  }
+  return bad == 0;
+}
+
+// Projects every Gaussian. The finite-value check of the per-Gaussian inputs
+// rides along (the values are in registers anyway); a Gaussian outside the
+// near/far range or surely off screen is culled before its covariance is built.
 template <typename T>
 void project_all(RasterState<T>& S) {
   const T* mean = S.means.template data<T>();
@@ -165,8 +182,24 @@ void project_all(RasterState<T>& S) {
   S.radii.assign(2 * n, 0);
   S.depth.assign(n, 0);
   bool aa = S.opt.antialiased;
-  parallel_for(n, 2048, [&](int64_t b, int64_t e) {
+  const int64_t block = 2048;
+  std::vector<char> bad((n + block - 1) / block, 0);
+  const T* R = S.cam.R;
+  parallel_for(n, block, [&](int64_t b, int64_t e) {
+    bool ok = true;
     for (int64_t i = b; i < e; ++i) {
+      ok = ok && all_finite(mean + 3 * i, 3) && all_finite(quat + 4 * i, 4) &&
+           all_finite(scale + 3 * i, 3) && all_finite(opac + i, 1);
+      // camera-space depth, as sc_project_gaussian computes it
+      const T* m = mean + 3 * i;
+      T z = R[6] * m[0] + R[7] * m[1] + R[8] * m[2] + S.cam.t[2];
+      if (!(z >= S.cam.near_plane && z <= S.cam.far_plane) ||
+          sc_surely_off_screen(R[0] * m[0] + R[1] * m[1] + R[2] * m[2] + S.cam.t[0],
+                               R[3] * m[0] + R[4] * m[1] + R[5] * m[2] + S.cam.t[1], z, scale + 3 * i,
+                               opac[i], S.cam)) {
+        S.depth[i] = z;
+        continue;
+      }
       ScProjected<T> P;
       sc_project_gaussian(mean + 3 * i, quat + 4 * i, scale + 3 * i, S.cam, P);
       for (int k = 0; k < 2; ++k) S.mean2d[2 * i + k] = P.mean2d[k];
@@ -187,10 +220,16 @@ void project_all(RasterState<T>& S) {
       S.radii[2 * i] = std::max<int32_t>(1, (int32_t)std::ceil(half[0]));
       S.radii[2 * i + 1] = std::max<int32_t>(1, (int32_t)std::ceil(half[1]));
     }
+    if (!ok) bad[b / block] = 1;
   });
+  if (std::any_of(bad.begin(), bad.end(), [](char c) { return c != 0; })) {
+    check_finite(S.means, "means");  // name the culprit (slow path, errors only)
+    check_finite(S.quats, "quats");
+    check_finite(S.scales, "scales");
+    check_finite(S.opacities, "opacities");
+  }
 }
 
-// Per-Gaussian features: colours (given or from SH) then the depth channel.
 template <typename T>
 void compute_features(RasterState<T>& S) {
   int64_t n = S.n, C = S.C;
@@ -200,9 +239,16 @@ void compute_features(RasterState<T>& S) {
   RenderMode m = S.opt.mode;
   int64_t ncol = has_color(m) ? (S.opt.sh_degree ? 3 : S.colors.shape()[1]) : 0;
   const T* camc = S.campos;
-  parallel_for(n, 2048, [&](int64_t b, int64_t e) {
+  // colours / SH coefficients read for the visible Gaussians are checked here
+  // (a culled Gaussian's colour never reaches the image or a gradient)
+  int64_t col_row = S.colors.numel() / std::max<int64_t>(n, 1);
+  int64_t col_used = ncol == 0 ? 0 : (S.opt.sh_degree ? (*S.opt.sh_degree + 1) * (*S.opt.sh_degree + 1) * 3 : ncol);
+  const int64_t block = 2048;
+  std::vector<char> bad((n + block - 1) / block, 0);
+  parallel_for(n, block, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
       if (S.radii[2 * i] == 0 && S.radii[2 * i + 1] == 0) continue;
+      if (!all_finite(col + i * col_row, (int)col_used)) bad[b / block] = 1;
       T* f = S.feats.data() + i * C;
       if (ncol > 0) {
         if (S.opt.sh_degree) {
@@ -220,6 +266,8 @@ void compute_features(RasterState<T>& S) {
       }
     }
   });
+  if (std::any_of(bad.begin(), bad.end(), [](char c) { return c != 0; }))
+    throw ValueError("rasterize: colors_or_sh contains NaN or infinite values");
 }
 
 // Gathers a tile's records (front to back) into `recs`.
@@ -690,11 +738,6 @@ RasterizeResult rasterize(const Tensor& means, const Tensor& quats, const Tensor
   int64_t ncolor_out = has_color(opt.mode) ? ncol : 0;
   if (background.defined() && ncolor_out > 0) check_shape(background, {ncolor_out}, "background");
   SC_STAGE("raster.total_forward");
-  check_finite(means, "means");
-  check_finite(quats, "quats");
-  check_finite(scales, "scales");
-  check_finite(opacities, "opacities");
-  check_finite(colors, "colors_or_sh");
   check_finite(viewmat, "viewmat");
   check_finite(K, "K");
   if (dt == DType::Float32)

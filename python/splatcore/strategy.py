@@ -21,6 +21,10 @@ class DensifyConfig:
     prune_opacity: float = 0.005
     prune_scale3d: float = 0.1     # x scene extent, after the first opacity reset
     reset_every: int = 3000
+    # True: also reset at step 0, as gsplat's DefaultStrategy does (its test is
+    # step % reset_every == 0), so opacities start at 2 x prune_opacity instead of
+    # the 0.1 of the initialisation. Off by default, as in the original 3DGS.
+    reset_at_start: bool = False
     max_gaussians: int = 5_000_000
 
 
@@ -61,7 +65,7 @@ class DefaultStrategy:
         msg = ""
         if step > cfg.refine_start and step % cfg.refine_every == 0:
             msg = self._refine(gaussians, optimizer, step)
-        if step > 0 and step % cfg.reset_every == 0:
+        if step % cfg.reset_every == 0 and (step > 0 or cfg.reset_at_start):
             self._reset_opacity(gaussians, optimizer)
             msg += " opacity reset"
         return msg.strip()
@@ -84,6 +88,10 @@ class DefaultStrategy:
 
     # ---- refinement -----------------------------------------------------------
     def _refine(self, gaussians, optimizer, step):
+        """gsplat's order: grow (clone, then split), then prune the grown set, so
+        clones and split halves of transparent or oversized Gaussians go too. New
+        rows start with zero Adam moments (the step count stays global), as in the
+        original 3DGS and gsplat."""
         cfg = self.cfg
         a = gaussians.numpy()
         n = len(gaussians)
@@ -100,34 +108,37 @@ class DefaultStrategy:
             allowed[order[:budget // 2]] = True
             clone &= allowed
             split &= allowed
-        opac = 1.0 / (1.0 + np.exp(-a["opacities"].astype(np.float64)))
-        prune = opac < cfg.prune_opacity
-        if step > cfg.reset_every:
-            prune |= max_scale > cfg.prune_scale3d * self.scene_extent
-        prune &= ~split  # split originals are removed anyway
 
-        # new rows: survivors (not split, not pruned), clones, and two samples per split
-        keep = ~(split | prune)
-        src = [np.nonzero(keep)[0], np.nonzero(clone)[0]]
+        # grown rows: survivors of the split, clones, then two samples per split
+        rest = np.nonzero(~split)[0]
+        clone_idx = np.nonzero(clone)[0]
         split_idx = np.nonzero(split)[0]
-        new = {k: [v[keep], v[clone]] for k, v in a.items()}
+        grown = {k: [v[rest], v[clone_idx]] for k, v in a.items()}
+        src = [rest, np.full(len(clone_idx), -1)]
         if len(split_idx):
             scales = np.exp(a["scales"][split_idx].astype(np.float64))
             R = _quat_to_rotmat(a["quats"][split_idx].astype(np.float64))
             for _ in range(2):
                 local = self.rng.standard_normal((len(split_idx), 3)) * scales
-                new["means"].append(a["means"][split_idx] + np.einsum("nij,nj->ni", R, local))
-                new["scales"].append(np.log(scales / 1.6))  # 1/(0.8*2), the 3DGS shrink
+                grown["means"].append(a["means"][split_idx] + np.einsum("nij,nj->ni", R, local))
+                grown["scales"].append(np.log(scales / 1.6))  # 1/(0.8*2), the 3DGS shrink
                 for k in ("quats", "opacities", "sh0", "shN"):
-                    new[k].append(a[k][split_idx])
-                src.append(split_idx)
+                    grown[k].append(a[k][split_idx])
+                src.append(np.full(len(split_idx), -1))
+        grown = {k: np.concatenate(v).astype(np.float32) for k, v in grown.items()}
         source_rows = np.concatenate(src).astype(np.int64)
-        self._replace(gaussians, optimizer, {k: np.concatenate(v) for k, v in new.items()},
-                      source_rows)
-        # moments of fresh samples: inherit (gsplat copies the Adam state on split)
+
+        # prune the grown set
+        opac = 1.0 / (1.0 + np.exp(-grown["opacities"].astype(np.float64)))
+        prune = opac < cfg.prune_opacity
+        if step > cfg.reset_every:
+            prune |= np.exp(grown["scales"]).max(axis=1) > cfg.prune_scale3d * self.scene_extent
+        keep = ~prune
+        self._replace(gaussians, optimizer, {k: v[keep] for k, v in grown.items()},
+                      source_rows[keep])
         self.grad2d = np.zeros(len(gaussians))
         self.count = np.zeros(len(gaussians))
-        return f"+{int(clone.sum())} clone +{int(split.sum())} split -{int(prune.sum())} prune"
+        return f"+{len(clone_idx)} clone +{len(split_idx)} split -{int(prune.sum())} prune"
 
     def _reset_opacity(self, gaussians, optimizer):
         """Opacities clamped to at most 2x the prune threshold; their Adam state restarts."""
