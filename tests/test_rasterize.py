@@ -844,3 +844,65 @@ def test_non_finite_input_is_an_error(name):
     scene[name] = bad
     with pytest.raises(ValueError, match=f"rasterize: {name} contains NaN or infinite values"):
         cpp_forward(scene)
+
+
+@needs_cpp
+@pytest.mark.parametrize("sh_degree,antialiased", [(0, False), (1, True), (2, False), (3, True)])
+def test_parameter_form_matches_activated_form(sh_degree, antialiased):
+    """rasterize_params(log-scales, logits, sh0, shN) against rasterize on exp,
+    sigmoid and concat of the same tensors through autograd: image, alpha and
+    the gradient of every parameter."""
+    scene = random_scene(77 + sh_degree, n=120, sh_degree=3, n_culled=3)
+    rng = np.random.default_rng(sh_degree)
+    sh = np.asarray(scene["colors_or_sh"], np.float64)
+    raw = dict(means=scene["means"], quats=scene["quats"], scales=np.log(scene["scales"]),
+               opacities=np.log(scene["opacities"] / (1 - scene["opacities"])),
+               sh0=sh[:, :1].copy(), shN=sh[:, 1:].copy())
+    w_img = rng.standard_normal((scene["height"], scene["width"], 3))
+    w_alpha = rng.standard_normal((scene["height"], scene["width"], 1))
+    outs = []
+    for fused in (True, False):
+        t = {k: sc.tensor(np.ascontiguousarray(v, np.float64)) for k, v in raw.items()}
+        for v in t.values():
+            v.requires_grad = True
+        cam = dict(viewmat=scene["viewmat"], K=scene["K"], width=scene["width"], height=scene["height"],
+                   sh_degree=sh_degree, background=scene["background"], antialiased=antialiased)
+        if fused:
+            img, alpha, info = sc._core.rasterize_params(t["means"], t["quats"], t["scales"],
+                                                         t["opacities"], t["sh0"], t["shN"], **cam)
+        else:
+            img, alpha, info = sc.splat.rasterize(
+                t["means"], t["quats"], sc._core.exp(t["scales"]), sc._core.sigmoid(t["opacities"]),
+                sc._core.concat([t["sh0"], t["shN"]], 1), **cam)
+        loss = (img * sc.tensor(w_img)).sum() + (alpha * sc.tensor(w_alpha)).sum()
+        loss.backward()
+        outs.append((_np(img), _np(alpha), _np(info["radii"]), {k: _np(v.grad) for k, v in t.items()}))
+    (i1, a1, r1, g1), (i2, a2, r2, g2) = outs
+    assert (r1 > 0).any(1).sum() > 50
+    np.testing.assert_array_equal(r1, r2)
+    np.testing.assert_allclose(i1, i2, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(a1, a2, rtol=1e-12, atol=1e-12)
+    for k in g1:
+        scale = np.abs(g2[k]).max() + 1e-30
+        assert np.abs(g1[k] - g2[k]).max() <= 1e-10 * scale, k
+    assert np.abs(g1["shN"]).max() > 0 or sh_degree == 0
+    if sh_degree < 3:  # bands above the degree get exact zeros
+        assert not g1["shN"][:, (sh_degree + 1) ** 2 - 1:].any()
+
+
+@needs_cpp
+def test_parameter_form_errors():
+    scene = random_scene(5, n=10, sh_degree=1, n_culled=0)
+    n = len(scene["means"])
+    args = [scene["means"], scene["quats"], np.log(scene["scales"]), np.zeros(n), np.zeros((n, 1, 3)),
+            np.zeros((n, 3, 3)), scene["viewmat"], scene["K"], scene["width"], scene["height"]]
+    with pytest.raises(ValueError, match=r"shN must have shape \(N, K-1, 3\) with K >= 9"):
+        sc._core.rasterize_params(*args, 2)
+    bad = list(args)
+    bad[4] = np.zeros((n, 3))
+    with pytest.raises(ValueError, match="sh0 must have shape"):
+        sc._core.rasterize_params(*bad, 1)
+    bad = list(args)
+    bad[5] = np.full((n, 3, 3), np.nan)
+    with pytest.raises(ValueError, match="sh0 or shN contains NaN"):
+        sc._core.rasterize_params(*bad, 1)

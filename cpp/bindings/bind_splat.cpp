@@ -51,6 +51,48 @@ void bind_splat(nb::module_& m) {
       nb::arg("near") = 0.01, nb::arg("far") = 1e10, nb::arg("render_mode") = "RGB",
       nb::arg("antialiased") = false, nb::arg("tile_size") = 16);
   m.def(
+      "rasterize_params",
+      [](nb::handle means, nb::handle quats, nb::handle log_scales, nb::handle logit_opacities,
+         nb::handle sh0, nb::handle shN, nb::handle viewmat, nb::handle K, int64_t width, int64_t height,
+         int64_t sh_degree, nb::handle background, double near_plane, double far_plane,
+         bool antialiased, int64_t tile_size) {
+        Tensor tm = to_tensor(means, nullptr, "means");
+        auto arg = [&](nb::handle h, const char* name) { return to_tensor(h, &tm, name); };
+        RasterizeOptions o;
+        o.width = width;
+        o.height = height;
+        o.sh_degree = sh_degree;
+        o.near_plane = near_plane;
+        o.far_plane = far_plane;
+        o.antialiased = antialiased;
+        o.tile_size = tile_size;
+        Tensor tq = arg(quats, "quats"), ts = arg(log_scales, "scales"),
+               to = arg(logit_opacities, "opacities"), t0 = arg(sh0, "sh0"), tn = arg(shN, "shN"),
+               tv = arg(viewmat, "viewmat"), tk = arg(K, "K");
+        Tensor tb = background.is_none() ? Tensor() : arg(background, "background");
+        RasterizeResult r;
+        {
+          nb::gil_scoped_release nogil;
+          r = rasterize_params(tm, tq, ts, to, t0, tn, tv, tk, tb, o);
+        }
+        nb::dict info;
+        info["radii"] = r.radii;
+        info["means2d"] = r.means2d;
+        info["means2d_absgrad"] = r.means2d_absgrad;
+        info["depths"] = r.depths;
+        info["n_isects"] = r.n_isects;
+        info["width"] = width;
+        info["height"] = height;
+        info["tile_size"] = tile_size;
+        return nb::make_tuple(r.image, r.alpha, info);
+      },
+      nb::arg("means"), nb::arg("quats"), nb::arg("scales"), nb::arg("opacities"), nb::arg("sh0"),
+      nb::arg("shN"), nb::arg("viewmat"), nb::arg("K"), nb::arg("width"), nb::arg("height"),
+      nb::arg("sh_degree"), nb::arg("background") = nb::none(), nb::arg("near") = 0.01,
+      nb::arg("far") = 1e10, nb::arg("antialiased") = false, nb::arg("tile_size") = 16,
+      "rasterize from training parameters: log-scales, opacity logits, SH as sh0 (N,1,3) + shN "
+      "(N,K-1,3); same outputs as rasterize on exp / sigmoid / concat of them.");
+  m.def(
       "splat_project",
       [](nb::handle means, nb::handle quats, nb::handle scales, nb::handle opacities,
          nb::handle viewmat, nb::handle K, int64_t width, int64_t height, double near_plane,

@@ -141,6 +141,11 @@ struct RasterState {
   ScCamera<T> cam;
   int64_t n = 0, C = 0, sh_k = 0;
   Tensor means, quats, scales, opacities, colors, background;  // detached, contiguous
+  // Training-parameter form (rasterize_params): scales / opacities above hold the
+  // activated exp(log-scale) / sigmoid(logit), and the SH coefficients come as
+  // colors = DC (N,1,3) plus colors_rest (N,K-1,3), read in place (no concat).
+  bool raw = false;
+  Tensor colors_rest;
   std::vector<T> mean2d, conic, opac_eff, r2, depth, feats;     // per Gaussian
   std::vector<int32_t> radii;
   TileBins bins;
@@ -230,6 +235,18 @@ void project_all(RasterState<T>& S) {
   }
 }
 
+// The first nk SH coefficients (nk*3 values) of Gaussian i: a pointer into the
+// (N,K,3) coefficients, or, in the split form, gathered into buf.
+template <typename T>
+const T* sh_coeffs(const RasterState<T>& S, int64_t i, int nk, T* buf) {
+  if (!S.colors_rest.defined()) return S.colors.template data<T>() + i * S.sh_k * 3;
+  const T* dc = S.colors.template data<T>() + i * 3;
+  const T* rest = S.colors_rest.template data<T>() + i * (S.sh_k - 1) * 3;
+  for (int c = 0; c < 3; ++c) buf[c] = dc[c];
+  for (int k = 3; k < nk * 3; ++k) buf[k] = rest[k - 3];
+  return buf;
+}
+
 template <typename T>
 void compute_features(RasterState<T>& S) {
   int64_t n = S.n, C = S.C;
@@ -248,15 +265,17 @@ void compute_features(RasterState<T>& S) {
   parallel_for(n, block, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
       if (S.radii[2 * i] == 0 && S.radii[2 * i + 1] == 0) continue;
-      if (!all_finite(col + i * col_row, (int)col_used)) bad[b / block] = 1;
       T* f = S.feats.data() + i * C;
       if (ncol > 0) {
         if (S.opt.sh_degree) {
-          T rgb[3];
+          T rgb[3], buf[48];
+          const T* coeffs = sh_coeffs(S, i, (int)(col_used / 3), buf);
+          if (!all_finite(coeffs, (int)col_used)) bad[b / block] = 1;
           sc_sh_color((int)*S.opt.sh_degree, mean[3 * i], mean[3 * i + 1], mean[3 * i + 2], camc[0],
-                      camc[1], camc[2], col + i * S.sh_k * 3, rgb);
+                      camc[1], camc[2], coeffs, rgb);
           for (int c = 0; c < 3; ++c) f[c] = rgb[c];
         } else {
+          if (!all_finite(col + i * col_row, (int)col_used)) bad[b / block] = 1;
           for (int64_t c = 0; c < ncol; ++c) f[c] = col[i * ncol + c];
         }
       }
@@ -267,7 +286,8 @@ void compute_features(RasterState<T>& S) {
     }
   });
   if (std::any_of(bad.begin(), bad.end(), [](char c) { return c != 0; }))
-    throw ValueError("rasterize: colors_or_sh contains NaN or infinite values");
+    throw ValueError(std::string("rasterize: ") + (S.colors_rest.defined() ? "sh0 or shN" : "colors_or_sh") +
+                     " contains NaN or infinite values");
 }
 
 // Gathers a tile's records (front to back) into `recs`.
@@ -433,7 +453,7 @@ void composite_all(RasterState<T>& S, T* image, T* alpha) {
 }
 
 struct Grads {
-  Tensor means, quats, scales, opacities, colors, viewmat, background, means2d, absgrad;
+  Tensor means, quats, scales, opacities, colors, colors_rest, viewmat, background, means2d, absgrad;
 };
 
 template <typename T>
@@ -490,6 +510,10 @@ Grads backward_all(const RasterState<T>& S, const Tensor& g_image, const Tensor&
   out.scales = Tensor::empty({n, 3}, dt);
   out.opacities = Tensor::empty({n}, dt);
   out.colors = Tensor::empty(S.colors.shape(), dt);
+  const bool split = S.colors_rest.defined();
+  if (split) out.colors_rest = Tensor::empty(S.colors_rest.shape(), dt);
+  T* vcr = split ? out.colors_rest.template data<T>() : nullptr;
+  const int64_t rest_row = split ? (S.sh_k - 1) * 3 : 0;
   out.means2d = Tensor::empty({n, 2}, dt);
   out.absgrad = Tensor::empty({n, 2}, dt);
   T* vm = out.means.data<T>();
@@ -507,6 +531,7 @@ Grads backward_all(const RasterState<T>& S, const Tensor& g_image, const Tensor&
   RenderMode m = S.opt.mode;
   int64_t ncol = has_color(m) ? (S.opt.sh_degree ? 3 : S.colors.shape()[1]) : 0;
   int64_t col_row = S.colors.numel() / std::max<int64_t>(n, 1);  // colour-gradient entries per Gaussian
+  // (split form: the DC row here, the other coefficients in vcr rows of rest_row)
   int64_t col_written = S.opt.sh_degree ? (*S.opt.sh_degree + 1) * (*S.opt.sh_degree + 1) * 3 : ncol;
   if (ncol == 0) col_written = 0;
   const T* camc = S.campos;
@@ -527,6 +552,7 @@ Grads backward_all(const RasterState<T>& S, const Tensor& g_image, const Tensor&
           for (int k = 0; k < 4; ++k) vq[4 * i + k] = T(0);
           vo[i] = T(0);
           for (int64_t k = 0; k < col_row; ++k) vc[i * col_row + k] = T(0);
+          for (int64_t k = 0; k < rest_row; ++k) vcr[i * rest_row + k] = T(0);
           for (int k = 0; k < 2; ++k) v2[2 * i + k] = va[2 * i + k] = T(0);
           continue;
         }
@@ -535,7 +561,8 @@ Grads backward_all(const RasterState<T>& S, const Tensor& g_image, const Tensor&
           const T* g = isect_grad + e * gstride;
           for (int k = 0; k < gstride; ++k) acc[k] += g[k];
         }
-        for (int64_t k = col_written; k < col_row; ++k) vc[i * col_row + k] = T(0);
+        if (!split)
+          for (int64_t k = col_written; k < col_row; ++k) vc[i * col_row + k] = T(0);
         v2[2 * i] = acc[0];
         v2[2 * i + 1] = acc[1];
         va[2 * i] = acc[6 + C];
@@ -548,10 +575,18 @@ Grads backward_all(const RasterState<T>& S, const Tensor& g_image, const Tensor&
         T v_mean_sh[3] = {0, 0, 0};
         if (ncol > 0) {
           if (S.opt.sh_degree) {
-            T v_rgb[3] = {acc[6], acc[7], acc[8]}, v_dir[3];
+            T v_rgb[3] = {acc[6], acc[7], acc[8]}, v_dir[3], buf[48], vbuf[48];
+            int nk = (int)(col_written / 3);
+            const T* coeffs = split ? sh_coeffs(S, i, nk, buf) : col + i * S.sh_k * 3;
             sc_sh_color_backward((int)*S.opt.sh_degree, mean[3 * i], mean[3 * i + 1], mean[3 * i + 2],
-                                 camc[0], camc[1], camc[2], col + i * S.sh_k * 3, v_rgb,
-                                 vc + i * S.sh_k * 3, v_dir);
+                                 camc[0], camc[1], camc[2], coeffs, v_rgb,
+                                 split ? vbuf : vc + i * S.sh_k * 3, v_dir);
+            if (split) {
+              for (int c = 0; c < 3; ++c) vc[3 * i + c] = vbuf[c];
+              T* r = vcr + i * rest_row;
+              for (int64_t k = 3; k < col_written; ++k) r[k - 3] = vbuf[k];
+              for (int64_t k = std::max<int64_t>(col_written, 3) - 3; k < rest_row; ++k) r[k] = T(0);
+            }
             // dir = mean - campos, campos = (Vinv e3)[:3]: d campos = -(Vinv dV Vinv e3)[:3],
             // so dL/dV = (Vinv^T [v_dir; 0]) (Vinv e3)^T (v_campos = -v_dir).
             for (int k = 0; k < 3; ++k) v_mean_sh[k] = v_dir[k];
@@ -581,6 +616,10 @@ Grads backward_all(const RasterState<T>& S, const Tensor& g_image, const Tensor&
         for (int k = 0; k < 3; ++k) vm[3 * i + k] = pm[k] + v_mean_sh[k];
         for (int k = 0; k < 4; ++k) vq[4 * i + k] = pq[k];
         for (int k = 0; k < 3; ++k) vs[3 * i + k] = ps[k];
+        if (S.raw) {  // d/d log-scale = s d/ds; d/d logit = o (1 - o) d/do
+          for (int k = 0; k < 3; ++k) vs[3 * i + k] *= scale[3 * i + k];
+          vo[i] *= opac[i] * (T(1) - opac[i]);
+        }
         for (int a = 0; a < 3; ++a) {
           for (int b2 = 0; b2 < 3; ++b2) vp[a * 4 + b2] += pR[a * 3 + b2] + v_R[a * 3 + b2];
           vp[a * 4 + 3] += pt[a] + v_t[a];
@@ -603,20 +642,40 @@ Grads backward_all(const RasterState<T>& S, const Tensor& g_image, const Tensor&
 
 template <typename T>
 RasterizeResult rasterize_impl(const Tensor& means, const Tensor& quats, const Tensor& scales,
-                               const Tensor& opacities, const Tensor& colors, const Tensor& viewmat,
-                               const Tensor& K, const Tensor& background, const RasterizeOptions& opt) {
+                               const Tensor& opacities, const Tensor& colors, const Tensor& colors_rest,
+                               const Tensor& viewmat, const Tensor& K, const Tensor& background,
+                               const RasterizeOptions& opt, bool raw) {
   auto S = std::make_shared<RasterState<T>>();
   S->opt = opt;
   S->cam = make_camera<T>(viewmat, K, opt);
   S->n = means.shape()[0];
   S->means = means.detach().contiguous();
   S->quats = quats.detach().contiguous();
-  S->scales = scales.detach().contiguous();
-  S->opacities = opacities.detach().contiguous();
+  S->raw = raw;
+  if (raw) {  // activations without autograd nodes: the backward applies their chain rule
+    SC_STAGE("raster.activate");
+    S->scales = Tensor::empty(scales.shape(), dtype_of<T>::value);
+    S->opacities = Tensor::empty(opacities.shape(), dtype_of<T>::value);
+    Tensor ls = scales.detach().contiguous(), lo = opacities.detach().contiguous();
+    const T* a = ls.template data<T>();
+    const T* b = lo.template data<T>();
+    T* s = S->scales.template data<T>();
+    T* o = S->opacities.template data<T>();
+    parallel_for(S->n, 4096, [&](int64_t b0, int64_t e0) {
+      for (int64_t i = b0; i < e0; ++i) {
+        for (int k = 0; k < 3; ++k) s[3 * i + k] = std::exp(a[3 * i + k]);
+        o[i] = T(1) / (T(1) + std::exp(-b[i]));
+      }
+    });
+  } else {
+    S->scales = scales.detach().contiguous();
+    S->opacities = opacities.detach().contiguous();
+  }
   S->colors = colors.detach().contiguous();
+  if (colors_rest.defined()) S->colors_rest = colors_rest.detach().contiguous();
   int64_t ncol = has_color(opt.mode) ? (opt.sh_degree ? 3 : colors.shape()[1]) : 0;
   S->C = ncol + (has_depth(opt.mode) ? 1 : 0);
-  S->sh_k = opt.sh_degree ? colors.shape()[1] : 0;
+  S->sh_k = opt.sh_degree ? colors.shape()[1] + (colors_rest.defined() ? colors_rest.shape()[1] : 0) : 0;
   {
     Tensor V = viewmat.detach().to(dtype_of<T>::value).contiguous();
     invert4(V.data<T>(), S->Vinv);
@@ -665,13 +724,13 @@ RasterizeResult rasterize_impl(const Tensor& means, const Tensor& quats, const T
   }
   std::vector<Tensor> outs{image, alpha};
   record_op("rasterize",
-            {means, quats, scales, opacities, colors, viewmat, background, res.means2d,
+            {means, quats, scales, opacities, colors, colors_rest, viewmat, background, res.means2d,
              res.means2d_absgrad},
             outs, [S](const std::vector<Tensor>& g) -> std::vector<Tensor> {
               SC_STAGE("raster.total_backward");
               Grads v = backward_all(*S, g[0], g[1]);
-              return {v.means, v.quats, v.scales, v.opacities, v.colors, v.viewmat, v.background,
-                      v.means2d, v.absgrad};
+              return {v.means, v.quats, v.scales, v.opacities, v.colors, v.colors_rest, v.viewmat,
+                      v.background, v.means2d, v.absgrad};
             });
   image = outs[0];
   alpha = outs[1];
@@ -741,8 +800,59 @@ RasterizeResult rasterize(const Tensor& means, const Tensor& quats, const Tensor
   check_finite(viewmat, "viewmat");
   check_finite(K, "K");
   if (dt == DType::Float32)
-    return rasterize_impl<float>(means, quats, scales, opacities, colors, viewmat, K, background, opt);
-  return rasterize_impl<double>(means, quats, scales, opacities, colors, viewmat, K, background, opt);
+    return rasterize_impl<float>(means, quats, scales, opacities, colors, Tensor(), viewmat, K, background,
+                                 opt, false);
+  return rasterize_impl<double>(means, quats, scales, opacities, colors, Tensor(), viewmat, K, background,
+                                opt, false);
+}
+
+RasterizeResult rasterize_params(const Tensor& means, const Tensor& quats, const Tensor& log_scales,
+                                 const Tensor& logit_opacities, const Tensor& sh0, const Tensor& shN,
+                                 const Tensor& viewmat, const Tensor& K, const Tensor& background,
+                                 const RasterizeOptions& opt) {
+  DType dt = means.dtype();
+  if (dt != DType::Float32 && dt != DType::Float64)
+    throw TypeError(std::string("rasterize: means must be float32 or float64, got ") + dtype_name(dt));
+  const std::pair<const Tensor*, const char*> args[] = {
+      {&quats, "quats"}, {&log_scales, "scales"}, {&logit_opacities, "opacities"}, {&sh0, "sh0"},
+      {&shN, "shN"}, {&viewmat, "viewmat"}, {&K, "K"}, {&background, "background"}};
+  for (auto& [t, name] : args)
+    if (t->defined() && t->dtype() != dt)
+      throw TypeError(std::string("rasterize: ") + name + " has dtype " + dtype_name(t->dtype()) +
+                      " but means has " + dtype_name(dt) + "; all inputs must share one dtype");
+  if (!opt.sh_degree || opt.mode != RenderMode::RGB)
+    throw ValueError("rasterize: the parameter form renders RGB from SH coefficients (sh_degree required)");
+  check_shape(means, {-1, 3}, "means");
+  int64_t n = means.shape()[0];
+  check_shape(quats, {n, 4}, "quats");
+  check_shape(log_scales, {n, 3}, "scales");
+  check_shape(logit_opacities, {n}, "opacities");
+  check_shape(sh0, {n, 1, 3}, "sh0");
+  check_shape(shN, {n, -1, 3}, "shN");
+  int64_t d = *opt.sh_degree;
+  if (d < 0 || d > 3) throw ValueError("rasterize: sh_degree must be 0..3, got " + std::to_string(d));
+  if (1 + shN.shape()[1] < (d + 1) * (d + 1))
+    throw ValueError("rasterize: shN must have shape (N, K-1, 3) with K >= " + std::to_string((d + 1) * (d + 1)) +
+                     " for sh_degree " + std::to_string(d) + ", got " + shape_str(shN.shape()));
+  check_shape(viewmat, {4, 4}, "viewmat");
+  check_shape(K, {3, 3}, "K");
+  if (background.defined()) check_shape(background, {3}, "background");
+  if (opt.width <= 0 || opt.height <= 0)
+    throw ValueError("rasterize: width and height must be positive, got " + std::to_string(opt.width) +
+                     "x" + std::to_string(opt.height));
+  if (opt.tile_size < 1 || opt.tile_size > 256)
+    throw ValueError("rasterize: tile_size must be in [1, 256], got " + std::to_string(opt.tile_size));
+  if (!(opt.near_plane > 0) || !(opt.far_plane > opt.near_plane))
+    throw ValueError("rasterize: need 0 < near < far, got near=" + std::to_string(opt.near_plane) +
+                     " far=" + std::to_string(opt.far_plane));
+  SC_STAGE("raster.total_forward");
+  check_finite(viewmat, "viewmat");
+  check_finite(K, "K");
+  if (dt == DType::Float32)
+    return rasterize_impl<float>(means, quats, log_scales, logit_opacities, sh0, shN, viewmat, K,
+                                 background, opt, true);
+  return rasterize_impl<double>(means, quats, log_scales, logit_opacities, sh0, shN, viewmat, K,
+                                background, opt, true);
 }
 
 ProjectionResult project_gaussians(const Tensor& means, const Tensor& quats, const Tensor& scales,

@@ -44,6 +44,15 @@ RasterizeResult rasterize(const Tensor& means, const Tensor& quats, const Tensor
                           const Tensor& opacities, const Tensor& colors, const Tensor& viewmat,
                           const Tensor& K, const Tensor& background, const RasterizeOptions& opt);
 
+// The same from training parameters, without separate activation ops: scales
+// as log-scales (exp inside), opacities as logits (sigmoid inside), and SH
+// coefficients as DC sh0 (N,1,3) plus the rest shN (N,K-1,3), read in place.
+// RGB only; gradients are those of the parameters themselves.
+RasterizeResult rasterize_params(const Tensor& means, const Tensor& quats, const Tensor& log_scales,
+                                 const Tensor& logit_opacities, const Tensor& sh0, const Tensor& shN,
+                                 const Tensor& viewmat, const Tensor& K, const Tensor& background,
+                                 const RasterizeOptions& opt);
+
 // ---- stages, forward only (the rasterizer's backward covers their gradients) --
 struct ProjectionResult {
   Tensor means2d;        // (N,2) pixels

@@ -99,9 +99,11 @@ class Gaussians:
         """Rasterize from a view (dict-like with viewmat, K, width, height):
         returns (image (H,W,3), alpha (H,W,1), info)."""
         bg = None if background is None else np.asarray(background, np.float32)
-        return _core.rasterize(
-            self.means, self.quats, self.activated_scales(), self.activated_opacities(),
-            self.sh_coefficients(), np.ascontiguousarray(view["viewmat"], np.float32),
+        # the parameter form: exp / sigmoid / SH concat happen inside, with no
+        # activation ops (or their gradient copies) per step
+        return _core.rasterize_params(
+            self.means, self.quats, self.scales, self.opacities, self.sh0, self.shN,
+            np.ascontiguousarray(view["viewmat"], np.float32),
             np.ascontiguousarray(view["K"], np.float32), int(view["width"]), int(view["height"]),
             self.sh_degree if sh_degree is None else sh_degree, bg)
 
