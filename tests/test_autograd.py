@@ -237,3 +237,31 @@ def test_grad_setter(rng):
     x.grad = np.ones(2, np.float32)
     (x * 1.0).sum().backward()
     assert x.grad.dtype == "float64" and x.grad.tolist() == [2.0, 2.0]
+
+
+def test_leaf_gradients_never_alias(rng):
+    """A leaf's .grad may take over the backward's buffer only when nothing else
+    sees it: two leaves fed the same upstream gradient (add), a gradient the user
+    passed in, and a reshaped one each end up in memory of their own."""
+    a = sc.tensor(rng.standard_normal(6))
+    b = sc.tensor(rng.standard_normal(6))
+    c = sc.tensor(rng.standard_normal((2, 3)))
+    for t in (a, b, c):
+        t.requires_grad = True
+    w = rng.standard_normal(6)
+    ((a + b + c.reshape([6])) * sc.tensor(w)).sum().backward()
+    grads = [a.grad.numpy(), b.grad.numpy(), c.grad.numpy()]
+    for g in grads:
+        np.testing.assert_allclose(g.reshape(-1), w)
+    grads[0][:] = 0.0  # writes through a's .grad only
+    np.testing.assert_allclose(b.grad.numpy(), w)
+    np.testing.assert_allclose(c.grad.numpy().reshape(-1), w)
+
+    x = sc.tensor(rng.standard_normal(4))
+    x.requires_grad = True
+    seed_values = rng.standard_normal(4)
+    seed = sc.tensor(seed_values.copy())
+    (x + 0.0).backward(seed)  # the backward of + passes the caller's tensor on
+    np.testing.assert_array_equal(x.grad.numpy(), seed_values)
+    x.grad.numpy()[:] = 0.0
+    np.testing.assert_array_equal(seed.numpy(), seed_values)  # the caller's gradient is untouched

@@ -67,6 +67,18 @@ Tensor record_op1(const std::string& name, const std::vector<Tensor>& inputs, Te
   return outs[0];
 }
 
+// True when nothing but this call and the engine's slot can reach g's memory: a
+// contiguous tensor spanning all of a storage we allocated, whose TensorImpl is
+// held only by `grads` and the local copy. Such a gradient becomes .grad as is;
+// any other is copied, since it may alias a tensor someone else still sees.
+static bool stealable(const Tensor& g) {
+  const auto& impl = g.impl_ptr();
+  const auto& st = impl->storage;
+  return impl.use_count() <= 2 && st && st.use_count() == 1 && st->allocated && !st->readonly &&
+         !impl->grad_fn && !impl->requires_grad && g.offset() == 0 && g.is_contiguous() &&
+         (size_t)g.numel() * itemsize(g.dtype()) == st->nbytes;
+}
+
 std::vector<Tensor> AccumulateGrad::apply(const std::vector<Tensor>& grads) {
   Tensor g = grads.empty() ? Tensor() : grads[0];
   if (!g.defined()) return {};
@@ -83,7 +95,7 @@ std::vector<Tensor> AccumulateGrad::apply(const std::vector<Tensor>& grads) {
     leaf->grad = (sum.dtype() == leaf->dtype ? sum : sum.to(leaf->dtype)).impl_ptr();
   } else {
     // Own the memory: the incoming gradient may alias another tensor's.
-    leaf->grad = g.clone().impl_ptr();
+    leaf->grad = stealable(g) ? g.impl_ptr() : g.clone().impl_ptr();
   }
   return {};
 }

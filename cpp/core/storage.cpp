@@ -138,6 +138,7 @@ std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
   s->data = p;
   s->nbytes = nbytes;
   s->device = device;
+  s->allocated = true;
   if (big)
     s->owner = std::shared_ptr<void>(p, [bytes](void* q) { BlockCache::get().give(q, bytes); });
   else

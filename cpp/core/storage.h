@@ -16,6 +16,7 @@ struct Storage {
   Device device;
   std::shared_ptr<void> owner;  // frees or releases the memory
   bool readonly = false;        // wraps memory its owner marked read-only (writes raise)
+  bool allocated = false;       // our own allocation (not wrapping someone else's memory)
 
   static std::shared_ptr<Storage> allocate(size_t nbytes, Device device = {});
   static std::shared_ptr<Storage> wrap(void* data, size_t nbytes, std::shared_ptr<void> owner,
