@@ -135,6 +135,28 @@ void invert4(const T* m, T* inv) {
 }
 
 // Everything the backward needs, kept alive by the autograd closure.
+// Per-row record lists of a tile (see sc_composite_forward_row's `idx`):
+// record k reaches pixel row py only if 0.5 dy^2 (C - B^2/A) <= ln(255 op),
+// i.e. |my - py| <= sqrt(r2 A / det) with r2 = 2 ln(255 op) (the row-wise
+// minimum of the Mahalanobis distance). Slightly widened so that rounding
+// never drops a row the per-pixel test would draw.
+struct RowLists {
+  std::vector<int32_t> start;  // per row (+1): range in idx
+  std::vector<int32_t> idx;    // record indices, depth order within each row
+  std::vector<int32_t> lo, hi; // scratch: each record's row range
+};
+
+// One tile ready for compositing: its records (front to back), pixel bounds
+// and per-row record lists. The forward and the backward build it alike.
+template <typename T>
+struct Tile {
+  int64_t id = 0, n = 0, x0 = 0, x1 = 0, y0 = 0, y1 = 0;
+  std::vector<T> recs;
+  RowLists rows;
+  const int32_t* row_idx(int64_t y) const { return rows.idx.data() + rows.start[y - y0]; }
+  int row_len(int64_t y) const { return rows.start[y - y0 + 1] - rows.start[y - y0]; }
+};
+
 template <typename T>
 struct RasterState {
   RasterizeOptions opt;
@@ -152,6 +174,10 @@ struct RasterState {
   std::vector<T> trans;       // per pixel final transmittance
   std::vector<int32_t> last;  // per pixel: records walked (sc_composite_forward's return)
   std::vector<T> bg;          // C (0 on the depth channel)
+  // Tiles prepared by the forward (records and row lists), kept for the backward
+  // when a gradient may follow, so it does not gather and sort them again.
+  bool keep_tiles = false;
+  mutable std::vector<Tile<T>> tiles;
   T Vinv[16];                 // inverse(viewmat)
   T campos[4];                // column 3 of Vinv
 };
@@ -342,16 +368,6 @@ template <typename T>
 #endif
 }
 
-// Per-row record lists of a tile (see sc_composite_forward_row's `idx`):
-// record k reaches pixel row py only if 0.5 dy^2 (C - B^2/A) <= ln(255 op),
-// i.e. |my - py| <= sqrt(r2 A / det) with r2 = 2 ln(255 op) (the row-wise
-// minimum of the Mahalanobis distance). Slightly widened so that rounding
-// never drops a row the per-pixel test would draw.
-struct RowLists {
-  std::vector<int32_t> start;  // per row (+1): range in idx
-  std::vector<int32_t> idx;    // record indices, depth order within each row
-  std::vector<int32_t> lo, hi; // scratch: each record's row range
-};
 
 template <typename T>
 void build_row_lists(const T* recs, int64_t n, int stride, int64_t y0, int64_t rows, RowLists& L) {
@@ -398,24 +414,23 @@ inline std::vector<int64_t> tiles_by_cost(const TileBins& bins) {
   return order;
 }
 
-// One tile ready for compositing: its records (front to back), pixel bounds
-// and per-row record lists. The forward and the backward build it alike.
-template <typename T>
-struct Tile {
-  int64_t id = 0, n = 0, x0 = 0, x1 = 0, y0 = 0, y1 = 0;
-  std::vector<T> recs;
-  RowLists rows;
-  const int32_t* row_idx(int64_t y) const { return rows.idx.data() + rows.start[y - y0]; }
-  int row_len(int64_t y) const { return rows.start[y - y0 + 1] - rows.start[y - y0]; }
-};
 
-// Calls fn(tile) for every tile, in parallel, largest first.
+// Calls fn(tile) for every tile, in parallel, largest first. Tiles come from
+// S.tiles when the forward kept them; otherwise they are built here (and kept
+// when S.keep_tiles asks for it).
 template <typename T, typename Fn>
 void for_each_tile_parallel(const RasterState<T>& S, Fn&& fn) {
   int64_t W = S.opt.width, H = S.opt.height, ts = S.opt.tile_size;
   std::vector<int64_t> order = tiles_by_cost(S.bins);
+  const bool cached = !S.tiles.empty();
+  if (!cached && S.keep_tiles) S.tiles.resize(order.size());
   parallel_for_each((int64_t)order.size(), [&](int64_t task) {
-    Tile<T> t;
+    if (cached) {
+      fn(S.tiles[order[task]]);
+      return;
+    }
+    Tile<T> local;
+    Tile<T>& t = S.keep_tiles ? S.tiles[order[task]] : local;
     t.id = order[task];
     t.n = gather_tile(S, t.id, t.recs);
     int64_t tx = t.id % S.bins.tiles_x, ty = t.id / S.bins.tiles_x;
@@ -652,6 +667,7 @@ RasterizeResult rasterize_impl(const Tensor& means, const Tensor& quats, const T
   S->means = means.detach().contiguous();
   S->quats = quats.detach().contiguous();
   S->raw = raw;
+  S->keep_tiles = grad_enabled();
   if (raw) {  // activations without autograd nodes: the backward applies their chain rule
     SC_STAGE("raster.activate");
     S->scales = Tensor::empty(scales.shape(), dtype_of<T>::value);
