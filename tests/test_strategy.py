@@ -110,3 +110,23 @@ def test_opacity_reset_at_start_as_gsplat():
         assert (before > _logit(0.01)).sum() == 5
         st = opt.state_dict()["state"][Gaussians.NAMES.index("opacities")]
         assert np.any(st["exp_avg"]) != at_start  # a reset restarts the opacity moments
+
+
+def test_accumulate_grad2d_matches_numpy():
+    rng = np.random.default_rng(11)
+    n = 5000
+    g = rng.standard_normal((n, 2)).astype(np.float32)
+    radii = rng.integers(0, 3, (n, 2)).astype(np.int32)
+    radii[:100] = 0
+    s0, c0 = rng.uniform(0, 1, n), rng.integers(0, 5, n).astype(np.float64)
+    s, c = s0.copy(), c0.copy()
+    sc._core.accumulate_grad2d(g, radii, 320.0, 240.0, s, c)
+    vis = (radii > 0).any(1)
+    want = np.hypot(g[:, 0].astype(np.float64) * 320.0, g[:, 1].astype(np.float64) * 240.0)
+    np.testing.assert_allclose(s, s0 + np.where(vis, want, 0.0), rtol=1e-12)
+    np.testing.assert_array_equal(c, c0 + vis)
+    import pytest
+    with pytest.raises(ValueError, match="count must be a writable contiguous float64"):
+        sc._core.accumulate_grad2d(g, radii, 1.0, 1.0, s, c.astype(np.float32))
+    with pytest.raises(ValueError, match="radii must be int32"):
+        sc._core.accumulate_grad2d(g, radii.astype(np.int64), 1.0, 1.0, s, c)

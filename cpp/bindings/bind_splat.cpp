@@ -3,6 +3,7 @@
 #include <nanobind/stl/string.h>
 
 #include "bindings/bindings.h"
+#include "splat/densify_stats.h"
 #include "splat/knn.h"
 #include "splat/rasterize.h"
 
@@ -122,6 +123,18 @@ void bind_splat(nb::module_& m) {
     Tensor td = to_tensor(dirs, nullptr, "dirs");
     return sh_colors(degree, td, to_tensor(coeffs, &td, "coeffs"));
   }, nb::arg("degree"), nb::arg("dirs"), nb::arg("coeffs"));
+  m.def(
+      "accumulate_grad2d",
+      [](nb::handle grad2d, nb::handle radii, double scale_x, double scale_y, nb::handle grad_sum,
+         nb::handle count) {
+        Tensor s = to_tensor(grad_sum, nullptr, "grad_sum"), c = to_tensor(count, nullptr, "count");
+        accumulate_grad2d(to_tensor(grad2d, nullptr, "grad2d"), to_tensor(radii, nullptr, "radii"),
+                          scale_x, scale_y, s, c);
+      },
+      nb::arg("grad2d"), nb::arg("radii"), nb::arg("scale_x"), nb::arg("scale_y"), nb::arg("grad_sum"),
+      nb::arg("count"),
+      "Densification statistics, in place: grad_sum[i] += |grad2d[i] * (scale_x, scale_y)| and "
+      "count[i] += 1 for every Gaussian with non-zero radii.");
   m.def("knn_mean_distance", [](nb::handle points, int64_t k) {
     return knn_mean_distance(to_tensor(points, nullptr, "points"), k);
   }, nb::arg("points"), nb::arg("k") = 3,

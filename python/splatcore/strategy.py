@@ -51,8 +51,8 @@ class DefaultStrategy:
         return {"grad2d": self.grad2d, "count": self.count, "rng": self.rng.bit_generator.state}
 
     def load_state(self, st):
-        self.grad2d = None if st.get("grad2d") is None else np.asarray(st["grad2d"])
-        self.count = None if st.get("count") is None else np.asarray(st["count"])
+        self.grad2d = None if st.get("grad2d") is None else np.array(st["grad2d"], np.float64)
+        self.count = None if st.get("count") is None else np.array(st["count"], np.float64)
         self.rng.bit_generator.state = st["rng"]
 
     def step_post_backward(self, gaussians, optimizer, info, step):
@@ -78,13 +78,10 @@ class DefaultStrategy:
         g = info["means2d"].grad
         if g is None:
             return
-        g = g.numpy()
-        # pixel gradients -> NDC gradients, the scale the 3DGS threshold assumes
-        norm = np.hypot(g[:, 0] * (info["width"] / 2.0), g[:, 1] * (info["height"] / 2.0))
-        radii = info["radii"].numpy()
-        visible = (radii[:, 0] > 0) | (radii[:, 1] > 0)
-        self.grad2d += np.where(visible, norm, 0.0)
-        self.count += visible
+        # pixel gradients -> NDC gradients (x width/2, height/2), the scale the 3DGS
+        # threshold assumes; summed over the views where the Gaussian was visible
+        _core.accumulate_grad2d(g, info["radii"], info["width"] / 2.0, info["height"] / 2.0,
+                                self.grad2d, self.count)
 
     # ---- refinement -----------------------------------------------------------
     def _refine(self, gaussians, optimizer, step):
