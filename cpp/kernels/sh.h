@@ -68,30 +68,39 @@ SC_FN void sc_sh_basis(int degree, T x, T y, T z, SC_THREAD T* b, SC_THREAD T* b
 }
 
 // Colour of one Gaussian seen from camera centre (cx, cy, cz); mean (mx, my, mz).
-// coeffs: this Gaussian's coefficients (stride 3 per k). rgb: 3 outputs.
+// Coefficients (stride 3 per k): dc holds k = 0, rest holds k >= 1 (for one
+// (K,3) block, rest = dc + 3; training keeps them in separate tensors).
 template <typename T>
-SC_FN void sc_sh_color(int degree, T mx, T my, T mz, T camx, T camy, T camz,
-                       SC_DEVICE const T* coeffs, SC_THREAD T* rgb) {
+SC_FN void sc_sh_color_split(int degree, T mx, T my, T mz, T camx, T camy, T camz,
+                             SC_DEVICE const T* dc, SC_DEVICE const T* rest, SC_THREAD T* rgb) {
   T dx = mx - camx, dy = my - camy, dz = mz - camz;
   T inv = T(1) / sqrt(dx * dx + dy * dy + dz * dz);
   T b[16], unused[1];
   sc_sh_basis(degree, dx * inv, dy * inv, dz * inv, b, unused, unused, unused, false);
   int nk = (degree + 1) * (degree + 1);
   for (int c = 0; c < 3; ++c) {
-    T s = T(0.5);
-    for (int k = 0; k < nk; ++k) s += b[k] * coeffs[k * 3 + c];
+    T s = T(0.5) + b[0] * dc[c];
+    for (int k = 1; k < nk; ++k) s += b[k] * rest[(k - 1) * 3 + c];
     rgb[c] = s > T(0) ? s : T(0);
   }
 }
 
-// Backward of sc_sh_color: given v_rgb, writes v_coeffs (same layout, overwrites
-// the first (degree+1)^2 * 3 entries) and returns the gradient w.r.t. the
-// unnormalised direction mean - campos in v_dir[3] (add it to v_mean,
-// subtract it from v_campos).
+// The same for one (K,3) block of coefficients.
 template <typename T>
-SC_FN void sc_sh_color_backward(int degree, T mx, T my, T mz, T camx, T camy, T camz,
-                                SC_DEVICE const T* coeffs, SC_THREAD const T* v_rgb,
-                                SC_DEVICE T* v_coeffs, SC_THREAD T* v_dir) {
+SC_FN void sc_sh_color(int degree, T mx, T my, T mz, T camx, T camy, T camz,
+                       SC_DEVICE const T* coeffs, SC_THREAD T* rgb) {
+  sc_sh_color_split(degree, mx, my, mz, camx, camy, camz, coeffs, coeffs + 3, rgb);
+}
+
+// Backward of sc_sh_color_split: given v_rgb, writes v_dc (3) and v_rest (the
+// first ((degree+1)^2 - 1) * 3 entries; same layouts as dc / rest) and returns
+// the gradient w.r.t. the unnormalised direction mean - campos in v_dir[3] (add
+// it to v_mean, subtract it from v_campos).
+template <typename T>
+SC_FN void sc_sh_color_split_backward(int degree, T mx, T my, T mz, T camx, T camy, T camz,
+                                      SC_DEVICE const T* dc, SC_DEVICE const T* rest,
+                                      SC_THREAD const T* v_rgb, SC_DEVICE T* v_dc, SC_DEVICE T* v_rest,
+                                      SC_THREAD T* v_dir) {
   T dx = mx - camx, dy = my - camy, dz = mz - camz;
   T inv = T(1) / sqrt(dx * dx + dy * dy + dz * dz);
   T x = dx * inv, y = dy * inv, z = dz * inv;
@@ -101,16 +110,18 @@ SC_FN void sc_sh_color_backward(int degree, T mx, T my, T mz, T camx, T camy, T 
   // The clamp max(., 0) passes gradient only where the colour was positive.
   T g[3];
   for (int c = 0; c < 3; ++c) {
-    T s = T(0.5);
-    for (int k = 0; k < nk; ++k) s += b[k] * coeffs[k * 3 + c];
+    T s = T(0.5) + b[0] * dc[c];
+    for (int k = 1; k < nk; ++k) s += b[k] * rest[(k - 1) * 3 + c];
     g[c] = s > T(0) ? v_rgb[c] : T(0);
   }
   T vx = T(0), vy = T(0), vz = T(0);
   for (int k = 0; k < nk; ++k) {
+    SC_DEVICE const T* ck = k == 0 ? dc : rest + (k - 1) * 3;
+    SC_DEVICE T* vk = k == 0 ? v_dc : v_rest + (k - 1) * 3;
     T w = T(0);
     for (int c = 0; c < 3; ++c) {
-      v_coeffs[k * 3 + c] = b[k] * g[c];
-      w += coeffs[k * 3 + c] * g[c];
+      vk[c] = b[k] * g[c];
+      w += ck[c] * g[c];
     }
     vx += bx[k] * w;
     vy += by[k] * w;
@@ -121,4 +132,14 @@ SC_FN void sc_sh_color_backward(int degree, T mx, T my, T mz, T camx, T camy, T 
   v_dir[0] = (vx - x * dot) * inv;
   v_dir[1] = (vy - y * dot) * inv;
   v_dir[2] = (vz - z * dot) * inv;
+}
+
+// Backward of sc_sh_color: v_coeffs has the layout of coeffs (overwrites the
+// first (degree+1)^2 * 3 entries).
+template <typename T>
+SC_FN void sc_sh_color_backward(int degree, T mx, T my, T mz, T camx, T camy, T camz,
+                                SC_DEVICE const T* coeffs, SC_THREAD const T* v_rgb,
+                                SC_DEVICE T* v_coeffs, SC_THREAD T* v_dir) {
+  sc_sh_color_split_backward(degree, mx, my, mz, camx, camy, camz, coeffs, coeffs + 3, v_rgb,
+                             v_coeffs, v_coeffs + 3, v_dir);
 }

@@ -89,15 +89,22 @@ TileBins bin_tiles(const T* means2d, const T* conics, const T* r2, const T* dept
     for (int64_t j = b; j < e; ++j) rank[vis[j]] = (uint32_t)j;
   });
 
-  // 2. intersections per Gaussian, exclusive prefix sum in index order
+  // 2. the tiles each Gaussian touches, listed once per block of Gaussians (in
+  //    index order), and the exclusive prefix sum of their counts
+  const int64_t gblock = 2048;
+  int64_t nblocks = (n + gblock - 1) / gblock;
+  std::vector<std::vector<uint32_t>> block_tiles(nblocks);
   std::vector<int64_t> counts(n, 0);
-  parallel_for(n, 2048, [&](int64_t b, int64_t e) {
-    for (int64_t g = b; g < e; ++g) {
-      if (radii[2 * g] <= 0 && radii[2 * g + 1] <= 0) continue;
-      int64_t c = 0;
-      for_each_tile(means2d + 2 * g, conics + 3 * g, r2[g], W, H, ts, bins.tiles_x,
-                    [&](int64_t) { ++c; });
-      counts[g] = c;
+  parallel_for(nblocks, 1, [&](int64_t bb, int64_t be) {
+    for (int64_t blk = bb; blk < be; ++blk) {
+      std::vector<uint32_t>& L = block_tiles[blk];
+      for (int64_t g = blk * gblock; g < std::min(n, (blk + 1) * gblock); ++g) {
+        if (radii[2 * g] <= 0 && radii[2 * g + 1] <= 0) continue;
+        size_t before = L.size();
+        for_each_tile(means2d + 2 * g, conics + 3 * g, r2[g], W, H, ts, bins.tiles_x,
+                      [&](int64_t tile) { L.push_back((uint32_t)tile); });
+        counts[g] = (int64_t)(L.size() - before);
+      }
     }
   });
   bins.emit_offset.assign(n + 1, 0);
@@ -117,18 +124,17 @@ TileBins bin_tiles(const T* means2d, const T* conics, const T* r2, const T* dept
     using K = decltype(key_zero);
     std::vector<K> sort_keys(n_isects);
     std::vector<uint32_t> emit_ids(n_isects), emit_gauss(n_isects);
-    parallel_for(n, 2048, [&](int64_t b, int64_t e) {
-      for (int64_t g = b; g < e; ++g) {
-        int64_t o = bins.emit_offset[g];
-        if (o == bins.emit_offset[g + 1]) continue;
-        K r = (K)rank[g];
-        for_each_tile(means2d + 2 * g, conics + 3 * g, r2[g], W, H, ts, bins.tiles_x,
-                      [&](int64_t tile) {
-                        sort_keys[o] = ((K)tile << rank_bits) | r;
-                        emit_ids[o] = (uint32_t)o;
-                        emit_gauss[o] = (uint32_t)g;
-                        ++o;
-                      });
+    parallel_for(nblocks, 1, [&](int64_t bb, int64_t be) {
+      for (int64_t blk = bb; blk < be; ++blk) {
+        const uint32_t* tile = block_tiles[blk].data();
+        for (int64_t g = blk * gblock; g < std::min(n, (blk + 1) * gblock); ++g) {
+          K r = (K)rank[g];
+          for (int64_t o = bins.emit_offset[g]; o < bins.emit_offset[g + 1]; ++o) {
+            sort_keys[o] = ((K)*tile++ << rank_bits) | r;
+            emit_ids[o] = (uint32_t)o;
+            emit_gauss[o] = (uint32_t)g;
+          }
+        }
       }
     });
 

@@ -261,16 +261,17 @@ void project_all(RasterState<T>& S) {
   }
 }
 
-// The first nk SH coefficients (nk*3 values) of Gaussian i: a pointer into the
-// (N,K,3) coefficients, or, in the split form, gathered into buf.
+// Gaussian i's SH coefficients: dc (k = 0) and rest (k >= 1), read in place
+// from the (N,K,3) block or from the split sh0 / shN tensors.
 template <typename T>
-const T* sh_coeffs(const RasterState<T>& S, int64_t i, int nk, T* buf) {
-  if (!S.colors_rest.defined()) return S.colors.template data<T>() + i * S.sh_k * 3;
-  const T* dc = S.colors.template data<T>() + i * 3;
-  const T* rest = S.colors_rest.template data<T>() + i * (S.sh_k - 1) * 3;
-  for (int c = 0; c < 3; ++c) buf[c] = dc[c];
-  for (int k = 3; k < nk * 3; ++k) buf[k] = rest[k - 3];
-  return buf;
+void sh_pointers(const RasterState<T>& S, int64_t i, const T*& dc, const T*& rest) {
+  if (!S.colors_rest.defined()) {
+    dc = S.colors.template data<T>() + i * S.sh_k * 3;
+    rest = dc + 3;
+  } else {
+    dc = S.colors.template data<T>() + i * 3;
+    rest = S.colors_rest.template data<T>() + i * (S.sh_k - 1) * 3;
+  }
 }
 
 template <typename T>
@@ -294,11 +295,12 @@ void compute_features(RasterState<T>& S) {
       T* f = S.feats.data() + i * C;
       if (ncol > 0) {
         if (S.opt.sh_degree) {
-          T rgb[3], buf[48];
-          const T* coeffs = sh_coeffs(S, i, (int)(col_used / 3), buf);
-          if (!all_finite(coeffs, (int)col_used)) bad[b / block] = 1;
-          sc_sh_color((int)*S.opt.sh_degree, mean[3 * i], mean[3 * i + 1], mean[3 * i + 2], camc[0],
-                      camc[1], camc[2], coeffs, rgb);
+          T rgb[3];
+          const T *dc, *rest;
+          sh_pointers(S, i, dc, rest);
+          if (!all_finite(dc, 3) || !all_finite(rest, (int)col_used - 3)) bad[b / block] = 1;
+          sc_sh_color_split((int)*S.opt.sh_degree, mean[3 * i], mean[3 * i + 1], mean[3 * i + 2],
+                            camc[0], camc[1], camc[2], dc, rest, rgb);
           for (int c = 0; c < 3; ++c) f[c] = rgb[c];
         } else {
           if (!all_finite(col + i * col_row, (int)col_used)) bad[b / block] = 1;
@@ -542,7 +544,6 @@ Grads backward_all(const RasterState<T>& S, const Tensor& g_image, const Tensor&
   const T* quat = S.quats.template data<T>();
   const T* scale = S.scales.template data<T>();
   const T* opac = S.opacities.template data<T>();
-  const T* col = S.colors.template data<T>();
   RenderMode m = S.opt.mode;
   int64_t ncol = has_color(m) ? (S.opt.sh_degree ? 3 : S.colors.shape()[1]) : 0;
   int64_t col_row = S.colors.numel() / std::max<int64_t>(n, 1);  // colour-gradient entries per Gaussian
@@ -590,18 +591,16 @@ Grads backward_all(const RasterState<T>& S, const Tensor& g_image, const Tensor&
         T v_mean_sh[3] = {0, 0, 0};
         if (ncol > 0) {
           if (S.opt.sh_degree) {
-            T v_rgb[3] = {acc[6], acc[7], acc[8]}, v_dir[3], buf[48], vbuf[48];
-            int nk = (int)(col_written / 3);
-            const T* coeffs = split ? sh_coeffs(S, i, nk, buf) : col + i * S.sh_k * 3;
-            sc_sh_color_backward((int)*S.opt.sh_degree, mean[3 * i], mean[3 * i + 1], mean[3 * i + 2],
-                                 camc[0], camc[1], camc[2], coeffs, v_rgb,
-                                 split ? vbuf : vc + i * S.sh_k * 3, v_dir);
-            if (split) {
-              for (int c = 0; c < 3; ++c) vc[3 * i + c] = vbuf[c];
-              T* r = vcr + i * rest_row;
-              for (int64_t k = 3; k < col_written; ++k) r[k - 3] = vbuf[k];
-              for (int64_t k = std::max<int64_t>(col_written, 3) - 3; k < rest_row; ++k) r[k] = T(0);
-            }
+            T v_rgb[3] = {acc[6], acc[7], acc[8]}, v_dir[3];
+            const T *dc, *rest;
+            sh_pointers(S, i, dc, rest);
+            T* v_dc = split ? vc + 3 * i : vc + i * S.sh_k * 3;
+            T* v_rest = split ? vcr + i * rest_row : v_dc + 3;
+            sc_sh_color_split_backward((int)*S.opt.sh_degree, mean[3 * i], mean[3 * i + 1],
+                                       mean[3 * i + 2], camc[0], camc[1], camc[2], dc, rest, v_rgb,
+                                       v_dc, v_rest, v_dir);
+            if (split)  // bands above the degree
+              for (int64_t k = col_written - 3; k < rest_row; ++k) v_rest[k] = T(0);
             // dir = mean - campos, campos = (Vinv e3)[:3]: d campos = -(Vinv dV Vinv e3)[:3],
             // so dL/dV = (Vinv^T [v_dir; 0]) (Vinv e3)^T (v_campos = -v_dir).
             for (int k = 0; k < 3; ++k) v_mean_sh[k] = v_dir[k];
