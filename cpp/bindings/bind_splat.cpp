@@ -9,6 +9,37 @@
 
 namespace sc {
 
+namespace {
+
+RasterizeOptions raster_options(int64_t width, int64_t height, std::optional<int64_t> sh_degree,
+                                double near_plane, double far_plane, bool antialiased, int64_t tile_size) {
+  RasterizeOptions o;
+  o.width = width;
+  o.height = height;
+  o.sh_degree = sh_degree;
+  o.near_plane = near_plane;
+  o.far_plane = far_plane;
+  o.antialiased = antialiased;
+  o.tile_size = tile_size;
+  return o;
+}
+
+// (image, alpha, info) as splatcore.splat.rasterize documents them.
+nb::tuple render_tuple(const RasterizeResult& r, int64_t width, int64_t height, int64_t tile_size) {
+  nb::dict info;
+  info["radii"] = r.radii;
+  info["means2d"] = r.means2d;
+  info["means2d_absgrad"] = r.means2d_absgrad;
+  info["depths"] = r.depths;
+  info["n_isects"] = r.n_isects;
+  info["width"] = width;
+  info["height"] = height;
+  info["tile_size"] = tile_size;
+  return nb::make_tuple(r.image, r.alpha, info);
+}
+
+}  // namespace
+
 void bind_splat(nb::module_& m) {
   m.def(
       "rasterize",
@@ -18,15 +49,9 @@ void bind_splat(nb::module_& m) {
          double far_plane, const std::string& render_mode, bool antialiased, int64_t tile_size) {
         Tensor tm = to_tensor(means, nullptr, "means");
         auto arg = [&](nb::handle h, const char* name) { return to_tensor(h, &tm, name); };
-        RasterizeOptions o;
-        o.width = width;
-        o.height = height;
-        o.sh_degree = sh_degree;
-        o.near_plane = near_plane;
-        o.far_plane = far_plane;
+        RasterizeOptions o =
+            raster_options(width, height, sh_degree, near_plane, far_plane, antialiased, tile_size);
         o.mode = parse_render_mode(render_mode);
-        o.antialiased = antialiased;
-        o.tile_size = tile_size;
         Tensor tq = arg(quats, "quats"), ts = arg(scales, "scales"), to = arg(opacities, "opacities"),
                tc = arg(colors, "colors_or_sh"), tv = arg(viewmat, "viewmat"), tk = arg(K, "K");
         Tensor tb = background.is_none() ? Tensor() : arg(background, "background");
@@ -35,16 +60,7 @@ void bind_splat(nb::module_& m) {
           nb::gil_scoped_release nogil;
           r = rasterize(tm, tq, ts, to, tc, tv, tk, tb, o);
         }
-        nb::dict info;
-        info["radii"] = r.radii;
-        info["means2d"] = r.means2d;
-        info["means2d_absgrad"] = r.means2d_absgrad;
-        info["depths"] = r.depths;
-        info["n_isects"] = r.n_isects;
-        info["width"] = width;
-        info["height"] = height;
-        info["tile_size"] = tile_size;
-        return nb::make_tuple(r.image, r.alpha, info);
+        return render_tuple(r, width, height, tile_size);
       },
       nb::arg("means"), nb::arg("quats"), nb::arg("scales"), nb::arg("opacities"),
       nb::arg("colors_or_sh"), nb::arg("viewmat"), nb::arg("K"), nb::arg("width"),
@@ -59,14 +75,8 @@ void bind_splat(nb::module_& m) {
          bool antialiased, int64_t tile_size) {
         Tensor tm = to_tensor(means, nullptr, "means");
         auto arg = [&](nb::handle h, const char* name) { return to_tensor(h, &tm, name); };
-        RasterizeOptions o;
-        o.width = width;
-        o.height = height;
-        o.sh_degree = sh_degree;
-        o.near_plane = near_plane;
-        o.far_plane = far_plane;
-        o.antialiased = antialiased;
-        o.tile_size = tile_size;
+        RasterizeOptions o =
+            raster_options(width, height, sh_degree, near_plane, far_plane, antialiased, tile_size);
         Tensor tq = arg(quats, "quats"), ts = arg(log_scales, "scales"),
                to = arg(logit_opacities, "opacities"), t0 = arg(sh0, "sh0"), tn = arg(shN, "shN"),
                tv = arg(viewmat, "viewmat"), tk = arg(K, "K");
@@ -76,16 +86,7 @@ void bind_splat(nb::module_& m) {
           nb::gil_scoped_release nogil;
           r = rasterize_params(tm, tq, ts, to, t0, tn, tv, tk, tb, o);
         }
-        nb::dict info;
-        info["radii"] = r.radii;
-        info["means2d"] = r.means2d;
-        info["means2d_absgrad"] = r.means2d_absgrad;
-        info["depths"] = r.depths;
-        info["n_isects"] = r.n_isects;
-        info["width"] = width;
-        info["height"] = height;
-        info["tile_size"] = tile_size;
-        return nb::make_tuple(r.image, r.alpha, info);
+        return render_tuple(r, width, height, tile_size);
       },
       nb::arg("means"), nb::arg("quats"), nb::arg("scales"), nb::arg("opacities"), nb::arg("sh0"),
       nb::arg("shN"), nb::arg("viewmat"), nb::arg("K"), nb::arg("width"), nb::arg("height"),
@@ -99,12 +100,8 @@ void bind_splat(nb::module_& m) {
          nb::handle viewmat, nb::handle K, int64_t width, int64_t height, double near_plane,
          double far_plane, bool antialiased) {
         Tensor tm = to_tensor(means, nullptr, "means");
-        RasterizeOptions o;
-        o.width = width;
-        o.height = height;
-        o.near_plane = near_plane;
-        o.far_plane = far_plane;
-        o.antialiased = antialiased;
+        RasterizeOptions o =
+            raster_options(width, height, std::nullopt, near_plane, far_plane, antialiased, 16);
         ProjectionResult r = project_gaussians(tm, to_tensor(quats, &tm, "quats"), to_tensor(scales, &tm, "scales"),
                                                to_tensor(opacities, &tm, "opacities"),
                                                to_tensor(viewmat, &tm, "viewmat"), to_tensor(K, &tm, "K"), o);

@@ -83,6 +83,25 @@ void check_shape(const Tensor& t, const Shape& expect, const char* name) {
   }
 }
 
+void check_options(const RasterizeOptions& opt) {
+  if (opt.width <= 0 || opt.height <= 0)
+    throw ValueError("rasterize: width and height must be positive, got " + std::to_string(opt.width) +
+                     "x" + std::to_string(opt.height));
+  if (opt.tile_size < 1 || opt.tile_size > 256)
+    throw ValueError("rasterize: tile_size must be in [1, 256], got " + std::to_string(opt.tile_size));
+  if (!(opt.near_plane > 0) || !(opt.far_plane > opt.near_plane))
+    throw ValueError("rasterize: need 0 < near < far, got near=" + std::to_string(opt.near_plane) +
+                     " far=" + std::to_string(opt.far_plane));
+}
+
+template <size_t N>
+void check_same_dtype(DType dt, const std::pair<const Tensor*, const char*> (&args)[N]) {
+  for (auto& [t, name] : args)
+    if (t->defined() && t->dtype() != dt)
+      throw TypeError(std::string("rasterize: ") + name + " has dtype " + dtype_name(t->dtype()) +
+                      " but means has " + dtype_name(dt) + "; all inputs must share one dtype");
+}
+
 template <typename T>
 ScCamera<T> make_camera(const Tensor& viewmat, const Tensor& K, const RasterizeOptions& o) {
   Tensor V = viewmat.detach().to(dtype_of<T>::value).contiguous();
@@ -771,18 +790,8 @@ RasterizeResult rasterize(const Tensor& means, const Tensor& quats, const Tensor
   const std::pair<const Tensor*, const char*> args[] = {
       {&quats, "quats"}, {&scales, "scales"}, {&opacities, "opacities"}, {&colors, "colors"},
       {&viewmat, "viewmat"}, {&K, "K"}, {&background, "background"}};
-  for (auto& [t, name] : args)
-    if (t->defined() && t->dtype() != dt)
-      throw TypeError(std::string("rasterize: ") + name + " has dtype " + dtype_name(t->dtype()) +
-                      " but means has " + dtype_name(dt) + "; all inputs must share one dtype");
-  if (opt.width <= 0 || opt.height <= 0)
-    throw ValueError("rasterize: width and height must be positive, got " + std::to_string(opt.width) +
-                     "x" + std::to_string(opt.height));
-  if (opt.tile_size < 1 || opt.tile_size > 256)
-    throw ValueError("rasterize: tile_size must be in [1, 256], got " + std::to_string(opt.tile_size));
-  if (!(opt.near_plane > 0) || !(opt.far_plane > opt.near_plane))
-    throw ValueError("rasterize: need 0 < near < far, got near=" + std::to_string(opt.near_plane) +
-                     " far=" + std::to_string(opt.far_plane));
+  check_same_dtype(dt, args);
+  check_options(opt);
   check_shape(means, {-1, 3}, "means");
   int64_t n = means.shape()[0];
   check_shape(quats, {n, 4}, "quats");
@@ -831,10 +840,7 @@ RasterizeResult rasterize_params(const Tensor& means, const Tensor& quats, const
   const std::pair<const Tensor*, const char*> args[] = {
       {&quats, "quats"}, {&log_scales, "scales"}, {&logit_opacities, "opacities"}, {&sh0, "sh0"},
       {&shN, "shN"}, {&viewmat, "viewmat"}, {&K, "K"}, {&background, "background"}};
-  for (auto& [t, name] : args)
-    if (t->defined() && t->dtype() != dt)
-      throw TypeError(std::string("rasterize: ") + name + " has dtype " + dtype_name(t->dtype()) +
-                      " but means has " + dtype_name(dt) + "; all inputs must share one dtype");
+  check_same_dtype(dt, args);
   if (!opt.sh_degree || opt.mode != RenderMode::RGB)
     throw ValueError("rasterize: the parameter form renders RGB from SH coefficients (sh_degree required)");
   check_shape(means, {-1, 3}, "means");
@@ -852,14 +858,7 @@ RasterizeResult rasterize_params(const Tensor& means, const Tensor& quats, const
   check_shape(viewmat, {4, 4}, "viewmat");
   check_shape(K, {3, 3}, "K");
   if (background.defined()) check_shape(background, {3}, "background");
-  if (opt.width <= 0 || opt.height <= 0)
-    throw ValueError("rasterize: width and height must be positive, got " + std::to_string(opt.width) +
-                     "x" + std::to_string(opt.height));
-  if (opt.tile_size < 1 || opt.tile_size > 256)
-    throw ValueError("rasterize: tile_size must be in [1, 256], got " + std::to_string(opt.tile_size));
-  if (!(opt.near_plane > 0) || !(opt.far_plane > opt.near_plane))
-    throw ValueError("rasterize: need 0 < near < far, got near=" + std::to_string(opt.near_plane) +
-                     " far=" + std::to_string(opt.far_plane));
+  check_options(opt);
   SC_STAGE("raster.total_forward");
   check_finite(viewmat, "viewmat");
   check_finite(K, "K");
