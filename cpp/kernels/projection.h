@@ -67,6 +67,24 @@ struct ScProjected {
 };
 
 // Projects one Gaussian. Returns the intermediates in P; P.valid says whether it survives.
+// The slopes x/z, y/z clamped to 1.3x the field of view, where the EWA
+// Jacobian is evaluated (as the original 3DGS and gsplat do); clip_* tell
+// whether the clamp was active.
+template <typename T>
+SC_FN void sc_clamped_slopes(ScCamera<T> cam, T ux, T uy, SC_THREAD T& cux, SC_THREAD T& cuy,
+                             SC_THREAD bool& clip_x, SC_THREAD bool& clip_y) {
+  T fx = T(cam.fx), fy = T(cam.fy);
+  T tan_fovx = T(0.5) * T(cam.width) / fx, tan_fovy = T(0.5) * T(cam.height) / fy;
+  T lim_x_pos = (T(cam.width) - T(cam.cx)) / fx + T(0.3) * tan_fovx;
+  T lim_x_neg = T(cam.cx) / fx + T(0.3) * tan_fovx;
+  T lim_y_pos = (T(cam.height) - T(cam.cy)) / fy + T(0.3) * tan_fovy;
+  T lim_y_neg = T(cam.cy) / fy + T(0.3) * tan_fovy;
+  clip_x = ux > lim_x_pos || ux < -lim_x_neg;
+  clip_y = uy > lim_y_pos || uy < -lim_y_neg;
+  cux = ux > lim_x_pos ? lim_x_pos : (ux < -lim_x_neg ? -lim_x_neg : ux);
+  cuy = uy > lim_y_pos ? lim_y_pos : (uy < -lim_y_neg ? -lim_y_neg : uy);
+}
+
 template <typename T>
 SC_FN void sc_project_gaussian(SC_DEVICE const T* mean, SC_DEVICE const T* quat,
                                SC_DEVICE const T* scale, ScCamera<T> cam, SC_THREAD ScProjected<T>& P) {
@@ -90,16 +108,9 @@ SC_FN void sc_project_gaussian(SC_DEVICE const T* mean, SC_DEVICE const T* quat,
   T x = P.pc[0], y = P.pc[1], z = P.pc[2];
   T rz = z != T(0) ? T(1) / z : T(0);
   T fx = T(cam.fx), fy = T(cam.fy);
-  T tan_fovx = T(0.5) * T(cam.width) / fx, tan_fovy = T(0.5) * T(cam.height) / fy;
-  T lim_x_pos = (T(cam.width) - T(cam.cx)) / fx + T(0.3) * tan_fovx;
-  T lim_x_neg = T(cam.cx) / fx + T(0.3) * tan_fovx;
-  T lim_y_pos = (T(cam.height) - T(cam.cy)) / fy + T(0.3) * tan_fovy;
-  T lim_y_neg = T(cam.cy) / fy + T(0.3) * tan_fovy;
-  T ux = x * rz, uy = y * rz;
-  P.clip_x = ux > lim_x_pos || ux < -lim_x_neg;
-  P.clip_y = uy > lim_y_pos || uy < -lim_y_neg;
-  T tx = z * (ux > lim_x_pos ? lim_x_pos : (ux < -lim_x_neg ? -lim_x_neg : ux));
-  T ty = z * (uy > lim_y_pos ? lim_y_pos : (uy < -lim_y_neg ? -lim_y_neg : uy));
+  T ux = x * rz, uy = y * rz, cux, cuy;
+  sc_clamped_slopes(cam, ux, uy, cux, cuy, P.clip_x, P.clip_y);
+  T tx = z * cux, ty = z * cuy;
   P.J[0] = fx * rz; P.J[1] = T(0);    P.J[2] = -fx * tx * rz * rz;
   P.J[3] = T(0);    P.J[4] = fy * rz; P.J[5] = -fy * ty * rz * rz;
   // cov2 = J covc J^T
@@ -142,11 +153,9 @@ SC_FN bool sc_surely_off_screen(T x, T y, T z, SC_DEVICE const T* scale, T opaci
   s = fabs(scale[2]) > s ? fabs(scale[2]) : s;
   T rz = T(1) / z;
   T fx = T(cam.fx), fy = T(cam.fy), W = T(cam.width), H = T(cam.height);
-  T lim_x_pos = (W - T(cam.cx)) / fx + T(0.15) * W / fx, lim_x_neg = T(cam.cx) / fx + T(0.15) * W / fx;
-  T lim_y_pos = (H - T(cam.cy)) / fy + T(0.15) * H / fy, lim_y_neg = T(cam.cy) / fy + T(0.15) * H / fy;
-  T ux = x * rz, uy = y * rz;
-  T cx = ux > lim_x_pos ? lim_x_pos : (ux < -lim_x_neg ? -lim_x_neg : ux);
-  T cy = uy > lim_y_pos ? lim_y_pos : (uy < -lim_y_neg ? -lim_y_neg : uy);
+  T ux = x * rz, uy = y * rz, cx, cy;
+  bool clip_x, clip_y;
+  sc_clamped_slopes(cam, ux, uy, cx, cy, clip_x, clip_y);
   T hx = sqrt(r2 * ((fx * rz) * (fx * rz) * (T(1) + cx * cx) * s * s + T(cam.eps2d)));
   T hy = sqrt(r2 * ((fy * rz) * (fy * rz) * (T(1) + cy * cy) * s * s + T(cam.eps2d)));
   hx = hx * T(1.001) + T(0.01);  // margin for rounding differences with the exact path

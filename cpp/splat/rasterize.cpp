@@ -40,6 +40,20 @@ bool has_depth(RenderMode m) { return m != RenderMode::RGB; }
 bool has_color(RenderMode m) { return m == RenderMode::RGB || m == RenderMode::RGB_D || m == RenderMode::RGB_ED; }
 
 // ---- argument checks ----------------------------------------------------------
+// True when none of p[0..n) is NaN or infinite (exponent bits all ones).
+template <typename T>
+inline bool all_finite(const T* p, int n) {
+  using U = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  const U emask = sizeof(T) == 4 ? U(0x7f800000u) : U(0x7ff0000000000000ull);
+  U bad = 0;
+  for (int k = 0; k < n; ++k) {
+    U u;
+    std::memcpy(&u, p + k, sizeof(U));
+    bad |= U((u & emask) == emask);
+  }
+  return bad == 0;
+}
+
 // One pass, no temporaries (the op-based version allocated ~8 bytes per
 // element and cost more than projecting the Gaussians).
 void check_finite(const Tensor& t, const char* name) {
@@ -53,18 +67,8 @@ void check_finite(const Tensor& t, const char* name) {
     int64_t nchunks = (n + chunk - 1) / chunk;
     std::vector<char> bad(nchunks, 0);
     parallel_for(nchunks, 1, [&](int64_t b, int64_t e) {
-      for (int64_t k = b; k < e; ++k) {
-        // NaN and inf are the values whose exponent bits are all ones
-        using U = std::conditional_t<sizeof(scalar_t) == 4, uint32_t, uint64_t>;
-        const U emask = sizeof(scalar_t) == 4 ? U(0x7f800000u) : U(0x7ff0000000000000ull);
-        U acc = 0;
-        for (int64_t i = k * chunk; i < std::min(n, (k + 1) * chunk); ++i) {
-          U u;
-          std::memcpy(&u, p + i, sizeof(U));
-          acc |= U((u & emask) == emask);
-        }
-        bad[k] = acc != 0;
-      }
+      for (int64_t k = b; k < e; ++k)
+        bad[k] = !all_finite(p + k * chunk, (int)(std::min(n, (k + 1) * chunk) - k * chunk));
     });
     for (char b : bad) ok = ok && !b;
   });
@@ -94,8 +98,12 @@ void check_options(const RasterizeOptions& opt) {
                      " far=" + std::to_string(opt.far_plane));
 }
 
+// means float32/float64, and every other (defined) input of that dtype.
 template <size_t N>
-void check_same_dtype(DType dt, const std::pair<const Tensor*, const char*> (&args)[N]) {
+void check_dtypes(const Tensor& means, const std::pair<const Tensor*, const char*> (&args)[N]) {
+  DType dt = means.dtype();
+  if (dt != DType::Float32 && dt != DType::Float64)
+    throw TypeError(std::string("rasterize: means must be float32 or float64, got ") + dtype_name(dt));
   for (auto& [t, name] : args)
     if (t->defined() && t->dtype() != dt)
       throw TypeError(std::string("rasterize: ") + name + " has dtype " + dtype_name(t->dtype()) +
@@ -153,7 +161,6 @@ void invert4(const T* m, T* inv) {
     for (int j = 0; j < 4; ++j) inv[i * 4 + j] = (T)a[i][j + 4];
 }
 
-// Everything the backward needs, kept alive by the autograd closure.
 // Per-row record lists of a tile (see sc_composite_forward_row's `idx`):
 // record k reaches pixel row py only if 0.5 dy^2 (C - B^2/A) <= ln(255 op),
 // i.e. |my - py| <= sqrt(r2 A / det) with r2 = 2 ln(255 op) (the row-wise
@@ -176,6 +183,7 @@ struct Tile {
   int row_len(int64_t y) const { return rows.start[y - y0 + 1] - rows.start[y - y0]; }
 };
 
+// Everything the backward needs, kept alive by the autograd closure.
 template <typename T>
 struct RasterState {
   RasterizeOptions opt;
@@ -200,20 +208,6 @@ struct RasterState {
   T Vinv[16];                 // inverse(viewmat)
   T campos[4];                // column 3 of Vinv
 };
-
-// True when none of p[0..n) is NaN or infinite (exponent bits all ones).
-template <typename T>
-inline bool all_finite(const T* p, int n) {
-  using U = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
-  const U emask = sizeof(T) == 4 ? U(0x7f800000u) : U(0x7ff0000000000000ull);
-  U bad = 0;
-  for (int k = 0; k < n; ++k) {
-    U u;
-    std::memcpy(&u, p + k, sizeof(U));
-    bad |= U((u & emask) == emask);
-  }
-  return bad == 0;
-}
 
 // Projects every Gaussian. The finite-value check of the per-Gaussian inputs
 // rides along (the values are in registers anyway); a Gaussian outside the
@@ -293,6 +287,7 @@ void sh_pointers(const RasterState<T>& S, int64_t i, const T*& dc, const T*& res
   }
 }
 
+// Per-Gaussian features: colours (given or from SH) then the depth channel.
 template <typename T>
 void compute_features(RasterState<T>& S) {
   int64_t n = S.n, C = S.C;
@@ -779,18 +774,31 @@ RasterizeResult rasterize_impl(const Tensor& means, const Tensor& quats, const T
   return res;
 }
 
+// The shared tail of rasterize / rasterize_params: camera checks, then the
+// float or double pipeline.
+RasterizeResult run_rasterize(const Tensor& means, const Tensor& quats, const Tensor& scales,
+                              const Tensor& opacities, const Tensor& colors, const Tensor& colors_rest,
+                              const Tensor& viewmat, const Tensor& K, const Tensor& background,
+                              const RasterizeOptions& opt, bool raw) {
+  SC_STAGE("raster.total_forward");
+  check_finite(viewmat, "viewmat");
+  check_finite(K, "K");
+  if (means.dtype() == DType::Float32)
+    return rasterize_impl<float>(means, quats, scales, opacities, colors, colors_rest, viewmat, K,
+                                 background, opt, raw);
+  return rasterize_impl<double>(means, quats, scales, opacities, colors, colors_rest, viewmat, K,
+                                background, opt, raw);
+}
+
 }  // namespace
 
 RasterizeResult rasterize(const Tensor& means, const Tensor& quats, const Tensor& scales,
                           const Tensor& opacities, const Tensor& colors, const Tensor& viewmat,
                           const Tensor& K, const Tensor& background, const RasterizeOptions& opt) {
-  DType dt = means.dtype();
-  if (dt != DType::Float32 && dt != DType::Float64)
-    throw TypeError(std::string("rasterize: means must be float32 or float64, got ") + dtype_name(dt));
   const std::pair<const Tensor*, const char*> args[] = {
       {&quats, "quats"}, {&scales, "scales"}, {&opacities, "opacities"}, {&colors, "colors"},
       {&viewmat, "viewmat"}, {&K, "K"}, {&background, "background"}};
-  check_same_dtype(dt, args);
+  check_dtypes(means, args);
   check_options(opt);
   check_shape(means, {-1, 3}, "means");
   int64_t n = means.shape()[0];
@@ -820,27 +828,18 @@ RasterizeResult rasterize(const Tensor& means, const Tensor& quats, const Tensor
   // background: one value per colour channel; ignored for pure depth modes.
   int64_t ncolor_out = has_color(opt.mode) ? ncol : 0;
   if (background.defined() && ncolor_out > 0) check_shape(background, {ncolor_out}, "background");
-  SC_STAGE("raster.total_forward");
-  check_finite(viewmat, "viewmat");
-  check_finite(K, "K");
-  if (dt == DType::Float32)
-    return rasterize_impl<float>(means, quats, scales, opacities, colors, Tensor(), viewmat, K, background,
-                                 opt, false);
-  return rasterize_impl<double>(means, quats, scales, opacities, colors, Tensor(), viewmat, K, background,
-                                opt, false);
+  return run_rasterize(means, quats, scales, opacities, colors, Tensor(), viewmat, K, background, opt,
+                       false);
 }
 
 RasterizeResult rasterize_params(const Tensor& means, const Tensor& quats, const Tensor& log_scales,
                                  const Tensor& logit_opacities, const Tensor& sh0, const Tensor& shN,
                                  const Tensor& viewmat, const Tensor& K, const Tensor& background,
                                  const RasterizeOptions& opt) {
-  DType dt = means.dtype();
-  if (dt != DType::Float32 && dt != DType::Float64)
-    throw TypeError(std::string("rasterize: means must be float32 or float64, got ") + dtype_name(dt));
   const std::pair<const Tensor*, const char*> args[] = {
       {&quats, "quats"}, {&log_scales, "scales"}, {&logit_opacities, "opacities"}, {&sh0, "sh0"},
       {&shN, "shN"}, {&viewmat, "viewmat"}, {&K, "K"}, {&background, "background"}};
-  check_same_dtype(dt, args);
+  check_dtypes(means, args);
   if (!opt.sh_degree || opt.mode != RenderMode::RGB)
     throw ValueError("rasterize: the parameter form renders RGB from SH coefficients (sh_degree required)");
   check_shape(means, {-1, 3}, "means");
@@ -859,14 +858,8 @@ RasterizeResult rasterize_params(const Tensor& means, const Tensor& quats, const
   check_shape(K, {3, 3}, "K");
   if (background.defined()) check_shape(background, {3}, "background");
   check_options(opt);
-  SC_STAGE("raster.total_forward");
-  check_finite(viewmat, "viewmat");
-  check_finite(K, "K");
-  if (dt == DType::Float32)
-    return rasterize_impl<float>(means, quats, log_scales, logit_opacities, sh0, shN, viewmat, K,
-                                 background, opt, true);
-  return rasterize_impl<double>(means, quats, log_scales, logit_opacities, sh0, shN, viewmat, K,
-                                background, opt, true);
+  return run_rasterize(means, quats, log_scales, logit_opacities, sh0, shN, viewmat, K, background, opt,
+                       true);
 }
 
 ProjectionResult project_gaussians(const Tensor& means, const Tensor& quats, const Tensor& scales,

@@ -85,25 +85,17 @@ class Gaussians:
         shN = np.zeros((n, k - 1, 3))
         return cls(xyz, scales, quats, opac, sh0, shN)
 
-    # ---- activated views (differentiable) ----------------------------------
-    def activated_scales(self):
-        return _core.exp(self.scales)
-
-    def activated_opacities(self):
-        return _core.sigmoid(self.opacities)
-
-    def sh_coefficients(self):
-        return _core.concat([self.sh0, self.shN], 1)
-
-    def render(self, view, sh_degree=None, background=None):
+    def render(self, view, sh_degree=None, background=None, viewmat=None):
         """Rasterize from a view (dict-like with viewmat, K, width, height):
-        returns (image (H,W,3), alpha (H,W,1), info)."""
+        returns (image (H,W,3), alpha (H,W,1), info). `viewmat` overrides the
+        view's (a Tensor with requires_grad gets the pose gradient)."""
         bg = None if background is None else np.asarray(background, np.float32)
+        if viewmat is None:
+            viewmat = np.ascontiguousarray(view["viewmat"], np.float32)
         # the parameter form: exp / sigmoid / SH concat happen inside, with no
         # activation ops (or their gradient copies) per step
         return _core.rasterize_params(
-            self.means, self.quats, self.scales, self.opacities, self.sh0, self.shN,
-            np.ascontiguousarray(view["viewmat"], np.float32),
+            self.means, self.quats, self.scales, self.opacities, self.sh0, self.shN, viewmat,
             np.ascontiguousarray(view["K"], np.float32), int(view["width"]), int(view["height"]),
             self.sh_degree if sh_degree is None else sh_degree, bg)
 

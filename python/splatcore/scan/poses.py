@@ -137,16 +137,12 @@ class PoseRefiningTrainer(Trainer):
     def render(self, view, sh_degree=None, background=None):
         if not self._capture:
             return super().render(view, sh_degree, background)
-        g = self.g
         vm = _core.Tensor(np.ascontiguousarray(view["viewmat"], dtype=np.float32).copy())
         vm.requires_grad = True
         self._rendered = (view, vm)
         bg = self.cfg.background if background is None else background
-        return _core.rasterize(
-            g.means, g.quats, g.activated_scales(), g.activated_opacities(), g.sh_coefficients(),
-            vm, np.ascontiguousarray(view["K"], np.float32), int(view["width"]),
-            int(view["height"]), self.current_sh_degree() if sh_degree is None else sh_degree,
-            None if bg is None else np.asarray(bg, np.float32))
+        return self.g.render(view, self.current_sh_degree() if sh_degree is None else sh_degree,
+                             bg, viewmat=vm)
 
     def train_step(self):
         self._capture = self.step >= self.pose_start
