@@ -6,6 +6,7 @@
 #include "autograd/function.h"
 #include "autograd/node.h"
 #include "bindings/bindings.h"
+#include "core/writable.h"
 #include "ops/ops.h"
 
 namespace sc {
@@ -113,6 +114,7 @@ static void setitem(Tensor& t, nb::handle key, nb::handle value) {
   if (t.requires_grad() && grad_enabled())
     throw ValueError("setitem: in-place assignment to a tensor that requires grad; use "
                      "detach() or no_grad()");
+  check_writable(t, "setitem");
   Tensor v = to_tensor(value, &t, "value");
   if (is_index_tensor(key)) {
     Tensor mask = to_tensor(key, nullptr, "index");
@@ -168,6 +170,7 @@ static auto inplace(F f, const char* opname) {
     if (t.requires_grad() && grad_enabled())
       throw ValueError(std::string(opname) + ": in-place update of a tensor that requires grad; "
                        "use detach() or no_grad()");
+    check_writable(t, opname);
     Tensor r = f(t.detach(), tb.detach());
     if (r.shape() != t.shape())
       throw ValueError(std::string(opname) + ": result of shape " + shape_str(r.shape()) +

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "core/thread_pool.h"
+#include "core/writable.h"
 
 namespace sc {
 
@@ -82,6 +83,7 @@ void Optimizer::check_new_param(const Tensor& p, const char* argname, const Tens
                      "an op); optimize a detached copy instead");
   if (!p.requires_grad())
     throw ValueError(a + ": expected a tensor with requires_grad=True, got requires_grad=False");
+  check_writable(p, a.c_str());  // every step writes into it
   for (int64_t gi = 0; gi < (int64_t)groups_.size(); ++gi)
     for (const Tensor& q : groups_[gi]->params)
       if (q.same(p) && !(replacing && replacing->same(p)))

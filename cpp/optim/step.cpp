@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/thread_pool.h"
+#include "core/writable.h"
 #include "kernels/optim.h"
 #include "optim/optimizer.h"
 
@@ -78,13 +79,13 @@ void Optimizer::step() {
       const Tensor& p = g.params[pi];
       Tensor grad = p.grad();
       if (!grad.defined()) continue;  // no gradient this step: untouched, like torch
+      std::string what = std::string(name()) + ".step: parameter " + std::to_string(pi) + " of " +
+                         (g.name.empty() ? "group " + std::to_string(gi) : "group '" + g.name + "'");
       if (grad.shape() != p.shape())
-        throw ValueError(std::string(name()) + ".step: the gradient of parameter " +
-                         std::to_string(pi) + " of " +
-                         (g.name.empty() ? "group " + std::to_string(gi) : "group '" + g.name + "'") +
-                         " has shape " + shape_str(grad.shape()) + ", expected the parameter's shape " +
-                         shape_str(p.shape()));
+        throw ValueError(what + ": its gradient has shape " + shape_str(grad.shape()) +
+                         ", expected the parameter's shape " + shape_str(p.shape()));
       if (p.numel() == 0) continue;
+      check_writable(p, what.c_str());
       grad = grad.detach();
       if (grad.dtype() != p.dtype()) grad = grad.to(p.dtype());
       grad = grad.contiguous();

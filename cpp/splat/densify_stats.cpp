@@ -6,6 +6,7 @@
 #include "core/dtype.h"
 #include "core/errors.h"
 #include "core/thread_pool.h"
+#include "core/writable.h"
 
 namespace sc {
 
@@ -18,6 +19,8 @@ void accumulate_grad2d(const Tensor& grad2d, const Tensor& radii, double scale_x
   if (radii.ndim() != 2 || radii.shape()[0] != n || radii.shape()[1] != 2 || radii.dtype() != DType::Int32)
     throw ValueError(std::string(f) + "radii must be int32 of shape (" + std::to_string(n) + ", 2), got " +
                      dtype_name(radii.dtype()) + " " + shape_str(radii.shape()));
+  check_writable(grad_sum, "accumulate_grad2d: grad_sum");
+  check_writable(count, "accumulate_grad2d: count");
   for (const Tensor* t : {&grad_sum, &count})
     if (t->ndim() != 1 || t->shape()[0] != n || t->dtype() != DType::Float64 || !t->is_contiguous() ||
         t->storage()->readonly)
