@@ -108,9 +108,24 @@ def _cmd_eval(args):
     return 0
 
 
+def _export_splats(args):
+    from .io.scene_file import read_scene, write_scene
+
+    scene = read_scene(args.scene)
+    size = write_scene(args.output, scene, args.format)
+    src = os.path.getsize(args.scene)
+    print(f"export: {len(scene.means)} Gaussians ({args.format}, {size / 1e6:.2f} MB, "
+          f"{src / max(size, 1):.1f}x smaller than {os.path.basename(args.scene)}) -> {args.output}")
+    return 0
+
+
 def _cmd_export(args):
     from .mesh import export_mesh
 
+    if args.format is None and os.path.splitext(args.output)[1].lower() in (".spz", ".splat"):
+        args.format = os.path.splitext(args.output)[1].lower()[1:]
+    if args.format in ("spz", "splat"):
+        return _export_splats(args)
     bounds = None if args.bounds is None else (args.bounds[:3], args.bounds[3:])
     _, info = export_mesh(args.scene, args.output, method=args.method, cameras=args.cameras,
                           resolution=args.resolution, voxel_size=args.voxel_size, bounds=bounds,
@@ -183,9 +198,15 @@ def build_parser():
     s.add_argument("--downscale", type=int, default=1, choices=[1, 2, 4, 8])
     s.set_defaults(func=_cmd_eval)
 
-    s = sub.add_parser("export", help="mesh a scene .ply (marching cubes) into .stl / .ply / .obj")
-    s.add_argument("scene", help="scene .ply (3DGS)")
-    s.add_argument("-o", "--output", required=True, help="mesh file: .stl, .ply or .obj")
+    s = sub.add_parser("export", help="mesh a scene .ply (marching cubes) into .stl / .ply / .obj, "
+                                      "or write it as .spz / .splat for web viewers")
+    s.add_argument("scene", help="scene .ply (3DGS; .spz and .splat too for --format spz/splat)")
+    s.add_argument("-o", "--output", required=True,
+                   help="mesh file (.stl, .ply or .obj) or splat file (.spz, .splat)")
+    s.add_argument("--format", choices=["spz", "splat"], default=None,
+                   help="spz: Niantic's compressed splats (Spark, SuperSplat); splat: the "
+                        "antimatter15 32-byte layout (default: from the output name; other "
+                        "names are meshed)")
     s.add_argument("--method", choices=["tsdf", "opacity"], default="tsdf",
                    help="tsdf: fuse rendered depth from the cameras (default); opacity: "
                         "iso-surface of the Gaussians' opacity field")
