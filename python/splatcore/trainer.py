@@ -1,4 +1,5 @@
 """3D Gaussian Splatting training loop (coarse Python steps over the C++ core)."""
+import contextlib
 import json
 import pickle
 import time
@@ -10,6 +11,19 @@ from . import _core
 from .gaussians import Gaussians
 from .optim import Adam, ExponentialDecaySchedule
 from .strategy import DefaultStrategy, DensifyConfig
+
+# Step hooks (the live viewer): each is called as hook(trainer, loss) after every step of
+# every Trainer.train inside a `step_hook(...)` block; hooks keep their own work cheap.
+_STEP_HOOKS = []
+
+
+@contextlib.contextmanager
+def step_hook(hook):
+    _STEP_HOOKS.append(hook)
+    try:
+        yield hook
+    finally:
+        _STEP_HOOKS.remove(hook)
 
 
 @dataclass
@@ -140,9 +154,12 @@ class Trainer:
             bar = tqdm(total=self.cfg.iters, initial=self.step, unit="it", dynamic_ncols=True,
                        desc="train")
         interrupted = False
+        hooks = tuple(_STEP_HOOKS)
         try:
             while self.step < self.cfg.iters:
                 loss, img, target, refined = self.train_step()
+                for hook in hooks:
+                    hook(self, loss)
                 if self.step % log_every == 0 or self.step == self.cfg.iters:
                     p = float(psnr(img.detach(), target))
                     self.history.append((self.step, loss, p, len(self.g), self.elapsed()))
@@ -241,4 +258,4 @@ def fmt_time(s):
     return f"{int(s // 60)}m{int(s % 60):02d}s" if s >= 60 else f"{s:.1f}s"
 
 
-__all__ = ["TrainConfig", "Trainer", "cameras_json", "write_json", "fmt_time"]
+__all__ = ["TrainConfig", "Trainer", "cameras_json", "write_json", "fmt_time", "step_hook"]
