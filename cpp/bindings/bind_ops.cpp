@@ -17,13 +17,14 @@ static Tensor T(nb::handle h, const char* name = "x") { return to_tensor(h, null
 
 void bind_ops(nb::module_& m) {
   // ---- creation
-  m.def("from_numpy", [](nb::handle a) {
+  m.def("from_numpy", [](nb::handle a, nb::handle device) {
     Tensor t;
     if (!try_import_array(a, t))
       throw TypeError("from_numpy: expected an array with the buffer protocol or __dlpack__, got " +
                       nb::cast<std::string>(nb::repr(a.type())));
-    return t;
-  }, nb::arg("array"), "Wrap a NumPy array (or any DLPack / buffer object) without copying.");
+    return device.is_none() ? t : t.to_device(device_arg(device));
+  }, nb::arg("array"), nb::arg("device") = nb::none(),
+     "Wrap a NumPy array (or any DLPack / buffer object) without copying; with device=, a copy there.");
   m.def("from_dlpack", [](nb::handle a) {
     Tensor t;
     if (!try_import_array(a, t))
@@ -31,22 +32,32 @@ void bind_ops(nb::module_& m) {
                       nb::cast<std::string>(nb::repr(a.type())));
     return t;
   }, nb::arg("x"));
-  m.def("empty", [](nb::handle shape, nb::handle dt) { return Tensor::empty(int_list(shape, "shape"), dtype_arg(dt)); },
-        nb::arg("shape"), nb::arg("dtype") = "float32");
-  m.def("zeros", [](nb::handle shape, nb::handle dt) { return Tensor::zeros(int_list(shape, "shape"), dtype_arg(dt)); },
-        nb::arg("shape"), nb::arg("dtype") = "float32");
-  m.def("ones", [](nb::handle shape, nb::handle dt) { return Tensor::ones(int_list(shape, "shape"), dtype_arg(dt)); },
-        nb::arg("shape"), nb::arg("dtype") = "float32");
-  m.def("full", [](nb::handle shape, double v, nb::handle dt) { return Tensor::full(int_list(shape, "shape"), v, dtype_arg(dt)); },
-        nb::arg("shape"), nb::arg("fill_value"), nb::arg("dtype") = "float32");
-  m.def("arange", [](double start, std::optional<double> stop, double step, nb::handle dt) {
-          if (!stop) return arange(0, start, step, dtype_arg(dt));
-          return arange(start, *stop, step, dtype_arg(dt));
-        }, nb::arg("start"), nb::arg("stop") = nb::none(), nb::arg("step") = 1.0, nb::arg("dtype") = "float32");
-  m.def("rand", [](nb::handle shape, uint64_t seed, nb::handle dt) { return rand(int_list(shape, "shape"), seed, dtype_arg(dt)); },
-        nb::arg("shape"), nb::arg("seed") = 0, nb::arg("dtype") = "float32");
-  m.def("randn", [](nb::handle shape, uint64_t seed, nb::handle dt) { return randn(int_list(shape, "shape"), seed, dtype_arg(dt)); },
-        nb::arg("shape"), nb::arg("seed") = 0, nb::arg("dtype") = "float32");
+  // Factories make their tensor on `device`, or on the default device (splatcore.set_default_device).
+  m.def("empty", [](nb::handle shape, nb::handle dt, nb::handle dev) {
+          return Tensor::empty(int_list(shape, "shape"), dtype_arg(dt), device_arg(dev));
+        }, nb::arg("shape"), nb::arg("dtype") = "float32", nb::arg("device") = nb::none());
+  m.def("zeros", [](nb::handle shape, nb::handle dt, nb::handle dev) {
+          return Tensor::zeros(int_list(shape, "shape"), dtype_arg(dt), device_arg(dev));
+        }, nb::arg("shape"), nb::arg("dtype") = "float32", nb::arg("device") = nb::none());
+  m.def("ones", [](nb::handle shape, nb::handle dt, nb::handle dev) {
+          return Tensor::ones(int_list(shape, "shape"), dtype_arg(dt), device_arg(dev));
+        }, nb::arg("shape"), nb::arg("dtype") = "float32", nb::arg("device") = nb::none());
+  m.def("full", [](nb::handle shape, double v, nb::handle dt, nb::handle dev) {
+          return Tensor::full(int_list(shape, "shape"), v, dtype_arg(dt), device_arg(dev));
+        }, nb::arg("shape"), nb::arg("fill_value"), nb::arg("dtype") = "float32", nb::arg("device") = nb::none());
+  // arange, rand and randn draw on the CPU and upload: a seed gives the same
+  // numbers on every device.
+  m.def("arange", [](double start, std::optional<double> stop, double step, nb::handle dt, nb::handle dev) {
+          Tensor t = stop ? arange(start, *stop, step, dtype_arg(dt)) : arange(0, start, step, dtype_arg(dt));
+          return t.to_device(device_arg(dev));
+        }, nb::arg("start"), nb::arg("stop") = nb::none(), nb::arg("step") = 1.0, nb::arg("dtype") = "float32",
+        nb::arg("device") = nb::none());
+  m.def("rand", [](nb::handle shape, uint64_t seed, nb::handle dt, nb::handle dev) {
+          return rand(int_list(shape, "shape"), seed, dtype_arg(dt)).to_device(device_arg(dev));
+        }, nb::arg("shape"), nb::arg("seed") = 0, nb::arg("dtype") = "float32", nb::arg("device") = nb::none());
+  m.def("randn", [](nb::handle shape, uint64_t seed, nb::handle dt, nb::handle dev) {
+          return randn(int_list(shape, "shape"), seed, dtype_arg(dt)).to_device(device_arg(dev));
+        }, nb::arg("shape"), nb::arg("seed") = 0, nb::arg("dtype") = "float32", nb::arg("device") = nb::none());
 
   // ---- elementwise
 #define SC_UNARY(name) m.def(#name, [](nb::handle x) { return name(T(x)); }, nb::arg("x"));

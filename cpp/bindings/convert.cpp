@@ -6,6 +6,7 @@
 
 #include "bindings/bindings.h"
 #include "core/convert.h"
+#include "gpu/runtime.h"
 #include "ops/ops.h"
 
 namespace sc {
@@ -53,8 +54,15 @@ static nb::dlpack::dtype to_dl(DType dt) {
 }
 
 Tensor from_array(nb::ndarray<nb::ro> arr, nb::handle owner, bool readonly) {
-  if (arr.device_type() != nb::device::cpu::value)
-    throw ValueError("from_dlpack: only CPU arrays can be imported in this build");
+  Device device;
+  if (arr.device_type() == nb::device::cuda::value) {
+    device = Device{DeviceType::CUDA, (int)arr.device_id()};
+    if (!gpu::device_available(device))
+      throw ValueError("from_dlpack: the array lives on " + device.str() + ", which this build cannot use");
+  } else if (arr.device_type() != nb::device::cpu::value) {
+    throw ValueError("from_dlpack: arrays on DLPack device type " + std::to_string(arr.device_type()) +
+                     " cannot be imported (CPU and CUDA arrays can)");
+  }
   DType dt = from_dl(arr.dtype());
   Shape shape(arr.ndim()), strides(arr.ndim());
   for (size_t i = 0; i < arr.ndim(); ++i) {
@@ -74,7 +82,8 @@ Tensor from_array(nb::ndarray<nb::ro> arr, nb::handle owner, bool readonly) {
     for (size_t i = 0; i < shape.size(); ++i) span += (shape[i] - 1) * std::abs(strides[i]);
     nbytes = (size_t)span * itemsize(dt);
   }
-  auto storage = Storage::wrap(const_cast<void*>(arr.data()), nbytes, keep);
+  auto storage = Storage::wrap(const_cast<void*>(arr.data()), nbytes, keep, device);
+  if (device.is_gpu()) storage->data = nullptr;  // discrete memory: no host view
   storage->readonly = readonly;
   return Tensor::from_storage(storage, shape, strides, 0, dt);
 }
@@ -100,18 +109,44 @@ bool try_import_array(nb::handle h, Tensor& out) {
 // protocol.
 template <typename Framework, typename... Extra>
 static nb::object export_array(const Tensor& t) {
-  if (t.device().type != DeviceType::CPU)
-    throw ValueError("numpy: tensor is on " + t.device().str() + "; copy it to 'cpu' first");
+  const bool cuda = t.device().type == DeviceType::CUDA;
+  if (t.device().is_gpu() && !cuda)
+    throw ValueError("export: tensors on " + t.device().str() + " cannot be shared; copy it with .cpu()");
   auto* keep = new std::shared_ptr<Storage>(t.storage());
   nb::capsule owner(keep, [](void* p) noexcept { delete (std::shared_ptr<Storage>*)p; });
   std::vector<size_t> shape(t.shape().begin(), t.shape().end());
   std::vector<int64_t> strides(t.strides().begin(), t.strides().end());
-  nb::ndarray<Framework, Extra...> a(t.raw(), t.ndim(), shape.data(), owner, strides.data(),
-                                     to_dl(t.dtype()), nb::device::cpu::value, 0);
+  void* data = cuda ? gpu::gpu_address(t) : t.raw();
+  nb::ndarray<Framework, Extra...> a(data, t.ndim(), shape.data(), owner, strides.data(), to_dl(t.dtype()),
+                                     cuda ? nb::device::cuda::value : nb::device::cpu::value,
+                                     cuda ? t.device().index : 0);
   return nb::cast(a, nb::rv_policy::reference);
 }
 
-nb::object to_numpy(const Tensor& t) {
+nb::object cuda_array_interface(const Tensor& t) {
+  if (t.device().type != DeviceType::CUDA)
+    throw nb::attribute_error("__cuda_array_interface__: only tensors on a CUDA device have one");
+  static const char* typestr[] = {"|b1", "|u1", "<i4", "<u4", "<i8", "<f2", "<V2", "<f4", "<f8"};
+  if (t.dtype() == DType::BFloat16)
+    throw TypeError("__cuda_array_interface__: the interface has no bfloat16");
+  gpu::runtime(t.device()).synchronize();  // the consumer reads after our queued work
+  nb::dict d;
+  nb::list shape, strides;
+  for (int64_t i = 0; i < t.ndim(); ++i) {
+    shape.append(t.shape()[i]);
+    strides.append(t.strides()[i] * (int64_t)itemsize(t.dtype()));
+  }
+  d["shape"] = nb::tuple(shape);
+  d["strides"] = t.is_contiguous() ? nb::none() : nb::object(nb::tuple(strides));
+  d["typestr"] = typestr[(int)t.dtype()];
+  d["data"] = nb::make_tuple((uintptr_t)gpu::gpu_address(t), t.storage()->readonly);
+  d["version"] = 3;
+  return d;
+}
+
+nb::object to_numpy(const Tensor& t_in) {
+  // A GPU tensor: a host copy (which waits for the device's queued work).
+  Tensor t = t_in.device().is_gpu() ? t_in.detach().to_device(Device{}) : t_in;
   if (t.dtype() == DType::BFloat16)
     throw TypeError("numpy: NumPy has no bfloat16; use t.astype('float32').numpy()");
   if (t.storage()->readonly) return export_array<nb::numpy, nb::ro>(t);

@@ -16,4 +16,5 @@ NB_MODULE(_core, m) {
   sc::bind_mesh(m);
   sc::bind_align(m);
   sc::bind_info(m);
+  sc::bind_device(m);
 }

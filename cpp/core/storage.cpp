@@ -16,6 +16,7 @@
 #endif
 
 #include "core/errors.h"
+#include "gpu/runtime.h"
 
 namespace sc {
 
@@ -24,6 +25,7 @@ std::string Device::str() const {
     case DeviceType::CPU: return "cpu";
     case DeviceType::CUDA: return "cuda:" + std::to_string(index);
     case DeviceType::Metal: return "metal:" + std::to_string(index);
+    case DeviceType::Sim: return "sim:" + std::to_string(index);
   }
   return "?";
 }
@@ -36,14 +38,19 @@ Device Device::parse(const std::string& s) {
     try {
       index = std::stoi(s.substr(colon + 1));
     } catch (...) {
-      throw ValueError("device: expected 'cpu', 'cuda[:N]' or 'metal', got '" + s + "'");
+      throw ValueError("device: expected 'cpu', 'cuda[:N]', 'metal' or 'sim', got '" + s + "'");
     }
   }
   if (kind == "cpu") return {DeviceType::CPU, 0};
   if (kind == "cuda") return {DeviceType::CUDA, index};
   if (kind == "metal" || kind == "mps") return {DeviceType::Metal, index};
-  throw ValueError("device: expected 'cpu', 'cuda[:N]' or 'metal', got '" + s + "'");
+  if (kind == "sim") return {DeviceType::Sim, index};
+  throw ValueError("device: expected 'cpu', 'cuda[:N]', 'metal' or 'sim', got '" + s + "'");
 }
+
+static Device g_default_device;
+Device default_device() { return g_default_device; }
+void set_default_device(Device d) { g_default_device = d; }
 
 // Total physical memory (0 = unknown: no limit).
 static size_t physical_memory_bytes() {
@@ -110,9 +117,21 @@ class BlockCache {
 
 }  // namespace
 
+static std::shared_ptr<Storage> allocate_gpu(size_t nbytes, Device device) {
+  gpu::Runtime& rt = gpu::runtime(device);  // ValueError when not available
+  gpu::Allocation a = rt.allocate(nbytes);
+  auto s = std::make_shared<Storage>();
+  s->data = a.host;
+  s->gpu_data = a.gpu;
+  s->nbytes = nbytes;
+  s->device = device;
+  s->allocated = true;
+  s->owner = std::shared_ptr<void>(a.gpu, [&rt, a](void*) { rt.free(a); });
+  return s;
+}
+
 std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
-  if (device.type != DeviceType::CPU)
-    throw ValueError("device: the " + device.str() + " backend is not available in this build");
+  if (device.type != DeviceType::CPU) return allocate_gpu(nbytes, device);
   auto s = std::make_shared<Storage>();
   // Large blocks: 2 MiB aligned and marked for transparent huge pages (as NumPy
   // does), so first touch costs one fault per 2 MiB instead of per 4 KiB; that
@@ -150,6 +169,7 @@ std::shared_ptr<Storage> Storage::wrap(void* data, size_t nbytes, std::shared_pt
                                        Device device) {
   auto s = std::make_shared<Storage>();
   s->data = data;
+  s->gpu_data = device.type == DeviceType::CPU ? nullptr : data;
   s->nbytes = nbytes;
   s->device = device;
   s->owner = std::move(owner);

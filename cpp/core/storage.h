@@ -1,6 +1,7 @@
 // A block of memory shared by a tensor and its views. It either owns its bytes
-// (aligned allocation) or keeps an external owner alive (a NumPy array, a
-// DLPack capsule, a memory-mapped file) for zero-copy sharing.
+// (aligned allocation, or an allocation of a GPU runtime) or keeps an external
+// owner alive (a NumPy array, a DLPack capsule, a memory-mapped file) for
+// zero-copy sharing.
 #pragma once
 #include <cstddef>
 #include <functional>
@@ -11,7 +12,8 @@
 namespace sc {
 
 struct Storage {
-  void* data = nullptr;
+  void* data = nullptr;      // where the CPU may read it (null on discrete GPU memory)
+  void* gpu_data = nullptr;  // the address GPU kernels use (GPU devices only)
   size_t nbytes = 0;
   Device device;
   std::shared_ptr<void> owner;  // frees or releases the memory

@@ -8,6 +8,8 @@
 #include "autograd/function.h"
 #include "core/convert.h"
 #include "core/strided_loop.h"
+#include "gpu/ops/gpu_ops.h"
+#include "gpu/runtime.h"
 #include "ops/ops.h"
 
 namespace sc {
@@ -60,6 +62,10 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
 
 Tensor Tensor::full(const Shape& shape, double value, DType dtype, Device device) {
   Tensor t = empty(shape, dtype, device);
+  if (device.is_gpu()) {
+    gpu::fill(t, value);
+    return t;
+  }
   int64_t n = t.numel();
   SC_DISPATCH_STORAGE(dtype, {
     scalar_t v = convert<scalar_t>(value);
@@ -73,6 +79,10 @@ Tensor Tensor::full(const Shape& shape, double value, DType dtype, Device device
 
 Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
   Tensor t = empty(shape, dtype, device);
+  if (device.is_gpu()) {
+    gpu::fill(t, 0.0);
+    return t;
+  }
   std::memset(t.raw(), 0, t.numel() * itemsize(dtype));
   return t;
 }
@@ -105,8 +115,17 @@ bool Tensor::is_contiguous() const {
   return true;
 }
 
+void Tensor::throw_not_on_cpu() const {
+  throw ValueError("expected a tensor on the CPU, got one on " + device().str() +
+                   ": this operation runs on the CPU only; move the tensor with .cpu() first");
+}
+
 // Copies src (already broadcast to dst's shape, any dtype) into dst.
 static void copy_strided(const Tensor& dst, const Tensor& src) {
+  if (dst.device().is_gpu() || src.device().is_gpu()) {
+    gpu::copy(dst, src);
+    return;
+  }
   SC_DISPATCH_STORAGE(dst.dtype(), {
     using D = scalar_t;
     SC_DISPATCH_STORAGE(src.dtype(), {
@@ -150,6 +169,12 @@ void Tensor::copy_from(const Tensor& src) {
   if (storage()->readonly)
     throw ValueError("assignment destination is read-only (the tensor wraps read-only memory)");
   Tensor s = src.detach();
+  if (device().is_gpu() || s.device().is_gpu()) {
+    if (s.shape() != shape()) s = s.expand(shape());
+    if (s.device() == device() && s.storage() == storage()) s = s.clone();  // may overlap
+    copy_strided(*this, s);
+    return;
+  }
   // Reading and writing the same memory (t[1:] = t[:-1]): read from a copy.
   if (may_overlap(*this, s)) s = s.clone();
   if (s.shape() != shape()) s = s.expand(shape());
@@ -179,9 +204,21 @@ Tensor Tensor::to(DType dt) const {
   });
 }
 
+Tensor Tensor::to_device(Device d) const {
+  if (d == device()) return *this;
+  if (d.is_gpu()) gpu::runtime(d);  // ValueError naming the device when it is not there
+  Tensor out = empty(shape(), dtype(), d);
+  copy_strided(out, *this);
+  Device src = device();
+  return record_op1("to_device", {*this}, out, [src](const std::vector<Tensor>& g) -> std::vector<Tensor> {
+    return {g[0].to_device(src)};
+  });
+}
+
 double Tensor::item() const {
   if (numel() != 1)
     throw ValueError("item: expected a one-element tensor, got shape " + shape_str(shape()));
+  if (device().is_gpu()) return detach().to_device(Device{}).item();
   double v = 0;
   SC_DISPATCH_STORAGE(dtype(), { v = to_double(*data<scalar_t>()); });
   return v;
@@ -190,6 +227,7 @@ double Tensor::item() const {
 int64_t Tensor::item_int() const {
   if (numel() != 1)
     throw ValueError("item: expected a one-element tensor, got shape " + shape_str(shape()));
+  if (device().is_gpu()) return detach().to_device(Device{}).item_int();
   switch (dtype()) {
     case DType::Int64: return *data<int64_t>();
     case DType::Int32: return *data<int32_t>();
@@ -221,6 +259,14 @@ Tensor Tensor::detach() const {
 
 // ---- repr -------------------------------------------------------------------
 std::string Tensor::repr() const {
+  if (device().is_gpu()) {
+    // The values come from a host copy; the device and autograd state from self.
+    std::string r = detach().to_device(Device{}).repr();
+    r.pop_back();  // ")"
+    r += ", device=" + device().str();
+    if (requires_grad()) r += impl_->grad_fn ? ", grad_fn=" + impl_->grad_fn->name() : ", requires_grad=True";
+    return r + ")";
+  }
   std::ostringstream o;
   o << "Tensor(";
   int64_t n = numel();

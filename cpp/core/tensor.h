@@ -64,7 +64,10 @@ class Tensor {
   const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
   bool same(const Tensor& o) const { return impl_ == o.impl_; }
 
+  // The first element, for CPU code. A tensor on a GPU device raises here: CPU
+  // kernels never read device memory (gpu::gpu_ptr gives kernels' addresses).
   void* raw() const {
+    if (impl_->storage->device.type != DeviceType::CPU) throw_not_on_cpu();
     return static_cast<char*>(impl_->storage->data) + impl_->offset * (int64_t)itemsize(dtype());
   }
   template <typename T> T* data() const { return reinterpret_cast<T*>(raw()); }
@@ -73,6 +76,9 @@ class Tensor {
   Tensor contiguous() const;             // self when already contiguous
   Tensor clone() const;                  // always a fresh contiguous copy (differentiable)
   Tensor to(DType dtype) const;          // cast (differentiable for float types)
+  // A copy on another device (self when already there); differentiable. The
+  // copy to the CPU waits for the device's queued work.
+  Tensor to_device(Device device) const;
   double item() const;                   // one-element tensors
   int64_t item_int() const;              // exact for integer dtypes (truncates floats)
   // In place, broadcasting src, no autograd; safe when src overlaps *this.
@@ -103,6 +109,7 @@ class Tensor {
   std::string repr() const;
 
  private:
+  [[noreturn]] void throw_not_on_cpu() const;
   std::shared_ptr<TensorImpl> impl_;
 };
 

@@ -5,6 +5,8 @@
 #include "autograd/function.h"
 #include "core/convert.h"
 #include "core/strided_loop.h"
+#include "gpu/kernels/elementwise_args.h"
+#include "gpu/ops/gpu_ops.h"
 #include "kernels/elementwise.h"
 #include "ops/ops.h"
 
@@ -161,27 +163,34 @@ static const char* binary_name(BinaryOp op) {
   return "?";
 }
 
-static void check_same_device(const Tensor& a, const Tensor& b, const char* op) {
-  if (a.device() != b.device())
-    throw ValueError(std::string(op) + ": operands are on different devices, " + a.device().str() +
-                     " and " + b.device().str());
+// Where an op of a and b runs: their common device; a 0-d CPU tensor (a
+// scalar) may join a GPU operand, travelling by value. Other mixes raise.
+static Device op_device(const Tensor& a, const Tensor& b, const char* op) {
+  if (a.device() == b.device()) return a.device();
+  if (gpu::is_immediate(b)) return a.device();
+  if (gpu::is_immediate(a)) return b.device();
+  throw ValueError(std::string(op) + ": operands are on different devices, " + a.device().str() +
+                   " and " + b.device().str() + "; move one with .to()");
 }
 
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   const char* name = binary_name(op);
-  check_same_device(a, b, name);
+  Device dev = op_device(a, b, name);
   DType dt = promote(a.dtype(), b.dtype());
   if (dt == DType::Bool) dt = DType::Int32;
   if (op == BinaryOp::Div && !is_floating(dt)) dt = DType::Float32;
   if (is_half(dt)) return binary(op, a.to(DType::Float32), b.to(DType::Float32)).to(dt);
   Tensor ac = a.to(dt), bc = b.to(dt);
   Shape shape = broadcast_shapes(a.shape(), b.shape());
+  // (CPU only: on a GPU the check would wait for the device; there a negative
+  // integer exponent gives 0, or +-1 for a base of +-1.)
   if (op == BinaryOp::Pow && !is_floating(dt) && dt != DType::UInt8 && dt != DType::UInt32 &&
-      bc.numel() > 0 && min(bc.detach()).item() < 0)
+      !bc.device().is_gpu() && !dev.is_gpu() && bc.numel() > 0 && min(bc.detach()).item() < 0)
     throw ValueError("pow: integers to negative integer powers are not allowed (got a negative "
                      "exponent with dtype " + std::string(dtype_name(dt)) + ")");
-  Tensor out = Tensor::empty(shape, dt, a.device());
-  SC_DISPATCH_NUMERIC(dt, name, binary_kernel<scalar_t>(op, out, ac, bc));
+  Tensor out = Tensor::empty(shape, dt, dev);
+  if (dev.is_gpu()) gpu::binary((int)op, out, ac, bc);
+  else SC_DISPATCH_NUMERIC(dt, name, binary_kernel<scalar_t>(op, out, ac, bc));
   if (!is_floating(dt)) return out;
   Shape sa = a.shape(), sb = b.shape();
   Tensor ad = ac.detach(), bd = bc.detach(), od = out.detach();
@@ -223,12 +232,16 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
 
 // ---- comparisons and logic --------------------------------------------------------
 Tensor compare(CompareOp op, const Tensor& a, const Tensor& b) {
-  check_same_device(a, b, "compare");
+  Device dev = op_device(a, b, "compare");
   DType dt = promote(a.dtype(), b.dtype());
   if (is_half(dt)) dt = DType::Float32;
   if (dt == DType::Bool) dt = DType::UInt8;
   Tensor ac = a.detach().to(dt), bc = b.detach().to(dt);
-  Tensor out = Tensor::empty(broadcast_shapes(a.shape(), b.shape()), DType::Bool, a.device());
+  Tensor out = Tensor::empty(broadcast_shapes(a.shape(), b.shape()), DType::Bool, dev);
+  if (dev.is_gpu()) {
+    gpu::compare((int)op, out, ac, bc);
+    return out;
+  }
   SC_DISPATCH_NUMERIC(dt, "compare", {
     using T = scalar_t;
     switch (op) {
@@ -245,7 +258,22 @@ Tensor compare(CompareOp op, const Tensor& a, const Tensor& b) {
 
 static Tensor as_bool(const Tensor& t) { return t.dtype() == DType::Bool ? t : t.detach().to(DType::Bool); }
 
+// Bool tensors seen as uint8 (0/1 bytes), for the GPU's integer kernels.
+static Tensor bytes_of(const Tensor& t) {
+  return gpu::is_immediate(t) ? t.to(DType::UInt8)
+                              : Tensor::from_storage(t.storage(), t.shape(), t.strides(), t.offset(), DType::UInt8);
+}
+
+static Tensor logical_binary(int gpu_op, const Tensor& a, const Tensor& b, const char* name) {
+  Device dev = op_device(a, b, name);
+  Tensor ac = as_bool(a), bc = as_bool(b);
+  Tensor out = Tensor::empty(broadcast_shapes(a.shape(), b.shape()), DType::Bool, dev);
+  gpu::binary(gpu_op, bytes_of(out), bytes_of(ac), bytes_of(bc));
+  return out;
+}
+
 Tensor logical_and(const Tensor& a, const Tensor& b) {
+  if (a.device().is_gpu() || b.device().is_gpu()) return logical_binary(SC_BIN_LOGICAL_AND, a, b, "logical_and");
   Tensor ac = as_bool(a), bc = as_bool(b);
   Tensor out = Tensor::empty(broadcast_shapes(a.shape(), b.shape()), DType::Bool);
   map2<uint8_t, uint8_t>(out, ac, bc, [](uint8_t x, uint8_t y) { return uint8_t(x & y); });
@@ -253,6 +281,7 @@ Tensor logical_and(const Tensor& a, const Tensor& b) {
 }
 
 Tensor logical_or(const Tensor& a, const Tensor& b) {
+  if (a.device().is_gpu() || b.device().is_gpu()) return logical_binary(SC_BIN_LOGICAL_OR, a, b, "logical_or");
   Tensor ac = as_bool(a), bc = as_bool(b);
   Tensor out = Tensor::empty(broadcast_shapes(a.shape(), b.shape()), DType::Bool);
   map2<uint8_t, uint8_t>(out, ac, bc, [](uint8_t x, uint8_t y) { return uint8_t(x | y); });
@@ -260,6 +289,7 @@ Tensor logical_or(const Tensor& a, const Tensor& b) {
 }
 
 Tensor logical_not(const Tensor& a) {
+  if (a.device().is_gpu()) return compare(CompareOp::Eq, as_bool(a).to(DType::UInt8), Tensor::scalar(0, DType::UInt8));
   Tensor ac = as_bool(a);
   Tensor out = Tensor::empty(a.shape(), DType::Bool);
   map1<uint8_t, uint8_t>(out, ac, [](uint8_t x) { return uint8_t(!x); });
@@ -267,12 +297,17 @@ Tensor logical_not(const Tensor& a) {
 }
 
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
-  check_same_device(a, b, "where");
+  Device dev = op_device(a, b, "where");
+  if (cond.device() != dev)
+    throw ValueError("where: the condition is on " + cond.device().str() + " and the values on " +
+                     dev.str());
   DType dt = promote(a.dtype(), b.dtype());
   Tensor c = as_bool(cond);
   Tensor ac = a.to(dt), bc = b.to(dt);
   Shape shape = broadcast_shapes(broadcast_shapes(c.shape(), a.shape()), b.shape());
-  Tensor out = Tensor::empty(shape, dt, a.device());
+  Tensor out = Tensor::empty(shape, dt, dev);
+  if (dev.is_gpu()) gpu::where(out, c, ac, bc);
+  else {
   Tensor cb = bview(c, shape), ab = bview(ac, shape), bb = bview(bc, shape);
   SC_DISPATCH_ALL(dt, "where", {
     using T = scalar_t;
@@ -288,6 +323,7 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
           for (int64_t i = 0; i < n; ++i) o[i * s[0]] = m[i * s[1]] ? x[i * s[2]] : y[i * s[3]];
         });
   });
+  }
   if (!is_floating(dt)) return out;
   Shape sa = a.shape(), sb = b.shape();
   return record_op1("where", {ac, bc}, out, [=](const Grads& gs) -> Grads {
@@ -351,7 +387,13 @@ static void unary_kernel(UnaryOp op, const Tensor& out, const Tensor& x) {
 // Gradient of a unary op given x, y = f(x) and the incoming g, fused in one pass
 // where the formula is per element.
 static Tensor unary_backward(UnaryOp op, const Tensor& g, const Tensor& x, const Tensor& y) {
-  Tensor out = Tensor::empty(g.shape(), g.dtype());
+  Tensor out = Tensor::empty(g.shape(), g.dtype(), g.device());
+  if (g.device().is_gpu()) {
+    bool uses_y = op == UnaryOp::Exp || op == UnaryOp::Sqrt || op == UnaryOp::Rsqrt ||
+                  op == UnaryOp::Sigmoid || op == UnaryOp::Tanh;
+    gpu::unary_backward((int)op, out, g, (uses_y ? y : x).contiguous());
+    return out;
+  }
   SC_DISPATCH_FLOAT(g.dtype(), "backward", {
     using T = scalar_t;
     Tensor v = (op == UnaryOp::Exp || op == UnaryOp::Sqrt || op == UnaryOp::Rsqrt ||
@@ -384,7 +426,8 @@ Tensor unary(UnaryOp op, const Tensor& x) {
   if (dt == DType::Bool) return unary(op, x.to(DType::Int32));
   if (!is_floating(dt) && !keeps_integers(op)) return unary(op, x.to(DType::Float32));
   Tensor out = Tensor::empty(x.shape(), dt, x.device());
-  SC_DISPATCH_NUMERIC(dt, name, unary_kernel<scalar_t>(op, out, x));
+  if (x.device().is_gpu()) gpu::unary((int)op, out, x);
+  else SC_DISPATCH_NUMERIC(dt, name, unary_kernel<scalar_t>(op, out, x));
   if (!is_floating(dt)) return out;
   Tensor xd = x.detach(), yd = out.detach();
   return record_op1(name, {x}, out, [=](const Grads& g) -> Grads {
@@ -396,15 +439,16 @@ Tensor pow_scalar(const Tensor& x, double p) {
   if (!is_floating(x.dtype()) || is_half(x.dtype()))
     return pow(x, scalar_like(p, x, p != std::floor(p)));
   if (p == 2.0) return square(x);
-  Tensor out = Tensor::empty(x.shape(), x.dtype());
-  SC_DISPATCH_FLOAT(x.dtype(), "pow", {
+  Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
+  if (x.device().is_gpu()) gpu::binary((int)BinaryOp::Pow, out, x, Tensor::scalar(p, x.dtype()));
+  else SC_DISPATCH_FLOAT(x.dtype(), "pow", {
     using T = scalar_t;
     T pp = (T)p;
     map1<T, T>(out, x, [pp](T v) { return std::pow(v, pp); });
   });
   Tensor xd = x.detach();
   return record_op1("pow", {x}, out, [=](const Grads& g) -> Grads {
-    if (p == 0.0) return {Tensor::zeros(xd.shape(), g[0].dtype())};  // x^0 is constant
+    if (p == 0.0) return {Tensor::zeros(xd.shape(), g[0].dtype(), xd.device())};  // x^0 is constant
     return {g[0] * p * pow_scalar(xd, p - 1.0)};
   });
 }
@@ -414,8 +458,17 @@ Tensor clamp(const Tensor& x, std::optional<double> lo, std::optional<double> hi
     throw ValueError("clamp: min (" + std::to_string(*lo) + ") is greater than max (" +
                      std::to_string(*hi) + ")");
   if (is_half(x.dtype())) return clamp(x.to(DType::Float32), lo, hi).to(x.dtype());
-  Tensor out = Tensor::empty(x.shape(), x.dtype());
-  SC_DISPATCH_NUMERIC(x.dtype(), "clamp", {
+  Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
+  if (x.device().is_gpu()) {
+    // max(x, lo) then min(., hi), each with the bound by value; NaN stays NaN.
+    Tensor src = x.detach();
+    if (lo) {
+      gpu::binary((int)BinaryOp::Maximum, out, src, Tensor::scalar(*lo, x.dtype()));
+      src = out;
+    }
+    if (hi) gpu::binary((int)BinaryOp::Minimum, out, src, Tensor::scalar(*hi, x.dtype()));
+    if (!lo && !hi) out.copy_from(x);
+  } else SC_DISPATCH_NUMERIC(x.dtype(), "clamp", {
     using T = scalar_t;
     bool has_lo = lo.has_value(), has_hi = hi.has_value();
     T l = has_lo ? (T)*lo : T(0), h = has_hi ? (T)*hi : T(0);
@@ -428,7 +481,7 @@ Tensor clamp(const Tensor& x, std::optional<double> lo, std::optional<double> hi
   if (!is_floating(x.dtype())) return out;
   Tensor xd = x.detach();
   return record_op1("clamp", {x}, out, [=](const Grads& g) -> Grads {
-    Tensor inside = Tensor::full(xd.shape(), 1.0, DType::Bool);
+    Tensor inside = Tensor::full(xd.shape(), 1.0, DType::Bool, xd.device());
     if (lo) inside = logical_and(inside, compare(CompareOp::Ge, xd, scalar_like(*lo, xd, true)));
     if (hi) inside = logical_and(inside, compare(CompareOp::Le, xd, scalar_like(*hi, xd, true)));
     return {where(inside, g[0], Tensor::scalar(0.0, g[0].dtype()))};

@@ -1,11 +1,17 @@
 // Fallbacks for the GPU backends that this build does not include.
-#include "backend/backends.h"
+#include <stdexcept>
+
+#include "gpu/backend_hooks.h"
 
 namespace sc {
 
 #ifndef SPLATCORE_HAS_CUDA
 bool cuda_built() { return false; }
 int cuda_device_count() { return 0; }
+namespace gpu {
+int cuda_runtime_count() { return 0; }
+Runtime& cuda_runtime(int) { throw std::logic_error("cuda_runtime: no CUDA backend in this build"); }
+}  // namespace gpu
 #endif
 
 #ifndef SPLATCORE_HAS_METAL
@@ -14,3 +20,9 @@ int metal_device_count() { return 0; }
 #endif
 
 }  // namespace sc
+
+namespace sc::gpu {
+// The Metal runtime (cpp/gpu/metal) is not written yet: no build has a device.
+int metal_runtime_count() { return 0; }
+Runtime& metal_runtime(int) { throw std::logic_error("metal_runtime: no Metal runtime yet"); }
+}  // namespace sc::gpu

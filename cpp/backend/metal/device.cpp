@@ -1,6 +1,8 @@
-// Metal backend: device discovery through metal-cpp arrives with the first
-// Metal kernels; until then a Metal build reports the backend but no device.
-#include "backend/backends.h"
+// Metal backend: the metal-cpp runtime arrives with the Metal issue; until then
+// a Metal build reports the backend but no device.
+#include <stdexcept>
+
+#include "gpu/backend_hooks.h"
 
 namespace sc {
 

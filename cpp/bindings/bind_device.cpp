@@ -1,0 +1,55 @@
+// Devices from Python: the default device, synchronisation, and what each GPU
+// device is (the simulator in every build, CUDA and Metal where built).
+#include <nanobind/stl/string.h>
+
+#include "bindings/bindings.h"
+#include "gpu/runtime.h"
+
+namespace sc {
+
+Device device_arg(nb::handle h, const char* argname) {
+  if (h.is_none()) return default_device();
+  if (!nb::isinstance<nb::str>(h))
+    throw TypeError(std::string(argname) + ": expected a device name such as 'cpu', 'cuda', "
+                    "'cuda:1' or 'sim', got " + nb::cast<std::string>(nb::repr(h.type())));
+  Device d = Device::parse(nb::cast<std::string>(h));
+  if (d.type != DeviceType::CPU) gpu::runtime(d);  // ValueError when it is not available
+  return d;
+}
+
+static nb::dict properties_dict(Device d) {
+  const gpu::Properties& p = gpu::runtime(d).properties();
+  nb::dict r;
+  r["device"] = d.str();
+  r["name"] = p.name;
+  r["memory_bytes"] = p.memory_bytes;
+  r["simd_width"] = p.simd_width;
+  r["max_group_size"] = p.max_group_size;
+  r["max_shared_bytes"] = p.max_shared_bytes;
+  r["float64"] = p.float64;
+  return r;
+}
+
+void bind_device(nb::module_& m) {
+  m.def("set_default_device", [](nb::handle d) { set_default_device(device_arg(d)); }, nb::arg("device"),
+        "The device of tensors made by the factories (tensor, zeros, ...) when none is named.");
+  m.def("get_default_device", [] { return default_device().str(); });
+  m.def("synchronize", [](nb::handle d) {
+          if (d.is_none()) {
+            for (DeviceType t : {DeviceType::Sim, DeviceType::CUDA, DeviceType::Metal})
+              for (int i = 0; i < gpu::device_count(t); ++i) gpu::runtime(Device{t, i}).synchronize();
+            return;
+          }
+          Device dev = device_arg(d);
+          if (dev.is_gpu()) gpu::runtime(dev).synchronize();
+        }, nb::arg("device") = nb::none(),
+        "Wait for the work queued on a device (every GPU device when none is named).");
+  m.def("device_properties", [](nb::handle d) { return properties_dict(device_arg(d)); }, nb::arg("device"),
+        "name, memory_bytes, simd_width, max_group_size, max_shared_bytes, float64 of a GPU device.");
+  m.def("device_count", [](const std::string& kind) {
+          Device d = Device::parse(kind);
+          return d.type == DeviceType::CPU ? 1 : gpu::device_count(d.type);
+        }, nb::arg("kind"), "How many devices of a kind ('cpu', 'cuda', 'metal', 'sim') this build sees.");
+}
+
+}  // namespace sc

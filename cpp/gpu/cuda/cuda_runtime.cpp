@@ -1,0 +1,182 @@
+// The CUDA runtime: one non-blocking stream per device, memory from the
+// stream-ordered pool (cudaMallocAsync, kept cached: the pool's release
+// threshold is unlimited), launches of the kernels nvcc compiled from
+// cpp/gpu/kernels (registered by name), errors raised naming the kernel.
+#include <cuda_runtime.h>
+
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "backend/backends.h"
+#include "core/errors.h"
+#include "gpu/backend_hooks.h"
+#include "gpu/cuda/registrar.h"
+
+namespace sc {
+
+bool cuda_built() { return true; }
+
+int cuda_device_count() {
+  static const int n = [] {
+    int c = 0;
+    if (cudaGetDeviceCount(&c) != cudaSuccess) {
+      cudaGetLastError();  // clear the sticky "no driver" error
+      return 0;
+    }
+    return c;
+  }();
+  return n;
+}
+
+namespace gpu {
+
+namespace {
+
+std::unordered_map<std::string, const void*>& registry() {
+  static auto* r = new std::unordered_map<std::string, const void*>();
+  return *r;
+}
+
+[[noreturn]] void raise(const std::string& what, cudaError_t e) {
+  cudaGetLastError();
+  throw std::runtime_error("cuda: " + what + ": " + cudaGetErrorName(e) + " (" +
+                           cudaGetErrorString(e) + ")");
+}
+
+// SPLATCORE_CUDA_SYNC=1 waits after every launch, so an asynchronous fault is
+// reported by the kernel that caused it (for debugging).
+bool sync_every_launch() {
+  static const bool on = [] {
+    const char* v = std::getenv("SPLATCORE_CUDA_SYNC");
+    return v && *v && *v != '0';
+  }();
+  return on;
+}
+
+class CudaRuntime final : public Runtime {
+ public:
+  explicit CudaRuntime(int index) : index_(index) {
+    use();
+    cudaDeviceProp p;
+    check(cudaGetDeviceProperties(&p, index), "cudaGetDeviceProperties");
+    props_.name = p.name;
+    props_.memory_bytes = p.totalGlobalMem;
+    props_.simd_width = p.warpSize;
+    props_.max_group_size = p.maxThreadsPerBlock;
+    props_.max_shared_bytes = p.sharedMemPerBlock;
+    props_.float64 = true;
+    check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+    cudaMemPool_t pool;
+    check(cudaDeviceGetDefaultMemPool(&pool, index), "cudaDeviceGetDefaultMemPool");
+    uint64_t keep = UINT64_MAX;  // never give cached blocks back to the driver at a sync
+    check(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep), "cudaMemPoolSetAttribute");
+  }
+  Device device() const override { return {DeviceType::CUDA, index_}; }
+  const Properties& properties() const override { return props_; }
+
+  Allocation allocate(size_t bytes) override {
+    use();
+    void* p = nullptr;
+    cudaError_t e = cudaMallocAsync(&p, bytes ? bytes : 1, stream_);
+    if (e == cudaErrorMemoryAllocation) {
+      cudaGetLastError();
+      throw std::bad_alloc();
+    }
+    check(e, "cudaMallocAsync of " + std::to_string(bytes) + " bytes");
+    Allocation a;
+    a.gpu = p;
+    a.bytes = bytes;
+    return a;
+  }
+  void free(const Allocation& a) override {
+    // Stream-ordered: kernels queued before still see the block. Errors at
+    // interpreter exit (driver already shut down) are ignored.
+    if (cudaFreeAsync(a.gpu, stream_) != cudaSuccess) cudaGetLastError();
+  }
+  void copy_from_host(void* dst, const void* src, size_t bytes) override {
+    use();
+    // From pageable memory the call returns once the source has been staged.
+    check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_), "copy to the device");
+  }
+  void copy_to_host(void* dst, const void* src, size_t bytes) override {
+    use();
+    check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_), "copy from the device");
+    synchronize();
+  }
+  void copy(void* dst, const void* src, size_t bytes) override {
+    use();
+    check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_), "device copy");
+  }
+  void fill_bytes(void* dst, uint8_t value, size_t bytes) override {
+    use();
+    check(cudaMemsetAsync(dst, value, bytes, stream_), "cudaMemsetAsync");
+  }
+  void launch(const Kernel& k, const LaunchDims& d, const void* args, size_t,
+              std::initializer_list<const Storage*>) override {
+    const void* fn = k.cached[(int)DeviceType::CUDA];
+    if (!fn) {
+      auto it = registry().find(k.name());
+      if (it == registry().end())
+        throw std::runtime_error(std::string("cuda: no kernel named '") + k.name() + "'");
+      fn = it->second;
+      k.cached[(int)DeviceType::CUDA] = fn;
+    }
+    use();
+    void* params[1] = {const_cast<void*>(args)};
+    cudaError_t e = cudaLaunchKernel(fn, dim3(d.grid.x, d.grid.y, d.grid.z),
+                                     dim3(d.group.x, d.group.y, d.group.z), params,
+                                     d.dynamic_shared_bytes, stream_);
+    if (e != cudaSuccess) raise(std::string("kernel '") + k.name() + "' failed to launch", e);
+    last_kernel_ = k.name();
+    if (sync_every_launch()) {
+      e = cudaStreamSynchronize(stream_);
+      if (e != cudaSuccess) raise(std::string("kernel '") + k.name() + "' failed", e);
+    }
+  }
+  void synchronize() override {
+    use();
+    cudaError_t e = cudaStreamSynchronize(stream_);
+    if (e != cudaSuccess)
+      raise(std::string("queued work failed (the last kernel launched was '") + last_kernel_ +
+            "'; SPLATCORE_CUDA_SYNC=1 names the failing one)", e);
+  }
+  uintptr_t queue_handle() const override { return reinterpret_cast<uintptr_t>(stream_); }
+
+ private:
+  void use() {
+    int cur = -1;
+    cudaGetDevice(&cur);
+    if (cur != index_) check(cudaSetDevice(index_), "cudaSetDevice");
+  }
+  void check(cudaError_t e, const std::string& what) {
+    if (e != cudaSuccess) raise(what, e);
+  }
+  int index_;
+  Properties props_;
+  cudaStream_t stream_ = nullptr;
+  const char* last_kernel_ = "(none)";
+};
+
+}  // namespace
+
+CudaKernelRegistrar::CudaKernelRegistrar(const char* name, const void* fn) { registry()[name] = fn; }
+
+int cuda_runtime_count() { return cuda_device_count(); }
+
+Runtime& cuda_runtime(int index) {
+  static std::mutex mu;
+  static auto* runtimes = new std::vector<std::unique_ptr<CudaRuntime>>();  // never destroyed
+  std::lock_guard<std::mutex> lock(mu);
+  if ((int)runtimes->size() <= index) runtimes->resize(index + 1);
+  auto& rt = (*runtimes)[index];
+  if (!rt) rt = std::make_unique<CudaRuntime>(index);
+  return *rt;
+}
+
+}  // namespace gpu
+}  // namespace sc

@@ -1,0 +1,38 @@
+// The tensor ops on a GPU device, written once over gpu/runtime.h for every
+// GPU backend (the simulator, CUDA, Metal). The CPU ops in cpp/ops call these
+// when their output lives on a GPU; shapes, dtypes and autograd stay there.
+// Inputs are already on the output's device, except 0-d CPU tensors (scalars),
+// which travel by value in the argument struct.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace sc::gpu {
+
+// ---- elementwise (gpu/ops/elementwise.cpp); ops are the codes of gpu/kernels/elementwise_args.h
+void unary(int op, const Tensor& out, const Tensor& x);
+void unary_backward(int op, const Tensor& out, const Tensor& g, const Tensor& v);  // all contiguous
+void binary(int op, const Tensor& out, const Tensor& a, const Tensor& b);
+void compare(int op, const Tensor& out, const Tensor& a, const Tensor& b);
+void where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b);
+void fill(const Tensor& out, double value);
+// dst = src (broadcast to dst's shape), converting dtypes; either side may be on
+// the CPU (a staged transfer) or on dst's GPU.
+void copy(const Tensor& dst, const Tensor& src);
+
+// ---- reductions (gpu/ops/reduce.cpp) over `axes` (normalised, sorted) into out
+enum class Reduce { Sum, Max, Min, SumSquares };
+void reduce(Reduce op, const Tensor& out, const Tensor& x, const std::vector<int64_t>& axes);
+void arg_reduce(bool is_max, const Tensor& out, const Tensor& x, int64_t axis);  // int64 indices
+void softmax(const Tensor& out, const Tensor& x, int64_t axis, bool log);
+void softmax_backward(const Tensor& gx, const Tensor& g, const Tensor& y, int64_t axis, bool log);
+
+// ---- matmul (gpu/ops/matmul.cpp): out[b] = a[b] @ b[b], float32/float64, contiguous (B, M, K) x (B, K, N)
+void batched_matmul(const Tensor& out, const Tensor& a, const Tensor& b);
+
+// A 0-d CPU tensor next to a GPU operand travels by value.
+inline bool is_immediate(const Tensor& t) { return t.device().type == DeviceType::CPU && t.ndim() == 0; }
+
+}  // namespace sc::gpu

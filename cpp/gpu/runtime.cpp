@@ -1,0 +1,62 @@
+// Finds the runtime of a device: the simulator in every build, CUDA and Metal
+// where their backends were built.
+#include "gpu/runtime.h"
+
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "core/errors.h"
+#include "core/tensor.h"
+#include "gpu/backend_hooks.h"
+#include "gpu/sim/sim_runtime.h"
+
+namespace sc::gpu {
+
+int device_count(DeviceType t) {
+  switch (t) {
+    case DeviceType::Sim: return 1;
+    case DeviceType::CUDA: return cuda_runtime_count();
+    case DeviceType::Metal: return metal_runtime_count();
+    default: return 0;
+  }
+}
+
+bool device_available(Device d) {
+  return d.type != DeviceType::CPU && d.index >= 0 && d.index < device_count(d.type);
+}
+
+Runtime& runtime(Device d) {
+  if (d.type == DeviceType::CPU) throw ValueError("device: the CPU has no GPU runtime");
+  if (!device_available(d)) {
+    int n = device_count(d.type);
+    std::string why = n == 0 ? (d.type == DeviceType::CUDA ? std::string(cuda_built() ? "no CUDA device is visible"
+                                                                         : "this build has no CUDA backend")
+                                                           : std::string(metal_built() ? "no Metal device is visible"
+                                                                          : "this build has no Metal backend"))
+                             : "only " + std::to_string(n) + " device(s) exist";
+    throw ValueError("device: " + d.str() + " is not available (" + why + ")");
+  }
+  switch (d.type) {
+    case DeviceType::Sim: return sim::runtime();
+    case DeviceType::CUDA: return cuda_runtime(d.index);
+    default: return metal_runtime(d.index);
+  }
+}
+
+const Kernel& kernel(const std::string& name) {
+  static std::mutex mu;
+  static auto* table = new std::map<std::string, std::unique_ptr<Kernel>>();  // never destroyed
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = table->find(name);
+  if (it == table->end())
+    it = table->emplace(name, nullptr).first, it->second = std::make_unique<Kernel>(it->first.c_str());
+  return *it->second;
+}
+
+void* gpu_address(const Tensor& t) {
+  const auto& s = t.storage();
+  return static_cast<char*>(s->gpu_data) + t.offset() * (int64_t)itemsize(t.dtype());
+}
+
+}  // namespace sc::gpu
