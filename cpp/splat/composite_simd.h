@@ -1,211 +1,322 @@
 // CPU loops around the compositing math of kernels/composite.h, written with
-// GCC/Clang vector extensions: a tile row of 16 pixels is one vector, and the
-// per-lane state (transmittance, accumulated features, last index) stays in
-// registers across records. The auto-vectorised portable kernels keep that
-// state in stack arrays and run at about a third of this speed.
+// GCC/Clang vector extensions for any register width: a tile row of 16 pixels
+// is Row<T, B>, R = 16 / W registers of B bytes (W lanes each): one zmm with
+// AVX-512, two ymm with AVX2, four xmm with SSE2 or NEON. Per-lane state
+// (transmittance, accumulated features, last index) stays in registers across
+// records; the auto-vectorised portable kernels keep it in stack arrays.
 //
 // The arithmetic per lane is that of sc_composite_forward_row /
-// sc_composite_backward_row (same formulas, same order of the per-record
-// updates); the tests compare both against a float64 reference. Only the exp
-// differs: exp_neg below is sc_expf's polynomial restricted to arguments in
-// [-30, 0], where alpha is decided (alpha < 1/255 once sigma > ln 255).
+// sc_composite_backward_row (same formulas, same order of operations), and
+// sum() adds the 16 lanes in sc_lane_sum's pairwise order, so with floating
+// point contraction off (CMake compiles the row translation units with
+// -ffp-contract=off) every target gives the portable kernels' bits. exp_neg
+// below is sc_expf restricted to arguments in [-30, 0], where alpha is decided
+// (alpha < 1/255 once sigma > ln 255); there the two agree exactly (2^n is a
+// normal number, so scaling by it in one or two steps is exact).
+//
+// Included only by splat/rows_target.cpp, once per CPU target, inside an
+// anonymous namespace (see there).
 #pragma once
-#include <cmath>
-#include <cstdint>
-#include <cstring>
 
-#include "kernels/composite.h"
-
-namespace sc::simd {
+namespace simd {
 
 constexpr int kLanes = SC_MAX_LANES;  // 16
 
 template <typename T>
-struct Lanes;
+struct IntOf;
 template <>
-struct Lanes<float> {
-  typedef float V __attribute__((vector_size(kLanes * sizeof(float))));
-  typedef int32_t M __attribute__((vector_size(kLanes * sizeof(int32_t))));
+struct IntOf<float> {
+  typedef int32_t type;
 };
 template <>
-struct Lanes<double> {
-  typedef double V __attribute__((vector_size(kLanes * sizeof(double))));
-  typedef int64_t M __attribute__((vector_size(kLanes * sizeof(int64_t))));
+struct IntOf<double> {
+  typedef int64_t type;
 };
 
-template <typename T>
-using V = typename Lanes<T>::V;
-template <typename T>
-using M = typename Lanes<T>::M;
-
-template <typename T>
-inline V<T> splat(T x) {
-  return V<T>{} + x;
-}
-template <typename T>
-inline V<T> iota() {
-  V<T> v;
-  for (int j = 0; j < kLanes; ++j) v[j] = T(j);
-  return v;
-}
-template <typename T>
-inline V<T> load(const T* p) {
-  V<T> v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
-template <typename T>
-inline bool any(M<T> m) {
-  M<T> z{};
-  return std::memcmp(&m, &z, sizeof(m)) != 0;
-}
-// Horizontal sum in sc_lane_sum's pairwise order (v[j] + v[j + 8], then + 4,
-// + 2, + 1), by halving the vector: extracts and adds, no trip through memory.
-template <typename T, int N>
-struct Half {
-  typedef T H __attribute__((vector_size(N / 2 * sizeof(T))));
+// 16 lanes of T in R registers of B bytes; Mask is the matching comparison result.
+template <typename T, int B>
+struct Row {
+  static constexpr int W = B / (int)sizeof(T), R = kLanes / W;
+  static_assert(W >= 1 && R * W == kLanes, "register width must divide the row");
+  typedef T V __attribute__((vector_size(B)));
+  V v[R];
+  T lane(int j) const { return v[j / W][j % W]; }
+  void set(int j, T x) { v[j / W][j % W] = x; }
 };
-template <typename T, int N, typename W>
-inline T halving_sum(W v) {
+template <typename T, int B>
+struct Mask {
+  typedef typename IntOf<T>::type I;
+  typedef I V __attribute__((vector_size(B)));
+  V v[Row<T, B>::R];
+};
+
+// Element-wise operators, one register at a time (R is a compile-time
+// constant, so the loops unroll and the arrays live in registers).
+#define SC_ROW_LOOP for (int h = 0; h < Row<T, B>::R; ++h)
+#define SC_ROW_ARITH(op)                                                      \
+  template <typename T, int B>                                                \
+  inline Row<T, B> operator op(Row<T, B> a, const Row<T, B>& b) {             \
+    SC_ROW_LOOP a.v[h] = a.v[h] op b.v[h];                                    \
+    return a;                                                                 \
+  }                                                                           \
+  template <typename T, int B>                                                \
+  inline Row<T, B> operator op(Row<T, B> a, T b) {                            \
+    SC_ROW_LOOP a.v[h] = a.v[h] op b;                                         \
+    return a;                                                                 \
+  }                                                                           \
+  template <typename T, int B>                                                \
+  inline Row<T, B> operator op(T a, Row<T, B> b) {                            \
+    SC_ROW_LOOP b.v[h] = a op b.v[h];                                         \
+    return b;                                                                 \
+  }
+SC_ROW_ARITH(+)
+SC_ROW_ARITH(-)
+SC_ROW_ARITH(*)
+SC_ROW_ARITH(/)
+#undef SC_ROW_ARITH
+#define SC_ROW_CMP(op)                                                        \
+  template <typename T, int B>                                                \
+  inline Mask<T, B> operator op(const Row<T, B>& a, const Row<T, B>& b) {     \
+    Mask<T, B> m;                                                             \
+    SC_ROW_LOOP m.v[h] = a.v[h] op b.v[h];                                    \
+    return m;                                                                 \
+  }                                                                           \
+  template <typename T, int B>                                                \
+  inline Mask<T, B> operator op(const Row<T, B>& a, T b) {                    \
+    Mask<T, B> m;                                                             \
+    SC_ROW_LOOP m.v[h] = a.v[h] op b;                                         \
+    return m;                                                                 \
+  }                                                                           \
+  template <typename T, int B>                                                \
+  inline Mask<T, B> operator op(T a, const Row<T, B>& b) {                    \
+    Mask<T, B> m;                                                             \
+    SC_ROW_LOOP m.v[h] = a op b.v[h];                                         \
+    return m;                                                                 \
+  }
+SC_ROW_CMP(<)
+SC_ROW_CMP(<=)
+SC_ROW_CMP(>)
+SC_ROW_CMP(>=)
+#undef SC_ROW_CMP
+template <typename T, int B>
+inline Row<T, B> operator-(Row<T, B> a) {
+  SC_ROW_LOOP a.v[h] = -a.v[h];
+  return a;
+}
+template <typename T, int B>
+inline Row<T, B>& operator+=(Row<T, B>& a, const Row<T, B>& b) {
+  return a = a + b;
+}
+template <typename T, int B>
+inline Mask<T, B> operator&(Mask<T, B> a, const Mask<T, B>& b) {
+  SC_ROW_LOOP a.v[h] &= b.v[h];
+  return a;
+}
+template <typename T, int B>
+inline Mask<T, B>& operator|=(Mask<T, B>& a, const Mask<T, B>& b) {
+  SC_ROW_LOOP a.v[h] |= b.v[h];
+  return a;
+}
+template <typename T, int B>
+inline Mask<T, B> operator~(Mask<T, B> a) {
+  SC_ROW_LOOP a.v[h] = ~a.v[h];
+  return a;
+}
+template <typename T, int B>
+inline Row<T, B> select(const Mask<T, B>& m, const Row<T, B>& a, const Row<T, B>& b) {
+  Row<T, B> r;
+  SC_ROW_LOOP r.v[h] = m.v[h] ? a.v[h] : b.v[h];
+  return r;
+}
+template <typename T, int B>
+inline bool any(const Mask<T, B>& m) {
+  typename Mask<T, B>::V o = m.v[0];
+  for (int h = 1; h < Row<T, B>::R; ++h) o |= m.v[h];
+  typename Mask<T, B>::V z{};
+  return std::memcmp(&o, &z, sizeof(o)) != 0;
+}
+template <typename T, int B>
+inline Row<T, B> splat(T x) {
+  Row<T, B> r;
+  SC_ROW_LOOP r.v[h] = typename Row<T, B>::V{} + x;
+  return r;
+}
+template <typename T, int B>
+inline Row<T, B> iota() {
+  Row<T, B> r;
+  for (int j = 0; j < kLanes; ++j) r.set(j, T(j));
+  return r;
+}
+template <typename T, int B>
+inline Row<T, B> abs(const Row<T, B>& a) {
+  return select(a < T(0), -a, a);
+}
+#undef SC_ROW_LOOP
+
+// The 16 lanes summed in sc_lane_sum's pairwise order (lane j + lane j + 8,
+// then + 4, + 2, + 1): first across registers, then by halving the last one.
+template <typename T, int N, typename Vec>
+inline T halving_sum(Vec v) {
   if constexpr (N == 1) {
     return v[0];
   } else {
-    typedef typename Half<T, N>::H H;
+    typedef T H __attribute__((vector_size(N / 2 * sizeof(T))));
     H lo, hi;
     std::memcpy(&lo, &v, sizeof(H));
     std::memcpy(&hi, reinterpret_cast<const char*>(&v) + sizeof(H), sizeof(H));
     return halving_sum<T, N / 2>(lo + hi);
   }
 }
-template <typename T>
-inline T sum(V<T> v) {
-  return halving_sum<T, kLanes>(v);
+template <typename T, int B>
+inline T sum(Row<T, B> x) {
+  for (int s = Row<T, B>::R / 2; s >= 1; s /= 2)
+    for (int h = 0; h < s; ++h) x.v[h] += x.v[h + s];
+  return halving_sum<T, Row<T, B>::W>(x.v[0]);
 }
 
-// exp(x) for x in [-30, 0] (callers clamp): Cephes' expf as in sc_expf.
-inline V<float> exp_neg(V<float> x) {
-  typedef int32_t I __attribute__((vector_size(kLanes * sizeof(int32_t))));
-  x = x < -30.0f ? splat(-30.0f) : x;
-  x = x > 0.0f ? splat(0.0f) : x;
-  V<float> f = x * 1.44269504088896341f + 12582912.0f;
-  I ni = (I)f - 0x4B400000;
-  V<float> n = f - 12582912.0f;
-  V<float> r = x - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
-  V<float> p = splat(1.9875691500e-4f);
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  V<float> y = p * r * r + r + 1.0f;
-  return y * (V<float>)((ni + 127) << 23);  // 2^n, n in [-44, 0]: normal
+// exp(x) for x in [-30, 0] (clamped here): Cephes' expf as in sc_expf.
+template <int B>
+inline Row<float, B> exp_neg(Row<float, B> x) {
+  typedef typename Mask<float, B>::V I;
+  for (int h = 0; h < Row<float, B>::R; ++h) {
+    typedef typename Row<float, B>::V V;
+    V xh = x.v[h];
+    xh = xh < -30.0f ? V{} - 30.0f : xh;
+    xh = xh > 0.0f ? V{} : xh;
+    V f = xh * 1.44269504088896341f + 12582912.0f;
+    I ni = (I)f - 0x4B400000;
+    V n = f - 12582912.0f;
+    V r = xh - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    V p = V{} + 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    V y = p * r * r + r + 1.0f;
+    x.v[h] = y * (V)((ni + 127) << 23);  // 2^n, n in [-44, 0]: normal
+  }
+  return x;
 }
-inline V<double> exp_neg(V<double> x) {
-  V<double> e;
-  for (int j = 0; j < kLanes; ++j) e[j] = std::exp(x[j] < -700.0 ? -700.0 : (x[j] > 0.0 ? 0.0 : x[j]));
-  return e;
+template <int B>
+inline Row<double, B> exp_neg(Row<double, B> x) {
+  for (int j = 0; j < kLanes; ++j) {
+    double e = x.lane(j);
+    x.set(j, std::exp(e < -700.0 ? -700.0 : (e > 0.0 ? 0.0 : e)));
+  }
+  return x;
+}
+
+// sigma = 0.5 (A dx^2 + C dy^2) + B dx dy, as sc_splat_sigma.
+template <typename T, int B>
+inline Row<T, B> sigma_of(const T* r, const Row<T, B>& dx, T dy) {
+  return T(0.5) * (r[2] * dx * dx + r[4] * dy * dy) + r[3] * dx * dy;
 }
 
 // Forward of one 16-pixel row over the records idx[0..n) (see
 // sc_composite_forward_row for the contract; lanes >= `lanes` start finished).
-template <typename T>
+template <typename T, int B>
 inline void forward_row(T px0, T py, int lanes, int n, int C, const T* recs, const int* idx,
                         T alpha_max, T* acc, T* trans, int* last) {
+  typedef Row<T, B> V;
+  typedef Mask<T, B> M;
   const int stride = sc_record_stride(C);
-  const V<T> px = iota<T>() + px0;
-  V<T> Tr = splat(T(1)), lastk = splat(T(0));
-  M<T> done = iota<T>() >= T(lanes);
-  V<T> accv[SC_MAX_CHANNELS];
-  for (int c = 0; c < C; ++c) accv[c] = splat(T(0));
+  const V px = iota<T, B>() + px0;
+  V Tr = splat<T, B>(T(1)), lastk = splat<T, B>(T(0));
+  M done = iota<T, B>() >= T(lanes);
+  V accv[SC_MAX_CHANNELS];
+  for (int c = 0; c < C; ++c) accv[c] = splat<T, B>(T(0));
   for (int k = 0; k < n; ++k) {
     const T* r = recs + (int64_t)idx[k] * stride;
     T dy = r[1] - py;
-    V<T> dx = r[0] - px;
-    V<T> sigma = T(0.5) * (r[2] * dx * dx + r[4] * dy * dy) + r[3] * dx * dy;
-    V<T> a = r[5] * exp_neg(-sigma);
-    a = a < alpha_max ? a : splat(alpha_max);
-    M<T> valid = ~done & (sigma >= T(0)) & (a >= T(SC_ALPHA_THRESHOLD));
-    if (!any<T>(valid)) continue;
-    V<T> next = Tr * (T(1) - a);
-    M<T> stop = valid & (next <= T(SC_TRANSMITTANCE_EPS));
-    M<T> add = valid & ~stop;
-    V<T> w = add ? a * Tr : splat(T(0));
-    Tr = add ? next : Tr;
-    lastk = add ? splat(T(k + 1)) : lastk;
+    V dx = r[0] - px;
+    V sigma = sigma_of(r, dx, dy);
+    V a = r[5] * exp_neg(-sigma);
+    a = select(a < alpha_max, a, splat<T, B>(alpha_max));
+    M valid = ~done & (sigma >= T(0)) & (a >= T(SC_ALPHA_THRESHOLD));
+    if (!any(valid)) continue;
+    V next = Tr * (T(1) - a);
+    M stop = valid & (next <= T(SC_TRANSMITTANCE_EPS));
+    M add = valid & ~stop;
+    V w = select(add, a * Tr, splat<T, B>(T(0)));
+    Tr = select(add, next, Tr);
+    lastk = select(add, splat<T, B>(T(k + 1)), lastk);
     for (int c = 0; c < C; ++c) accv[c] += r[6 + c] * w;
     done |= stop;
-    if (!any<T>(~done)) break;
+    if (!any(~done)) break;
   }
   for (int j = 0; j < lanes; ++j) {
-    trans[j] = Tr[j];
-    last[j] = (int)lastk[j];
-    for (int c = 0; c < C; ++c) acc[j * C + c] = accv[c][j];
+    trans[j] = Tr.lane(j);
+    last[j] = (int)lastk.lane(j);
+    for (int c = 0; c < C; ++c) acc[j * C + c] = accv[c].lane(j);
   }
 }
 
 // Backward of forward_row (see sc_composite_backward_row for the contract).
-template <typename T>
+template <typename T, int B>
 inline void backward_row(T px0, T py, int lanes, int C, const T* recs, const int* idx, T alpha_max,
                          const T* trans_final, const int* last, const T* v_out, const T* v_alpha,
                          const T* bg, T* grads) {
+  typedef Row<T, B> V;
+  typedef Mask<T, B> M;
   const int stride = sc_record_stride(C), gstride = sc_grad_stride(C);
-  const V<T> px = iota<T>() + px0;
-  V<T> Tr, lastv, va_out;
-  V<T> vo[SC_MAX_CHANNELS], behind[SC_MAX_CHANNELS];
+  const V px = iota<T, B>() + px0;
+  V Tr, lastv, va_out;
+  V vo[SC_MAX_CHANNELS], behind[SC_MAX_CHANNELS];
   int kmax = 0;
   for (int j = 0; j < kLanes; ++j) {
     bool in = j < lanes;
-    Tr[j] = in ? trans_final[j] : T(1);
-    lastv[j] = in ? T(last[j]) : T(0);
-    va_out[j] = in ? v_alpha[j] : T(0);
+    Tr.set(j, in ? trans_final[j] : T(1));
+    lastv.set(j, in ? T(last[j]) : T(0));
+    va_out.set(j, in ? v_alpha[j] : T(0));
     if (in) kmax = last[j] > kmax ? last[j] : kmax;
   }
-  const V<T> Tf = Tr;
+  const V Tf = Tr;
   for (int c = 0; c < C; ++c)
     for (int j = 0; j < kLanes; ++j) {
       bool in = j < lanes;
-      vo[c][j] = in ? v_out[j * C + c] : T(0);
-      behind[c][j] = in ? trans_final[j] * bg[c] : T(0);
+      vo[c].set(j, in ? v_out[j * C + c] : T(0));
+      behind[c].set(j, in ? trans_final[j] * bg[c] : T(0));
     }
-  const V<T> zero = splat(T(0));
+  const V zero = splat<T, B>(T(0));
   for (int k = kmax - 1; k >= 0; --k) {
     const T* r = recs + (int64_t)idx[k] * stride;
     T dy = r[1] - py;
-    V<T> dx = r[0] - px;
-    V<T> sigma = T(0.5) * (r[2] * dx * dx + r[4] * dy * dy) + r[3] * dx * dy;
-    V<T> g = exp_neg(-sigma);
-    V<T> a_raw = r[5] * g;
-    V<T> a = a_raw < alpha_max ? a_raw : splat(alpha_max);
-    M<T> active = (T(k) < lastv) & (sigma >= T(0)) & (a >= T(SC_ALPHA_THRESHOLD));
-    if (!any<T>(active)) continue;
-    V<T> inv = T(1) / (T(1) - a);
-    V<T> Tk = active ? Tr * inv : Tr;  // transmittance in front of record k
+    V dx = r[0] - px;
+    V sigma = sigma_of(r, dx, dy);
+    V g = exp_neg(-sigma);
+    V a_raw = r[5] * g;
+    V a = select(a_raw < alpha_max, a_raw, splat<T, B>(alpha_max));
+    M active = (T(k) < lastv) & (sigma >= T(0)) & (a >= T(SC_ALPHA_THRESHOLD));
+    if (!any(active)) continue;
+    V inv = T(1) / (T(1) - a);
+    V Tk = select(active, Tr * inv, Tr);  // transmittance in front of record k
     Tr = Tk;
-    V<T> w = active ? a * Tk : zero;
+    V w = select(active, a * Tk, zero);
     // d alpha_out / d alpha_k = T_final / (1 - alpha_k)
-    V<T> v_a = va_out * Tf * inv;
+    V v_a = va_out * Tf * inv;
     T* gk = grads + (int64_t)idx[k] * gstride;
     for (int c = 0; c < C; ++c) {
       T f = r[6 + c];
       // d out_c / d alpha_k = f_kc T_k - behind_c / (1 - alpha_k)
-      gk[6 + c] += sum<T>(w * vo[c]);
+      gk[6 + c] += sum(w * vo[c]);
       v_a += vo[c] * (f * Tk - behind[c] * inv);
       behind[c] += f * w;
     }
     // alpha = opacity * G unless clamped at alpha_max
-    V<T> va = (active & (a_raw < alpha_max)) ? v_a : zero;
-    V<T> v_sigma = -va * r[5] * g;
-    V<T> gx = (r[2] * dx + r[3] * dy) * v_sigma, gy = (r[3] * dx + r[4] * dy) * v_sigma;
-    gk[0] += sum<T>(gx);
-    gk[1] += sum<T>(gy);
-    gk[2] += sum<T>(T(0.5) * dx * dx * v_sigma);
-    gk[3] += sum<T>(dx * dy * v_sigma);
-    gk[4] += sum<T>(T(0.5) * dy * dy * v_sigma);
-    gk[5] += sum<T>(va * g);
-    gk[6 + C] += sum<T>(gx < T(0) ? -gx : gx);
-    gk[7 + C] += sum<T>(gy < T(0) ? -gy : gy);
+    V va = select(active & (a_raw < alpha_max), v_a, zero);
+    V v_sigma = -va * r[5] * g;
+    V gx = (r[2] * dx + r[3] * dy) * v_sigma, gy = (r[3] * dx + r[4] * dy) * v_sigma;
+    gk[0] += sum(gx);
+    gk[1] += sum(gy);
+    gk[2] += sum(T(0.5) * dx * dx * v_sigma);
+    gk[3] += sum(dx * dy * v_sigma);
+    gk[4] += sum(T(0.5) * dy * dy * v_sigma);
+    gk[5] += sum(va * g);
+    gk[6 + C] += sum(abs(gx));
+    gk[7 + C] += sum(abs(gy));
   }
 }
 
-}  // namespace sc::simd
+}  // namespace simd

@@ -16,7 +16,7 @@
 #include "kernels/sh.h"
 #include "ops/ops.h"
 #include "splat/binning.h"
-#include "splat/composite_simd.h"
+#include "splat/composite_rows.h"
 
 namespace sc {
 
@@ -352,38 +352,20 @@ int64_t gather_tile(const RasterState<T>& S, int64_t tile, std::vector<T>& recs)
   return e - b;
 }
 
-// The row kernels, kept out of line (inlined into the tile loops, GCC 13 stops
-// vectorising the portable kernels' lane loops). With AVX-512 a 16-pixel row
-// is one register and the explicit-vector loops of splat/composite_simd.h are
-// 1.7-2.9x faster; narrower ISAs split those 16-lane vectors badly (the
-// backward ran 2x slower than the portable kernel with AVX2), so they use the
-// auto-vectorised portable kernels.
-#if defined(__AVX512F__) && !defined(SPLATCORE_PORTABLE_ROWS)
-#define SPLATCORE_SIMD_ROWS 1
-#else
-#define SPLATCORE_SIMD_ROWS 0
-#endif
+// The row kernels of the CPU target in use (splat/composite_rows.h: explicit
+// SIMD rows for AVX-512, AVX2, SSE2 or NEON, or the portable kernels, chosen at
+// run time; SPLATCORE_CPU_TARGET forces one).
 template <typename T>
-[[gnu::noinline]] void forward_row(T px0, T py, int lanes, int n, int C, const T* recs, const int* idx,
-                                   T* acc, T* tr, int* last) {
-#if SPLATCORE_SIMD_ROWS
-  simd::forward_row(px0, py, lanes, n, C, recs, idx, T(kAlphaMax), acc, tr, last);
-#else
-  sc_composite_forward_row(px0, py, lanes, n, C, recs, idx, T(kAlphaMax), acc, tr, last);
-#endif
+inline void forward_row(T px0, T py, int lanes, int n, int C, const T* recs, const int* idx, T* acc,
+                        T* tr, int* last) {
+  row_kernels<T>().forward(px0, py, lanes, n, C, recs, idx, T(kAlphaMax), acc, tr, last);
 }
 
 template <typename T>
-[[gnu::noinline]] void backward_row(T px0, T py, int lanes, int C, const T* recs, const int* idx,
-                                    const T* tr, const int* last, const T* vout, const T* valpha,
-                                    const T* bg, T* grads) {
-#if SPLATCORE_SIMD_ROWS
-  simd::backward_row(px0, py, lanes, C, recs, idx, T(kAlphaMax), tr, last, vout, valpha, bg, grads);
-#else
-  sc_composite_backward_row(px0, py, lanes, C, recs, idx, T(kAlphaMax), tr, last, vout, valpha, bg, grads);
-#endif
+inline void backward_row(T px0, T py, int lanes, int C, const T* recs, const int* idx, const T* tr,
+                         const int* last, const T* vout, const T* valpha, const T* bg, T* grads) {
+  row_kernels<T>().backward(px0, py, lanes, C, recs, idx, T(kAlphaMax), tr, last, vout, valpha, bg, grads);
 }
-
 
 template <typename T>
 void build_row_lists(const T* recs, int64_t n, int stride, int64_t y0, int64_t rows, RowLists& L) {

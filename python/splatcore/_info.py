@@ -3,7 +3,7 @@ from . import _core
 
 
 def info():
-    """Version, build type, backends built, devices seen, BLAS in use, threads."""
+    """Version, build type, backends built, devices seen, BLAS in use, threads, CPU target."""
     from . import __version__
 
     return {
@@ -21,4 +21,7 @@ def info():
         },
         "blas": _core.blas_name(),
         "threads": _core.num_threads(),
+        # the CPU target of the multi-target kernels (SPLATCORE_CPU_TARGET forces one)
+        "cpu_target": _core.cpu_target(),
+        "cpu_targets": [name for name, compiled, ok in _core.cpu_targets() if compiled and ok],
     }

@@ -19,6 +19,9 @@ def _cmd_info(args):
     print(f"  devices seen   : {seen}")
     print(f"  BLAS           : {facts['blas']}")
     print(f"  CPU threads    : {facts['threads']}")
+    others = ", ".join(t for t in facts["cpu_targets"] if t != facts["cpu_target"])
+    print(f"  CPU target     : {facts['cpu_target']} (also usable: {others}; "
+          f"SPLATCORE_CPU_TARGET forces one)")
     return 0
 
 

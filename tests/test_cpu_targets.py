@@ -1,0 +1,136 @@
+"""Run-time CPU dispatch (cpp/core/cpu_target.h): every CPU target compiled in
+and supported by this machine renders and back-propagates through the
+rasterizer with the same bits as the portable kernels (all row translation
+units are built with -ffp-contract=off and sum the 16 lanes in the same
+pairwise order), and each one matches the float64 NumPy reference
+(tests/raster_reference.py) to the rasterizer tests' tolerances.
+SPLATCORE_CPU_TARGET forces a target; a bad value fails at import.
+"""
+import os
+import platform
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import splatcore as sc
+from test_rasterize import (F32_TOL, F64_TOL, _fd_scene_try, compare_to_reference, cpp_backward,
+                            random_scene, screened, upstream)
+
+ALL_TARGETS = [name for name, _, _ in sc._core.cpu_targets()]
+USABLE = [name for name, compiled, supported in sc._core.cpu_targets() if compiled and supported]
+X86 = platform.machine().lower() in ("x86_64", "amd64")
+ARM64 = platform.machine().lower() in ("aarch64", "arm64")
+
+
+@pytest.fixture
+def target(request):
+    """Switch to the parametrised CPU target; restore the previous one after."""
+    name = request.param
+    table = {n: (c, s) for n, c, s in sc._core.cpu_targets()}
+    compiled, supported = table[name]
+    if not compiled:
+        pytest.skip(f"CPU target {name} is not compiled for {platform.machine()}")
+    if not supported:
+        pytest.skip(f"this CPU does not support {name}")
+    before = sc._core.cpu_target()
+    sc._core._set_cpu_target(name)
+    yield name
+    sc._core._set_cpu_target(before)
+
+
+def with_target(name, fn):
+    before = sc._core.cpu_target()
+    sc._core._set_cpu_target(name)
+    try:
+        return fn()
+    finally:
+        sc._core._set_cpu_target(before)
+
+
+def test_targets_of_this_architecture_are_compiled():
+    names = {n for n, c, _ in sc._core.cpu_targets() if c}
+    assert "portable" in names
+    if X86:
+        assert {"sse2", "avx2", "avx512"} <= names
+    if ARM64:
+        assert "neon" in names
+    assert sc._core.cpu_target() in USABLE
+    if not os.environ.get("SPLATCORE_CPU_TARGET"):
+        assert sc._core.cpu_target() == USABLE[-1], "the best usable target is the default"
+    assert sc.info()["cpu_target"] == sc._core.cpu_target()
+
+
+def test_switching_target():
+    for name in USABLE:
+        assert with_target(name, sc._core.cpu_target) == name
+    bad = [n for n in ALL_TARGETS if n not in USABLE]
+    for name in bad:
+        with pytest.raises(ValueError, match=name):
+            sc._core._set_cpu_target(name)
+    with pytest.raises(ValueError, match="unknown CPU target"):
+        sc._core._set_cpu_target("avx1024")
+
+
+def _run(env_value):
+    env = dict(os.environ, SPLATCORE_CPU_TARGET=env_value)
+    code = "import splatcore as sc; print(sc._core.cpu_target())"
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("name", ALL_TARGETS + ["bogus"])
+def test_environment_variable_forces_target(name):
+    p = _run(name)
+    if name in USABLE:
+        assert p.returncode == 0, p.stderr
+        assert p.stdout.strip() == name
+    else:
+        assert p.returncode != 0
+        assert "SPLATCORE_CPU_TARGET" in p.stderr or "unknown CPU target" in p.stderr, p.stderr
+
+
+def _scenes(rng):
+    """Scenes that reach every branch of the rows: partial rows (widths not a
+    multiple of 16), pixels that hit the T <= 1e-4 stop, colours clamped at
+    zero, 3 to 16 channels, depth channels."""
+    seed = int(rng.integers(1 << 30))
+    w, h = int(rng.integers(17, 70)), int(rng.integers(9, 50))
+    yield "sh3", random_scene(seed, n=int(rng.integers(100, 400)), width=w, height=h, sh_degree=3), {}
+    yield "dense", _fd_scene_try(seed, 60, w, h, 2, 3, True, dense=True), dict(render_mode="RGB+ED")
+    yield "c16", random_scene(seed + 1, n=150, width=w, height=h, sh_degree=None, n_colors=16), {}
+    yield "c5+D", random_scene(seed + 2, n=150, width=w, height=h, sh_degree=None, n_colors=5), \
+        dict(render_mode="RGB+D", antialiased=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("target", ALL_TARGETS, indirect=True)
+def test_target_matches_portable_bits(target, dtype, rng):
+    for label, scene, kw in _scenes(rng):
+        h, w = scene["height"], scene["width"]
+        n_ch = 3 if scene["sh_degree"] is not None else scene["colors_or_sh"].shape[-1]
+        n_ch += kw.get("render_mode", "RGB").count("D")
+        w_img, w_alpha = upstream(rng, (h, w, n_ch), h, w)
+        got = cpp_backward(scene, w_img, w_alpha, dtype=dtype, **kw)
+        want = with_target("portable", lambda: cpp_backward(scene, w_img, w_alpha, dtype=dtype, **kw))
+        (g, img, alpha, _), (g0, img0, alpha0, _) = got, want
+        assert np.abs(img0).max() > 0, f"{label}: empty render"
+        assert np.array_equal(img, img0), f"{label}: {target} image differs from portable"
+        assert np.array_equal(alpha, alpha0), f"{label}: {target} alpha differs from portable"
+        for k in g0:
+            if g0[k] is None:
+                continue
+            assert np.abs(g0[k]).max() > 0, f"{label}: no gradient for {k}"
+            assert np.array_equal(g[k], g0[k]), (
+                f"{label}: {target} d/d{k} differs from portable by up to "
+                f"{np.abs(g[k] - g0[k]).max():.3e}")
+
+
+@pytest.mark.parametrize("target", ALL_TARGETS, indirect=True)
+def test_target_matches_reference(target, rng):
+    seed = int(rng.integers(1 << 30))
+    for kw in (dict(render_mode="RGB"), dict(render_mode="RGB+ED", antialiased=True)):
+        scene = screened(lambda s: random_scene(s, n=250, width=53, height=37, sh_degree=3), seed,
+                         [kw])
+        compare_to_reference(scene, np.float32, F32_TOL, **kw)
+        compare_to_reference(scene, np.float64, F64_TOL, **kw)
