@@ -230,35 +230,24 @@ def test_roundtrip_dtypes(tmp_path, rng):
         f["nope"]
 
 
-def test_zero_copy_views_share_the_mapping(tmp_path):
+def test_tensors_own_their_memory(tmp_path):
+    # Tensors are read into memory they own (no memory map, issue 12): each read
+    # is its own writable copy, and it outlives the file object.
     a = np.arange(1000, dtype=np.float32)
     b = np.arange(64, dtype=np.float32) * -1
     p = write(tmp_path, st_bytes({"a": ("F32", a), "b": ("F32", b)}))
     f = sc._core.SafetensorsFile(p)
-    assert f.is_mapped
     ta, tb, ta2 = f.tensor("a"), f.tensor("b"), f.tensor("a")
-    oa, ob = f.info("a")["data_offsets"][0], f.info("b")["data_offsets"][0]
-    assert tb.data_ptr - ta.data_ptr == ob - oa  # both point into one block of memory
-    assert ta2.data_ptr == ta.data_ptr
-    if sys.platform.startswith("linux"):  # ... which is a mapping of the file itself
-        maps = Path("/proc/self/maps").read_text().splitlines()
-        hits = [ln for ln in maps if ln.endswith(str(p))]
-        assert any(int(ln.split()[0].split("-")[0], 16) <= ta.data_ptr
-                   < int(ln.split()[0].split("-")[1], 16) for ln in hits)
-    arr = ta.numpy()
-    assert arr.__array_interface__["data"][0] == ta.data_ptr
-    assert not arr.flags.writeable
-    with pytest.raises(ValueError):
-        arr[0] = 1
-    with pytest.raises(ValueError, match="read-only"):
-        ta[0] = 5.0
-    with pytest.raises(ValueError):
-        ta += 1
-    del f, arr, ta2
+    assert ta2.data_ptr != ta.data_ptr and ta.data_ptr % 64 == 0
+    if sys.platform.startswith("linux"):  # ... and none of it is a mapping of the file
+        assert not [ln for ln in Path("/proc/self/maps").read_text().splitlines()
+                    if ln.endswith(str(p))]
+    ta2[0] = 5.0  # a copy: the other reads do not see it
+    assert float(ta2[0]) == 5.0 and float(ta[0]) == 0.0
+    del f, ta2
     gc.collect()
-    np.testing.assert_array_equal(ta.numpy(), a)  # still mapped
+    np.testing.assert_array_equal(ta.numpy(), a)
     np.testing.assert_array_equal(tb.numpy(), b)
-    np.testing.assert_array_equal((ta + 1).numpy(), a + 1)  # usable in ops, copies are writable
 
 
 def test_converted_and_misaligned_tensors_are_copies(tmp_path):
@@ -314,25 +303,26 @@ def test_empty_header_and_pathlike(tmp_path):
         sc._core.SafetensorsFile(p)
 
 
-def test_large_file_is_mapped_not_copied(tmp_path):
-    # 2.75 GB of float32 as a sparse file: opening and viewing must not read it.
+def test_opening_a_large_file_reads_only_the_header(tmp_path):
+    # 2.75 GB of float32 as a sparse file: opening it and reading one small
+    # tensor must not read (or allocate) the big one.
     n = 2_750_000_000 // 4
-    h = json.dumps({"w": {"dtype": "F32", "shape": [n], "data_offsets": [0, 4 * n]}})
+    h = json.dumps({"w": {"dtype": "F32", "shape": [n], "data_offsets": [0, 4 * n]},
+                    "s": {"dtype": "F32", "shape": [3], "data_offsets": [4 * n, 4 * n + 12]}})
     head = raw_file(h + " " * (-(8 + len(h)) % 8))  # aligned data, as writers pad it
     p = tmp_path / "big.safetensors"
     with open(p, "wb") as fh:
         fh.write(head)
-        fh.truncate(len(head) + 4 * n)
+        fh.seek(len(head) + 4 * n)  # a hole of 2.75 GB, then the small tensor
+        fh.write(np.array([1.5, -2.0, 3.25], np.float32).tobytes())
     code = textwrap.dedent(f"""
         import resource, splatcore as sc
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         f = sc._core.SafetensorsFile({str(p)!r})
-        t = f.tensor("w")
-        assert tuple(t.shape) == ({n},) and f.is_mapped
-        a = t.numpy()
-        assert float(a[123456789]) == 0.0 and float(a[-1]) == 0.0
+        assert tuple(f.info("w")["shape"]) == ({n},)
+        assert f.tensor("s").numpy().tolist() == [1.5, -2.0, 3.25]
         grown_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
-        assert grown_kb < 200_000, grown_kb
+        assert grown_kb < 50_000, grown_kb
         print("ok", grown_kb)
     """)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

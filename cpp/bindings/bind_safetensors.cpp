@@ -1,4 +1,4 @@
-// splatcore._core.SafetensorsFile: a memory-mapped safetensors reader.
+// splatcore._core.SafetensorsFile: a bounds-checked safetensors reader.
 #include <nanobind/stl/filesystem.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
@@ -21,9 +21,9 @@ const SafetensorsEntry& lookup(const SafetensorsFile& f, const std::string& name
 void bind_safetensors(nb::module_& m) {
   nb::class_<SafetensorsFile>(
       m, "SafetensorsFile",
-      "A safetensors file, memory-mapped and validated when opened.\n\n"
-      "tensor(name) returns a read-only zero-copy view into the mapping; the\n"
-      "mapping stays alive while any such tensor does. Raises FileNotFoundError\n"
+      "A safetensors file, opened and its header validated at construction.\n\n"
+      "tensor(name) reads that tensor into memory it owns (no memory map: a\n"
+      "file truncated after it was opened gives ValueError, not SIGBUS). Raises FileNotFoundError\n"
       "for a missing file and ValueError for anything that is not a valid\n"
       "safetensors file (PyTorch .pth/.pt checkpoints included).")
       .def(
@@ -38,8 +38,6 @@ void bind_safetensors(nb::module_& m) {
       .def_prop_ro("file_size", &SafetensorsFile::file_size)
       .def_prop_ro("data_offset", &SafetensorsFile::data_offset,
                    "Byte offset of the data section (8 + header length).")
-      .def_prop_ro("is_mapped", &SafetensorsFile::is_mapped,
-                   "True when memory-mapped, False when read into memory.")
       .def("names", &SafetensorsFile::names, "Tensor names, in the order of the header.")
       .def("keys", &SafetensorsFile::names)
       .def(
@@ -69,22 +67,12 @@ void bind_safetensors(nb::module_& m) {
             return f.tensor_as(name, dt);
           },
           nb::arg("name"), nb::arg("dtype") = nb::none(),
-          "The tensor as a read-only zero-copy view; with dtype, converted (a copy "
-          "unless the dtype already matches).")
+          "The tensor, read into memory it owns; with dtype, converted.")
       .def("__getitem__",
            [](const SafetensorsFile& f, const std::string& name) {
              lookup(f, name);
              return f.tensor(name);
            })
-      .def("evict",
-           [](const SafetensorsFile& f, const std::string& name) {
-             lookup(f, name);
-             f.evict(name);
-           },
-           nb::arg("name"),
-           "Drop the file pages of this tensor from the process's resident memory "
-           "(madvise DONTNEED; the data stays readable). For converting a checkpoint "
-           "tensor by tensor without the whole file counting in the peak RSS.")
       .def("metadata",
            [](const SafetensorsFile& f) {
              nb::dict d;

@@ -5,12 +5,13 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <mutex>
+#include <vector>
 
 #ifdef _WIN32
 #include <sys/stat.h>
 #else
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #endif
@@ -20,23 +21,35 @@
 namespace sc {
 
 // ---------------------------------------------------------------------------
-// The bytes of one file: a private read-only-by-convention mapping (POSIX) or
-// a heap copy (Windows, or when mmap is refused).
+// The open file. Tensors are read from it on request into memory we own
+// (pread), never memory-mapped: a mapped file that another process truncates
+// or rewrites turns the next access into SIGBUS, which no check can catch. A
+// read that comes back short is a ValueError naming the file instead. The
+// cost is one copy per tensor read (from the page cache) and private memory
+// for what is kept (see safetensors.h).
 // ---------------------------------------------------------------------------
-struct SafetensorsMapping {
-  const uint8_t* data = nullptr;
-  uint64_t size = 0;
-  bool mapped = false;
-  std::unique_ptr<uint8_t[]> heap;
+struct SafetensorsSource {
+  std::string path;
+  uint64_t size = 0;  // at open
+#ifdef _WIN32
+  std::mutex mu;  // one stream, one position
+  std::ifstream in;
+#else
+  int fd = -1;
+#endif
 
-  SafetensorsMapping() = default;
-  SafetensorsMapping(const SafetensorsMapping&) = delete;
-  SafetensorsMapping& operator=(const SafetensorsMapping&) = delete;
-  ~SafetensorsMapping() {
+  SafetensorsSource() = default;
+  SafetensorsSource(const SafetensorsSource&) = delete;
+  SafetensorsSource& operator=(const SafetensorsSource&) = delete;
+  ~SafetensorsSource() {
 #ifndef _WIN32
-    if (mapped && data) ::munmap(const_cast<uint8_t*>(data), (size_t)size);
+    if (fd >= 0) ::close(fd);
 #endif
   }
+
+  // Reads n bytes at `offset` into dst; ValueError when the file no longer
+  // holds them.
+  void read(uint64_t offset, void* dst, uint64_t n) const;
 };
 
 namespace {
@@ -51,25 +64,17 @@ const char* kPthHint =
   throw ValueError("safetensors: " + path + ": " + what);
 }
 
-// Read the whole file into memory (Windows, or when mmap fails).
-void read_into(SafetensorsMapping& m, const std::string& path, uint64_t size) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) fail(path, "cannot open the file for reading");
-  if (size > (uint64_t)std::numeric_limits<std::streamsize>::max() ||
-      size > (uint64_t)std::numeric_limits<size_t>::max())
-    fail(path, "file of " + std::to_string(size) + " bytes is too large to read");
-  m.heap.reset(new uint8_t[size ? (size_t)size : 1]);
-  f.read(reinterpret_cast<char*>(m.heap.get()), (std::streamsize)size);
-  if ((uint64_t)f.gcount() != size)
-    fail(path, "read " + std::to_string((uint64_t)f.gcount()) + " of " + std::to_string(size) +
-                   " bytes (file changed while reading?)");
-  m.data = m.heap.get();
-  m.size = size;
-  m.mapped = false;
+[[noreturn]] void short_read(const std::string& path, uint64_t offset, uint64_t want,
+                             uint64_t got, uint64_t size_at_open) {
+  fail(path, "read " + std::to_string(got) + " of " + std::to_string(want) + " bytes at offset " +
+                 std::to_string(offset) + ": the file is shorter than the " +
+                 std::to_string(size_at_open) +
+                 " bytes it had when it was opened (truncated or rewritten since?)");
 }
 
-std::shared_ptr<SafetensorsMapping> open_file(const std::string& path) {
-  auto m = std::make_shared<SafetensorsMapping>();
+std::shared_ptr<SafetensorsSource> open_file(const std::string& path) {
+  auto m = std::make_shared<SafetensorsSource>();
+  m->path = path;
 #ifdef _WIN32
   struct _stat64 st;
   if (_stat64(path.c_str(), &st) != 0) {
@@ -77,7 +82,9 @@ std::shared_ptr<SafetensorsMapping> open_file(const std::string& path) {
     fail(path, std::string("cannot stat the file: ") + std::strerror(errno));
   }
   if ((st.st_mode & _S_IFMT) != _S_IFREG) fail(path, "not a regular file");
-  read_into(*m, path, (uint64_t)st.st_size);
+  m->in.open(path, std::ios::binary);
+  if (!m->in) fail(path, "cannot open the file for reading");
+  m->size = (uint64_t)st.st_size;
 #else
   int fd;
   do {
@@ -88,43 +95,43 @@ std::shared_ptr<SafetensorsMapping> open_file(const std::string& path) {
     if (e == ENOENT || e == ENOTDIR) throw FileNotFound("safetensors: no such file: " + path);
     fail(path, std::string("cannot open the file: ") + std::strerror(e));
   }
+  m->fd = fd;  // closed by ~SafetensorsSource from here on
   struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    int e = errno;
-    ::close(fd);
-    fail(path, std::string("cannot stat the file: ") + std::strerror(e));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    fail(path, S_ISDIR(st.st_mode) ? "is a directory, not a safetensors file"
-                                   : "not a regular file");
-  }
-  uint64_t size = (uint64_t)st.st_size;
-  if (size == 0) {
-    ::close(fd);
-    fail(path, "empty file (a safetensors file starts with an 8-byte header length)");
-  }
-  if (size > (uint64_t)std::numeric_limits<size_t>::max()) {
-    ::close(fd);
-    fail(path, "file too large to map on this platform");
-  }
-  // Private copy-on-write mapping: pages are shared with the page cache and
-  // never copied unless written; a write (which splatcore refuses through the
-  // read-only storage flag anyway) would stay private, never reach the file and
-  // never fault. Fall back to a read-only mapping, then to reading.
-  void* p = ::mmap(nullptr, (size_t)size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-  if (p == MAP_FAILED) p = ::mmap(nullptr, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
-  ::close(fd);
-  if (p != MAP_FAILED) {
-    m->data = static_cast<const uint8_t*>(p);
-    m->size = size;
-    m->mapped = true;
-  } else {
-    read_into(*m, path, size);
-  }
+  if (::fstat(fd, &st) != 0) fail(path, std::string("cannot stat the file: ") + std::strerror(errno));
+  if (!S_ISREG(st.st_mode))
+    fail(path, S_ISDIR(st.st_mode) ? "is a directory, not a safetensors file" : "not a regular file");
+  m->size = (uint64_t)st.st_size;
 #endif
+  if (m->size == 0) fail(path, "empty file (a safetensors file starts with an 8-byte header length)");
   return m;
 }
+
+}  // namespace
+
+void SafetensorsSource::read(uint64_t offset, void* dst, uint64_t n) const {
+  uint64_t done = 0;
+  char* out = static_cast<char*>(dst);
+#ifdef _WIN32
+  std::lock_guard<std::mutex> lock(const_cast<std::mutex&>(mu));
+  auto& f = const_cast<std::ifstream&>(in);
+  f.clear();
+  f.seekg((std::streamoff)offset);
+  f.read(out, (std::streamsize)n);
+  done = f ? n : (uint64_t)f.gcount();
+#else
+  while (done < n) {
+    size_t chunk = (size_t)std::min<uint64_t>(n - done, 1ull << 30);
+    ssize_t r = ::pread(fd, out + done, chunk, (off_t)(offset + done));
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) fail(path, std::string("read error: ") + std::strerror(errno));
+    if (r == 0) break;  // end of file
+    done += (uint64_t)r;
+  }
+#endif
+  if (done != n) short_read(path, offset, n, done, size);
+}
+
+namespace {
 
 // ---------------------------------------------------------------------------
 // A small JSON reader for the header: objects, arrays, strings (with escapes)
@@ -420,15 +427,18 @@ uint64_t read_le64(const uint8_t* d) {
 // ---------------------------------------------------------------------------
 
 SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
-  map_ = open_file(path);
-  const uint8_t* d = map_->data;
-  const uint64_t size = map_->size;
+  src_ = open_file(path);
+  const uint64_t size = src_->size;
+  // The first bytes (length, '{', or a PyTorch signature), then the header.
+  std::vector<uint8_t> head((size_t)std::min<uint64_t>(size, 16));
+  src_->read(0, head.data(), head.size());
+  const uint8_t* d = head.data();
 
   // A plausible start: a header length that fits, then '{'. Anything else is
   // checked against the PyTorch formats first, for a helpful message.
   uint64_t n = size >= 8 ? read_le64(d) : 0;
   bool plausible = size >= 9 && n >= 2 && n <= size - 8 && d[8] == '{';
-  if (!plausible && looks_like_torch(d, size)) fail(path, kPthHint);
+  if (!plausible && looks_like_torch(d, head.size())) fail(path, kPthHint);
   if (size < 8)
     fail(path, "file is " + std::to_string(size) +
                    " bytes, too short for the 8-byte header length (truncated?)");
@@ -446,6 +456,9 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
     fail(path, "header does not start with '{' (not a safetensors file)");
   data_offset_ = 8 + n;
   const uint64_t data_size = size - data_offset_;
+  head.resize((size_t)(8 + n));
+  src_->read(0, head.data(), head.size());
+  d = head.data();
 
   // ---- parse -----------------------------------------------------------
   JsonReader r(path, reinterpret_cast<const char*>(d + 8), reinterpret_cast<const char*>(d + 8 + n),
@@ -595,8 +608,7 @@ const SafetensorsEntry& SafetensorsFile::info(const std::string& name) const {
   return entries_[it->second];
 }
 
-uint64_t SafetensorsFile::file_size() const { return map_->size; }
-bool SafetensorsFile::is_mapped() const { return map_->mapped; }
+uint64_t SafetensorsFile::file_size() const { return src_->size; }
 
 Tensor SafetensorsFile::tensor(const std::string& name) const {
   const SafetensorsEntry& e = info(name);
@@ -605,22 +617,12 @@ Tensor SafetensorsFile::tensor(const std::string& name) const {
                     e.st_dtype +
                     ", which splatcore does not support (supported: F32, F16, BF16, F64, I64, "
                     "I32, U32, U8, BOOL)");
-  const uint8_t* p = map_->data + data_offset_ + e.begin;
   const size_t nbytes = (size_t)e.nbytes();
-  bool copy = ((uintptr_t)p % e.itemsize) != 0;  // misaligned data: copy (rare)
-  if (e.dtype == DType::Bool && !copy)  // bool storage holds 0/1: normalise odd bytes
-    copy = std::any_of(p, p + nbytes, [](uint8_t b) { return b > 1; });
-  std::shared_ptr<Storage> s;
-  if (copy) {
-    s = Storage::allocate(nbytes);
-    if (nbytes) std::memcpy(s->data, p, nbytes);
-    if (e.dtype == DType::Bool) {
-      uint8_t* q = static_cast<uint8_t*>(s->data);
-      for (size_t i = 0; i < nbytes; ++i) q[i] = q[i] != 0;
-    }
-  } else {
-    s = Storage::wrap(const_cast<uint8_t*>(p), nbytes, std::shared_ptr<void>(map_));
-    s->readonly = true;
+  std::shared_ptr<Storage> s = Storage::allocate(nbytes);  // aligned, ours
+  if (nbytes) src_->read(data_offset_ + e.begin, s->data, e.nbytes());
+  if (e.dtype == DType::Bool) {  // bool storage holds 0/1: normalise odd bytes
+    uint8_t* q = static_cast<uint8_t*>(s->data);
+    for (size_t k = 0; k < nbytes; ++k) q[k] = q[k] != 0;
   }
   return Tensor::from_storage(std::move(s), e.shape, contiguous_strides(e.shape), 0, e.dtype);
 }
@@ -629,22 +631,6 @@ Tensor SafetensorsFile::tensor_as(const std::string& name, DType dtype) const {
   Tensor t = tensor(name);
   if (t.dtype() == dtype) return t;
   return t.to(dtype);
-}
-
-void SafetensorsFile::evict(const std::string& name) const {
-  const SafetensorsEntry& e = info(name);
-#ifndef _WIN32
-  if (!map_->mapped || e.nbytes() == 0) return;
-  const long ps = ::sysconf(_SC_PAGESIZE);
-  const uintptr_t page = ps > 0 ? (uintptr_t)ps : 4096;
-  const uintptr_t base = (uintptr_t)map_->data;
-  uintptr_t lo = base + (uintptr_t)(data_offset_ + e.begin), hi = lo + (uintptr_t)e.nbytes();
-  lo = (lo + page - 1) / page * page;  // whole pages inside the range only
-  hi = hi / page * page;
-  if (hi > lo) ::madvise(reinterpret_cast<void*>(lo), (size_t)(hi - lo), MADV_DONTNEED);
-#else
-  (void)e;
-#endif
 }
 
 }  // namespace sc

@@ -6,10 +6,14 @@
 // [begin, end]} (byte offsets relative to the start of the data section) and
 // may hold "__metadata__": an object of string -> string.
 //
-// The file is memory-mapped (POSIX mmap; read into memory on Windows), the
-// whole header is validated when the file is opened, and tensor() returns
-// zero-copy views into the mapping: every view's Storage keeps the mapping
-// alive, so tensors stay valid after the SafetensorsFile is gone.
+// The file is opened and its whole header validated at construction; tensor()
+// then reads that tensor's bytes (pread) into memory the tensor owns. Files
+// are not memory-mapped: with a mapping, a file truncated or rewritten by
+// another process after it was opened kills this one with SIGBUS at the next
+// access; a read that comes back short is a ValueError instead. Cost: each
+// tensor() call is one copy out of the page cache (GB/s) and what is kept is
+// private memory (the float32 MASt3R file read as stored: 2.75 GB; kept as
+// float16: 1.4 GB plus one float32 tensor at a time while converting).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -34,7 +38,7 @@ struct SafetensorsEntry {
   uint64_t nbytes() const { return end - begin; }
 };
 
-struct SafetensorsMapping;  // the mapped (or read) bytes of one file
+struct SafetensorsSource;  // the open file tensors are read from
 
 class SafetensorsFile {
  public:
@@ -56,29 +60,20 @@ class SafetensorsFile {
   const SafetensorsEntry& info(const std::string& name) const;
   const std::vector<std::pair<std::string, std::string>>& metadata() const { return metadata_; }
 
-  // A read-only view of the tensor's bytes in the mapping (no copy). Data
-  // the file does not align to the item size is copied into aligned memory.
-  // TypeError for dtypes the format knows but splatcore has no type for.
+  // The tensor's bytes, read from the file into memory it owns (writable,
+  // aligned). TypeError for dtypes the format knows but splatcore has no type
+  // for; ValueError naming the file when it no longer holds the bytes
+  // (truncated since it was opened).
   Tensor tensor(const std::string& name) const;
-  // tensor(name) converted to `dtype` (float16/bfloat16 -> float32, ...);
-  // the zero-copy view itself when the dtype already matches.
+  // tensor(name) converted to `dtype` (float16/bfloat16 -> float32, ...).
   Tensor tensor_as(const std::string& name, DType dtype) const;
 
-  // Drops the file pages holding `name`'s bytes from this process's resident
-  // set (madvise MADV_DONTNEED on the whole pages inside its byte range). The
-  // bytes stay readable (a later access maps them again from the page cache or
-  // the file); for a checkpoint converted tensor by tensor (float32 file kept
-  // as float16), so that the mapping does not add the whole file to the peak
-  // RSS. No-op when the file was read into memory.
-  void evict(const std::string& name) const;
-
-  uint64_t file_size() const;
+  uint64_t file_size() const;  // when it was opened
   uint64_t data_offset() const { return data_offset_; }  // 8 + header length
-  bool is_mapped() const;  // false when the file was read into memory
 
  private:
   std::string path_;
-  std::shared_ptr<SafetensorsMapping> map_;
+  std::shared_ptr<SafetensorsSource> src_;
   uint64_t data_offset_ = 0;
   std::vector<SafetensorsEntry> entries_;
   std::unordered_map<std::string, size_t> index_;

@@ -234,8 +234,8 @@ def load(path: Optional[PathLike] = None, dtype: Any = None, config: Any = None,
 
 
 def _read_checkpoint(path: PathLike, dtype: Optional[str]) -> Dict[str, Any]:
-    """The tensors of a safetensors file (zero-copy views), the Linear weights
-    converted to ``dtype`` one by one with their file pages released."""
+    """The tensors of a safetensors file, the Linear weights converted to
+    ``dtype`` one by one (each float32 read is freed after its conversion)."""
     from .weights import _resolve_file, add_tied_aliases
     f = _core.SafetensorsFile(_resolve_file(path))
     weights: Dict[str, Any] = {}
@@ -243,7 +243,6 @@ def _read_checkpoint(path: PathLike, dtype: Optional[str]) -> Dict[str, Any]:
         t = f.tensor(name)
         if dtype is not None and _is_linear_weight(name) and str(t.dtype) != dtype:
             weights[name] = _core._nn_convert_weight(t, dtype)
-            f.evict(name)
         else:
             weights[name] = t
     return add_tied_aliases(weights, f.metadata())

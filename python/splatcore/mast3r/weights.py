@@ -3,8 +3,8 @@
 The checkpoint is the ``model.safetensors`` of the Hugging Face repo
 ``naver/MASt3R_ViTLarge_BaseDecoder_512_catmlpdpt_metric`` (2.75 GB, float32),
 with the key names of the official ``AsymmetricMASt3R`` state dict. It is
-memory-mapped, not read: the tensors returned by :func:`load_weights` are
-read-only zero-copy views into the mapping.
+read into memory that splatcore owns, not memory-mapped (a mapped file
+truncated by another process would kill this one with SIGBUS).
 """
 from __future__ import annotations
 
@@ -96,11 +96,11 @@ def _resolve_file(path: PathLike) -> Path:
 
 
 def load_weights(path: PathLike, dtype: Optional[str] = None) -> Dict[str, "_core.Tensor"]:
-    """Memory-map a safetensors checkpoint: ``{name: Tensor}``.
+    """Read a safetensors checkpoint: ``{name: Tensor}``.
 
-    Tensors are read-only zero-copy views (the file stays mapped while any of
-    them lives), except with ``dtype`` (e.g. ``"float32"`` for a float16 or
-    bfloat16 checkpoint), where tensors of another dtype are converted copies.
+    Tensors own their memory (read from the file, not mapped); with ``dtype``
+    (e.g. ``"float32"`` for a float16 or bfloat16 checkpoint) tensors of
+    another dtype are converted.
     Both names of each tied DPT weight are present. ``path`` may be the file
     or a directory holding ``model.safetensors``.
 
