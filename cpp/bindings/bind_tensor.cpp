@@ -6,6 +6,7 @@
 #include "autograd/function.h"
 #include "autograd/node.h"
 #include "bindings/bindings.h"
+#include "gpu/runtime.h"
 #include "core/writable.h"
 #include "ops/ops.h"
 
@@ -208,7 +209,9 @@ void bind_tensor(nb::module_& m) {
       .def_prop_ro("dtype", [](const Tensor& t) { return std::string(dtype_name(t.dtype())); })
       .def_prop_ro("itemsize", [](const Tensor& t) { return itemsize(t.dtype()); })
       .def_prop_ro("device", [](const Tensor& t) { return t.device().str(); })
-      .def_prop_ro("data_ptr", [](const Tensor& t) { return (uintptr_t)t.raw(); })
+      .def_prop_ro("data_ptr", [](const Tensor& t) {
+        return t.device().is_gpu() ? (uintptr_t)gpu::gpu_address(t) : (uintptr_t)t.raw();
+      }, "Address of the first element (the GPU address on a GPU device).")
       .def("__len__", [](const Tensor& t) {
         if (t.ndim() == 0) throw TypeError("len() of a 0-d tensor");
         return t.shape()[0];
@@ -217,13 +220,35 @@ void bind_tensor(nb::module_& m) {
       .def("contiguous", &Tensor::contiguous)
       .def("clone", &Tensor::clone)
       .def("astype", [](const Tensor& t, nb::handle dt) { return t.to(dtype_arg(dt)); }, nb::arg("dtype"))
-      .def("to", [](const Tensor& t, nb::handle dt) { return t.to(dtype_arg(dt)); }, nb::arg("dtype"))
+      // to(dtype), to(device), to(device, dtype) or to(device=..., dtype=...)
+      .def("to", [](const Tensor& t, nb::handle a, nb::handle b, nb::handle device, nb::handle dtype) {
+        nb::handle dev = device, dt = dtype;
+        for (nb::handle h : {a, b}) {
+          if (h.is_none()) continue;
+          bool is_device = false;
+          if (nb::isinstance<nb::str>(h)) {
+            try {
+              Device::parse(nb::cast<std::string>(h));
+              is_device = true;
+            } catch (const ValueError&) {
+            }
+          }
+          (is_device ? dev : dt) = h;
+        }
+        Tensor r = t;
+        if (!dev.is_none()) r = r.to_device(device_arg(dev));
+        if (!dt.is_none()) r = r.to(dtype_arg(dt));
+        return r;
+      }, nb::arg("a") = nb::none(), nb::arg("b") = nb::none(), nb::kw_only(), nb::arg("device") = nb::none(),
+         nb::arg("dtype") = nb::none(), "A copy on another device and/or with another dtype (self when unchanged).")
+      .def("cpu", [](const Tensor& t) { return t.to_device(Device{}); }, "A copy on the CPU (self when there).")
       .def("item", [](const Tensor& t) -> nb::object {
         if (t.dtype() == DType::Bool) return nb::bool_(t.item_int() != 0);
         if (!is_floating(t.dtype())) return nb::int_(t.item_int());
         return nb::float_(t.item());
       })
-      .def("numpy", &to_numpy, "A NumPy array sharing this tensor's memory (no copy).")
+      .def("numpy", &to_numpy, "A NumPy array sharing this tensor's memory (no copy); for a tensor "
+           "on a GPU device, a copy (which waits for the device).")
       .def("tolist", [](const Tensor& t) { return to_numpy(t.to(t.dtype() == DType::BFloat16 ? DType::Float32 : t.dtype())).attr("tolist")(); })
       .def("__array__", [](const Tensor& t, nb::handle dtype, nb::handle copy) {
         nb::object a = to_numpy(t);
@@ -242,11 +267,21 @@ void bind_tensor(nb::module_& m) {
         return force ? a.attr("copy")() : a;
       }, nb::arg("dtype") = nb::none(), nb::arg("copy") = nb::none())
       .def("__dlpack__", [](const Tensor& t, nb::kwargs kw) {
+        if (t.device().is_gpu()) {
+          // The consumer reads after our queued work: wait for it (one sync per export).
+          gpu::runtime(t.device()).synchronize();
+          if (kw.contains("stream")) nb::del(kw["stream"]);
+        }
         return to_dlpack_ndarray(t).attr("__dlpack__")(**kw);
       })
       .def("__dlpack_device__", [](const Tensor& t) {
+        if (t.device().type == DeviceType::CUDA) return nb::make_tuple(2, t.device().index);  // kDLCUDA
+        if (t.device().is_gpu())
+          throw nb::buffer_error((std::string("__dlpack__: tensors on ") + t.device().str() + " cannot be shared; use .cpu()").c_str());
         return nb::make_tuple(1, 0);  // kDLCPU
       })
+      .def_prop_ro("__cuda_array_interface__", [](const Tensor& t) { return cuda_array_interface(t); },
+                   "Version 3 of the CUDA array interface (CuPy, Numba); CUDA tensors only.")
       // views
       .def("reshape", [](const Tensor& t, nb::args shape) {
         nb::handle h = shape.size() == 1 ? shape[0] : nb::handle(shape);
