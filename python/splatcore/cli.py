@@ -19,9 +19,6 @@ def _cmd_info(args):
     print(f"  devices seen   : {seen}")
     print(f"  BLAS           : {facts['blas']}")
     print(f"  CPU threads    : {facts['threads']}")
-    others = ", ".join(t for t in facts["cpu_targets"] if t != facts["cpu_target"])
-    print(f"  CPU target     : {facts['cpu_target']} (also usable: {others}; "
-          f"SPLATCORE_CPU_TARGET forces one)")
     return 0
 
 
@@ -46,8 +43,10 @@ def _cmd_train(args):
     else:
         train, test = ColmapDataset(args.data, split="all", **kw), []
     pts = train.points
-    _, metrics = train_scene(train, test, (pts.xyz, pts.rgb), train.scene_extent(), args.output,
-                             _train_config(args), resume=args.resume, progress=not args.quiet)
+    with _live_view(args) as live:
+        _, metrics = train_scene(train, test, (pts.xyz, pts.rgb), train.scene_extent(), args.output,
+                                 _train_config(args), resume=args.resume, progress=not args.quiet)
+        live.finish(metrics)
     return 130 if metrics.get("interrupted") else 0
 
 
@@ -75,8 +74,10 @@ def _cmd_demo(args):
     if args.sh_degree is not None:
         cfg.sh_degree = args.sh_degree
     xyz, rgb = ds.points
-    _, metrics = train_scene(ds.train, ds.test, (xyz, rgb), ds.scene_extent(), args.output, cfg,
-                             progress=not args.quiet)
+    with _live_view(args) as live:
+        _, metrics = train_scene(ds.train, ds.test, (xyz, rgb), ds.scene_extent(), args.output, cfg,
+                                 progress=not args.quiet)
+        live.finish(metrics)
     print(f"demo: held-out PSNR {metrics['mean']['psnr']:.2f} dB -> {os.path.join(args.output, 'renders')}")
     return 130 if metrics.get("interrupted") else 0
 
@@ -145,12 +146,83 @@ def _cmd_scan(args):
 
     cfg = scan_train_config(args.iters, args.seed, 3 if args.sh_degree is None else args.sh_degree)
     cfg.random_background = args.random_background
+    with _live_view(args) as live:
+        res = _run_scan(args, cfg, scan)
+        live.finish(res.metrics or {})
+    return 130 if res.interrupted else 0
+
+
+def _run_scan(args, cfg, scan):
     res = scan(args.photos, args.output, weights=args.weights, scene_graph=args.scene_graph,
                refine_poses=args.refine_poses, eval=args.eval, image_size=args.image_size,
                min_conf_thr=args.min_conf, max_points=args.max_points,
                align_iters=args.align_iters, seed=args.seed, config=cfg, model_dtype=args.dtype,
                progress=not args.quiet)
-    return 130 if res.interrupted else 0
+    return res
+
+
+class _NoLiveView:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def finish(self, metrics):
+        pass
+
+
+def _live_view(args):
+    """The --viewer live view around a training command (a no-op without it)."""
+    if not args.viewer:
+        return _NoLiveView()
+    from .viewer import live_viewer
+
+    _need_viser()
+    return live_viewer(args.host, args.port, args.viewer_every, wait=not args.viewer_no_wait)
+
+
+def _need_viser():
+    from .viewer import require_viser
+
+    try:
+        require_viser()
+    except ImportError as e:
+        raise SystemExit(f"splatcore: {e}") from None
+
+
+def _cmd_view(args):
+    import time
+
+    from .viewer import open_view
+
+    _need_viser()
+    v = open_view(args.path, mesh=args.mesh, host=args.host, port=args.port)
+    print(f"view: open {v.url} in a browser (Ctrl-C to stop)")
+    try:
+        while True:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        v.close()
+    return 0
+
+
+def _viewer_opts(s, live):
+    s.add_argument("--host", default="127.0.0.1",
+                   help="interface the viewer listens on (default 127.0.0.1, this machine only; "
+                        "others print a warning)")
+    s.add_argument("--port", type=int, default=8080,
+                   help="viewer port (default 8080; the next free one when busy)")
+    if live:
+        s.add_argument("--viewer", action="store_true",
+                       help="live view in the browser while training (needs splatcore[viewer]); "
+                            "stays open after training until Ctrl-C")
+        s.add_argument("--viewer-every", type=int, default=100, metavar="N",
+                       help="send the scene to the viewer every N steps (default 100)")
+        s.add_argument("--viewer-no-wait", action="store_true",
+                       help="close the viewer when training ends")
 
 
 def build_parser():
@@ -166,6 +238,7 @@ def build_parser():
         s.add_argument("--sh-degree", type=int, choices=[0, 1, 2, 3], default=None)
         s.add_argument("--random-background", action="store_true")
         s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+        _viewer_opts(s, live=True)
 
     s = sub.add_parser("train", help="train 3D Gaussians on a COLMAP dataset (images/ + sparse/0)")
     s.add_argument("data", help="dataset folder")
@@ -185,6 +258,16 @@ def build_parser():
     s.add_argument("--height", type=int, default=96)
     train_opts(s)
     s.set_defaults(func=_cmd_demo)
+
+    s = sub.add_parser("view", help="look at a scene, mesh or training folder in the browser",
+                       description="Serve a web viewer (viser) for a scene (.ply, .spz, .splat), a "
+                                   "mesh (.stl, .obj, .ply) or a training / scan output or COLMAP "
+                                   "folder: the Gaussians, camera frustums with their images, "
+                                   "points, the mesh, and a render by splatcore's rasterizer.")
+    s.add_argument("path", help="scene file, mesh file or folder")
+    s.add_argument("--mesh", default=None, help="a mesh file to show with it")
+    _viewer_opts(s, live=False)
+    s.set_defaults(func=_cmd_view)
 
     s = sub.add_parser("render", help="render a scene .ply from a dataset's cameras")
     s.add_argument("scene")
