@@ -34,7 +34,7 @@ GOLDEN_WEIGHTS = os.path.join(GOLDEN, "weights.safetensors")
 needs_golden = pytest.mark.skipif(not os.path.isfile(GOLDEN_WEIGHTS),
                                   reason="../shared/golden/mast3r (random-weight MASt3R) not available")
 
-TRAIN_FILES = ("scene.ply", "cameras.json", "checkpoint.pkl", "curve.csv", "metrics.json")
+TRAIN_FILES = ("scene.ply", "cameras.json", "checkpoint.safetensors", "curve.csv", "metrics.json")
 SCAN_FILES = ("points.ply", "scan.json", "sparse/0/cameras.bin", "sparse/0/images.bin",
               "sparse/0/points3D.bin")
 

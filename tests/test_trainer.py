@@ -70,7 +70,7 @@ def test_checkpoint_resumes_exactly(tiny, tmp_path):
     ref = make_trainer(tiny, iters=60, refine_start=10, refine_every=15, grow_grad2d=1e-6)
     ref.cfg.iters = 30
     ref.train(progress=False)
-    ckpt = str(tmp_path / "ck.pkl")
+    ckpt = str(tmp_path / "ck.safetensors")
     ref.save_checkpoint(ckpt)
     ref.cfg.iters = 60
     ref.train(progress=False)
@@ -101,7 +101,7 @@ def test_cli_demo_writes_outputs(tmp_path):
     out = str(tmp_path / "demo")
     rc = main(["demo", "-o", out, "--iters", "40", "--views", "9", "--width", "32", "--height", "24", "-q"])
     assert rc == 0
-    for f in ("scene.ply", "cameras.json", "metrics.json", "curve.csv", "checkpoint.pkl"):
+    for f in ("scene.ply", "cameras.json", "metrics.json", "curve.csv", "checkpoint.safetensors"):
         assert os.path.exists(os.path.join(out, f)), f
     m = json.load(open(os.path.join(out, "metrics.json")))
     assert np.isfinite(m["mean"]["psnr"]) and m["mean"]["psnr"] > 10

@@ -19,6 +19,9 @@ def _cmd_info(args):
     print(f"  devices seen   : {seen}")
     print(f"  BLAS           : {facts['blas']}")
     print(f"  CPU threads    : {facts['threads']}")
+    others = ", ".join(t for t in facts["cpu_targets"] if t != facts["cpu_target"])
+    print(f"  CPU target     : {facts['cpu_target']} (also usable: {others}; "
+          f"SPLATCORE_CPU_TARGET forces one)")
     return 0
 
 
@@ -45,7 +48,8 @@ def _cmd_train(args):
     pts = train.points
     with _live_view(args) as live:
         _, metrics = train_scene(train, test, (pts.xyz, pts.rgb), train.scene_extent(), args.output,
-                                 _train_config(args), resume=args.resume, progress=not args.quiet)
+                                 _train_config(args), resume=args.resume, progress=not args.quiet,
+                                 checkpoint_every=args.checkpoint_every)
         live.finish(metrics)
     return 130 if metrics.get("interrupted") else 0
 
@@ -246,7 +250,10 @@ def build_parser():
     s.add_argument("--iters", type=int, default=None, help="training steps (default 30000)")
     s.add_argument("--downscale", type=int, default=1, choices=[1, 2, 4, 8])
     s.add_argument("--eval", action="store_true", help="hold out every 8th image and report PSNR/SSIM")
-    s.add_argument("--resume", default=None, help="checkpoint.pkl to continue from")
+    s.add_argument("--resume", default=None, help="checkpoint.safetensors to continue from")
+    s.add_argument("--checkpoint-every", type=int, default=1000, metavar="N",
+                   help="write OUT/checkpoint.safetensors every N steps (default 1000; 0: only "
+                        "at the end)")
     train_opts(s)
     s.set_defaults(func=_cmd_train)
 
@@ -352,15 +359,14 @@ def build_parser():
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except (FileNotFoundError, ValueError, TypeError) as e:
-        print(f"splatcore {args.command}: error: {e}", file=sys.stderr)
-        return 2
+    from .cli_errors import run
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv  # accepted before or after the subcommand
+    parser = build_parser()
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    args = parser.parse_args([a for a in argv if a != "--debug"])
+    return run(args.command, args.func, args, debug=debug)
 
 
 if __name__ == "__main__":

@@ -13,13 +13,22 @@ from .trainer import Trainer, TrainConfig, cameras_json, fmt_time, write_json
 
 
 def train_scene(train_views, test_views, points, scene_extent, out_dir, config=None, resume=None,
-                progress=True, log=print):
+                progress=True, log=print, checkpoint_every=1000):
     """Trains Gaussians initialised from `points` (xyz, rgb) and writes to out_dir:
-    scene.ply, cameras.json, checkpoint.pkl, curve.csv, metrics.json and
-    renders/ (held-out views and ground-truth|render side by sides).
-    Returns (trainer, metrics). Ctrl-C stops training early; outputs are still written."""
+    scene.ply, cameras.json, checkpoint.safetensors (also every `checkpoint_every`
+    steps; 0: only at the end), curve.csv, metrics.json and renders/ (held-out
+    views and ground-truth|render side by sides). Returns (trainer, metrics).
+    Ctrl-C or SIGTERM stops training early; the outputs are still written in
+    full, with "interrupted": true in metrics.json. Temporary files a hard kill
+    left in out_dir are removed first."""
+    from .checkpoint import FILENAME
+    from .io.atomic import remove_stale_temporaries
+    from .stop import graceful_stop
+
     cfg = config or TrainConfig()
     os.makedirs(out_dir, exist_ok=True)
+    for d in (out_dir, os.path.join(out_dir, "renders")):
+        remove_stale_temporaries(d)
     xyz, rgb = points
     g = Gaussians.from_points(xyz, rgb, sh_degree=cfg.sh_degree)
     trainer = Trainer(train_views, g, scene_extent, cfg)
@@ -28,16 +37,18 @@ def train_scene(train_views, test_views, points, scene_extent, out_dir, config=N
         log(f"resumed from {resume} at step {trainer.step}")
     log(f"training {len(g)} initial Gaussians on {len(train_views)} views "
         f"({len(test_views)} held out) for {cfg.iters} steps")
-    ckpt = os.path.join(out_dir, "checkpoint.pkl")
-    interrupted = trainer.train(progress=progress, checkpoint_path=ckpt)
-    if interrupted:
-        log(f"interrupted at step {trainer.step}: writing a valid checkpoint and scene")
-    metrics = export_outputs(trainer, train_views, test_views, out_dir, log=log)
-    metrics["interrupted"] = interrupted
+    ckpt = os.path.join(out_dir, FILENAME)
+    with graceful_stop():  # a signal while the outputs are written waits for them
+        interrupted = trainer.train(progress=progress, checkpoint_path=ckpt,
+                                    checkpoint_every=checkpoint_every)
+        if interrupted:
+            log(f"interrupted at step {trainer.step}: writing a valid checkpoint and scene")
+        metrics = export_outputs(trainer, train_views, test_views, out_dir, log=log,
+                                 extra={"interrupted": interrupted})
     return trainer, metrics
 
 
-def export_outputs(trainer, train_views, test_views, out_dir, log=print):
+def export_outputs(trainer, train_views, test_views, out_dir, log=print, extra=None):
     n_kept = trainer.g.save_ply(os.path.join(out_dir, "scene.ply"))
     write_json(os.path.join(out_dir, "cameras.json"),
                {"train": cameras_json(train_views), "test": cameras_json(test_views)})
@@ -49,6 +60,7 @@ def export_outputs(trainer, train_views, test_views, out_dir, log=print):
         metrics.update(test=ev["views"], mean=ev["mean"])
         log(f"held-out PSNR {ev['mean']['psnr']:.2f} dB, SSIM {ev['mean']['ssim']:.4f} "
             f"over {len(test_views)} views")
+    metrics.update(extra or {})
     write_json(os.path.join(out_dir, "metrics.json"), metrics)
     log(f"wrote {out_dir}/scene.ply ({n_kept} Gaussians) in {fmt_time(trainer.elapsed())} of training")
     return metrics

@@ -1,7 +1,6 @@
 """3D Gaussian Splatting training loop (coarse Python steps over the C++ core)."""
 import contextlib
 import json
-import pickle
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -142,10 +141,15 @@ class Trainer:
         return float(loss.item()), img, target, refined
 
     # ---- the loop --------------------------------------------------------------------
-    def train(self, out_dir=None, progress=True, log_every=10, checkpoint_path=None):
-        """Runs until cfg.iters. Ctrl-C stops cleanly: the caller still gets a
-        consistent state (and, with checkpoint_path, a checkpoint)."""
+    def train(self, out_dir=None, progress=True, log_every=10, checkpoint_path=None,
+              checkpoint_every=0):
+        """Runs until cfg.iters; with checkpoint_path, saves a checkpoint every
+        `checkpoint_every` steps (0: only at the end) and at the end. Ctrl-C or
+        SIGTERM stops cleanly after the current step (see splatcore.stop): the
+        caller gets a consistent state, and the checkpoint is written. Returns
+        True when stopped early."""
         from .loss import psnr
+        from .stop import graceful_stop
 
         bar = None
         if progress:
@@ -155,27 +159,32 @@ class Trainer:
                        desc="train")
         interrupted = False
         hooks = tuple(_STEP_HOOKS)
-        try:
-            while self.step < self.cfg.iters:
-                loss, img, target, refined = self.train_step()
-                for hook in hooks:
-                    hook(self, loss)
-                if self.step % log_every == 0 or self.step == self.cfg.iters:
-                    p = float(psnr(img.detach(), target))
-                    self.history.append((self.step, loss, p, len(self.g), self.elapsed()))
+        with graceful_stop() as stop:
+            try:
+                while self.step < self.cfg.iters and not stop.requested:
+                    loss, img, target, refined = self.train_step()
+                    for hook in hooks:
+                        hook(self, loss)
+                    if self.step % log_every == 0 or self.step == self.cfg.iters:
+                        p = float(psnr(img.detach(), target))
+                        self.history.append((self.step, loss, p, len(self.g), self.elapsed()))
+                        if bar is not None:
+                            bar.set_postfix(loss=f"{loss:.4f}", psnr=f"{p:.2f}", n=len(self.g))
                     if bar is not None:
-                        bar.set_postfix(loss=f"{loss:.4f}", psnr=f"{p:.2f}", n=len(self.g))
+                        bar.update(1)
+                        if refined:
+                            bar.write(f"step {self.step}: {refined} -> {len(self.g)} Gaussians")
+                    if (checkpoint_path and checkpoint_every > 0 and self.step % checkpoint_every == 0
+                            and self.step < self.cfg.iters):
+                        self.save_checkpoint(checkpoint_path)
+            except KeyboardInterrupt:  # a second signal, or Ctrl-C outside the main thread
+                interrupted = True
+            finally:
                 if bar is not None:
-                    bar.update(1)
-                    if refined:
-                        bar.write(f"step {self.step}: {refined} -> {len(self.g)} Gaussians")
-        except KeyboardInterrupt:
-            interrupted = True
-        finally:
-            if bar is not None:
-                bar.close()
-        if checkpoint_path:
-            self.save_checkpoint(checkpoint_path)
+                    bar.close()
+            interrupted = interrupted or stop.requested
+            if checkpoint_path:
+                self.save_checkpoint(checkpoint_path)
         return interrupted
 
     def elapsed(self):
@@ -190,31 +199,37 @@ class Trainer:
 
     # ---- checkpoints ---------------------------------------------------------------------
     def save_checkpoint(self, path):
-        from .io.atomic import atomic_write
+        """Everything needed to resume bit-exactly, in splatcore.checkpoint's
+        format (safetensors + JSON: reading it cannot run code)."""
+        from . import checkpoint
 
-        state = {
-            "version": 1,
+        checkpoint.save(path, {
             "step": self.step,
             "config": asdict(self.cfg),
             "gaussians": self.g.numpy(),
             "optimizer": self.opt.state_dict(),
             "strategy": self.strategy.state(),
             "rng": self.rng.bit_generator.state,
-            "order": self._order,
+            "order": np.asarray(self._order, np.int64),
             "pos": self._pos,
             "history": self.history,
             "elapsed": self.elapsed(),
             "scene_extent": self.scene_extent,
-        }
-        with atomic_write(path, "wb") as f:
-            pickle.dump(state, f, protocol=4)
+        })
 
     def load_checkpoint(self, path):
-        """Restore a checkpoint written by save_checkpoint (trusted files only: pickle)."""
-        with open(path, "rb") as f:
-            state = pickle.load(f)
-        if not isinstance(state, dict) or state.get("version") != 1:
-            raise ValueError(f"{path}: not a splatcore training checkpoint")
+        """Restore a checkpoint written by save_checkpoint. ValueError naming the
+        file for anything else (an old pickle checkpoint included: refused)."""
+        from . import checkpoint
+
+        state = checkpoint.load(path)
+        try:
+            self._restore(state)
+        except (KeyError, TypeError, ValueError, IndexError) as e:
+            raise checkpoint.CheckpointError(f"{path}: not a valid training checkpoint "
+                                             f"({type(e).__name__}: {e})") from None
+
+    def _restore(self, state):
         a = state["gaussians"]
         new = Gaussians(a["means"], a["scales"], a["quats"], a["opacities"], a["sh0"], a["shN"])
         for name in Gaussians.NAMES:  # put the restored tensors in the optimizer's groups
@@ -227,10 +242,10 @@ class Trainer:
         self.opt.load_state_dict(state["optimizer"])
         self.strategy.load_state(state["strategy"])
         self.rng.bit_generator.state = state["rng"]
-        self._order = np.asarray(state["order"])
+        self._order = np.asarray(state["order"], np.int64)
         self._pos = int(state["pos"])
         self.step = int(state["step"])
-        self.history = list(state["history"])
+        self.history = [tuple(h) for h in state["history"]]
         self._elapsed_before = float(state["elapsed"])
         self._t0 = time.time()
         self.means_schedule.step(self.step)

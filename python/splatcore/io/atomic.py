@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from typing import IO, Iterator, Union
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text"]
+__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "remove_stale_temporaries"]
 
 
 def _current_umask() -> int:
@@ -85,3 +86,21 @@ def atomic_write_text(path: PathLike, text: str, encoding: str = "utf-8") -> Non
     """Write ``text`` to ``path`` atomically (UTF-8, ``\\n`` newlines)."""
     with atomic_write(path, "w", encoding=encoding) as f:
         f.write(text)
+
+
+# mkstemp's names above: "." + target name + "." + 8 characters + ".tmp".
+_TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+
+
+def remove_stale_temporaries(directory: PathLike) -> list:
+    """Delete the temporary files atomic_write left in ``directory`` when the
+    process was killed hard (SIGKILL, power loss) in the middle of a write.
+    Returns the names removed. Call it before writing there again."""
+    removed = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(directory):
+            if _TEMP_NAME.match(entry.name) and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+                    removed.append(entry.name)
+    return removed

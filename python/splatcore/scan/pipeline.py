@@ -25,7 +25,7 @@ Stages (each with a progress bar or a timed log line):
    ``splatcore train OUT`` and other tools read.
 7. **training** (:func:`splatcore.pipeline.train_scene`, or with ``refine_poses``
    a :class:`.poses.PoseRefiningTrainer`): ``scene.ply``, ``cameras.json``,
-   ``checkpoint.pkl``, ``curve.csv``, ``metrics.json``, ``renders/`` as
+   ``checkpoint.safetensors``, ``curve.csv``, ``metrics.json``, ``renders/`` as
    ``splatcore train`` writes them. With ``refine_poses`` ``sparse/0`` is
    rewritten with the refined poses afterwards.
 """
@@ -441,7 +441,7 @@ def scan(photos: Union[PathLike, Sequence[PathLike]], out_dir: PathLike,
         log(f"training {len(g)} initial Gaussians on {len(train_views)} views "
             f"({len(test_views)} held out) for {cfg.iters} steps, refining the poses")
         interrupted = trainer.train(progress=progress,
-                                    checkpoint_path=os.path.join(out_dir, "checkpoint.pkl"))
+                                    checkpoint_path=os.path.join(out_dir, "checkpoint.safetensors"))
         if interrupted:
             log(f"interrupted at step {trainer.step}: writing a valid checkpoint and scene")
         metrics = export_outputs(trainer, train_views, test_views, out_dir, log=log)
