@@ -30,9 +30,11 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 __all__ = ["SplatData", "PointCloud", "write_splat_ply", "read_splat_ply", "write_point_ply",
            "read_point_ply", "read_ply_vertices", "read_ply_header", "PlyHeader",
-           "splat_property_names", "MAX_HEADER_BYTES"]
+           "splat_property_names", "MAX_HEADER_BYTES", "MAX_PROPERTIES", "MAX_ELEMENTS"]
 
 MAX_HEADER_BYTES = 1 << 20
+MAX_PROPERTIES = 1024  # per element (a degree-3 splat has 62; meshes a handful)
+MAX_ELEMENTS = 64
 
 _TYPES = {
     "char": "i1", "int8": "i1", "uchar": "u1", "uint8": "u1",
@@ -112,6 +114,7 @@ def read_ply_header(path: PathLike) -> PlyHeader:
     fmt = None
     elements: List[_Element] = []
     comments: List[str] = []
+    seen: set = set()  # property names of the current element (linear-time duplicate check)
     for lineno, raw in enumerate(text.splitlines()[1:], 2):
         tok = raw.split()
         if not tok:
@@ -128,7 +131,10 @@ def read_ply_header(path: PathLike) -> PlyHeader:
             if len(tok) != 3 or not tok[2].isdigit():
                 raise ValueError(f"{p}: header line {lineno}: expected 'element NAME COUNT', "
                                  f"got {raw!r}")
+            if len(elements) >= MAX_ELEMENTS:
+                raise ValueError(f"{p}: header line {lineno}: more than {MAX_ELEMENTS} elements")
             elements.append(_Element(tok[1], int(tok[2]), []))
+            seen = set()
         elif kw == "property":
             if not elements:
                 raise ValueError(f"{p}: header line {lineno}: property before any element")
@@ -141,9 +147,13 @@ def read_ply_header(path: PathLike) -> PlyHeader:
                 raise ValueError(f"{p}: header line {lineno}: expected 'property TYPE NAME' or "
                                  f"'property list COUNT_TYPE TYPE NAME' with PLY types "
                                  f"({', '.join(sorted(set(_TYPES)))}), got {raw!r}")
-            if any(q[0] == prop[0] for q in props):
+            if prop[0] in seen:
                 raise ValueError(f"{p}: header line {lineno}: property {prop[0]!r} appears twice "
                                  f"in element {elements[-1].name!r}")
+            if len(props) >= MAX_PROPERTIES:
+                raise ValueError(f"{p}: header line {lineno}: element {elements[-1].name!r} has "
+                                 f"more than {MAX_PROPERTIES} properties")
+            seen.add(prop[0])
             props.append(prop)
         else:
             raise ValueError(f"{p}: header line {lineno}: unknown keyword {kw!r} in {raw!r}")
