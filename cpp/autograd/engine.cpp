@@ -52,7 +52,7 @@ void record_op(const std::string& name, const std::vector<Tensor>& inputs,
   for (auto& t : inputs) node->next_edges.push_back(edge_for(t));
   for (uint32_t i = 0; i < outputs.size(); ++i) {
     Tensor& o = outputs[i];
-    node->outputs.push_back({o.shape(), o.dtype()});
+    node->outputs.push_back({o.shape(), o.dtype(), o.device()});
     if (!is_floating(o.dtype())) continue;  // integer outputs carry no gradient
     o.impl()->grad_fn = node;
     o.impl()->output_nr = i;
@@ -150,7 +150,7 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
     size_t nout = std::max<size_t>(n->outputs.size(), 1);
     buf.resize(nout);
     for (size_t i = 0; i < n->outputs.size(); ++i)
-      if (!buf[i].defined()) buf[i] = Tensor::zeros(n->outputs[i].shape, n->outputs[i].dtype);
+      if (!buf[i].defined()) buf[i] = Tensor::zeros(n->outputs[i].shape, n->outputs[i].dtype, n->outputs[i].device);
     std::vector<Tensor> grads_in = n->apply(buf);
     buffers.erase(n.get());
     if (!n->next_edges.empty() && grads_in.size() != n->next_edges.size())
@@ -178,7 +178,7 @@ void Tensor::backward(const Tensor& grad_output) const {
     if (numel() != 1)
       throw ValueError("backward: grad can be implied only for a one-element output, got shape " +
                        shape_str(shape()));
-    g = Tensor::ones(shape(), dtype());
+    g = Tensor::ones(shape(), dtype(), device());
   } else if (g.shape() != shape()) {
     throw ValueError("backward: grad of shape " + shape_str(g.shape()) +
                      " does not match the output's shape " + shape_str(shape()));

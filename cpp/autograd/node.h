@@ -20,6 +20,7 @@ struct Edge {
 struct OutputMeta {
   Shape shape;
   DType dtype;
+  Device device;  // where the zeros of a missing gradient are made
 };
 
 struct Node {

@@ -5,6 +5,7 @@
 
 #include "autograd/function.h"
 #include "core/thread_pool.h"
+#include "gpu/ops/gpu_ops.h"
 #include "kernels/elementwise.h"
 #include "ops/ops.h"
 
@@ -181,8 +182,9 @@ Tensor sum(const Tensor& x, std::vector<int64_t> axes, bool keepdim) {
   if (dt == DType::Bool || dt == DType::UInt8 || dt == DType::Int32 || dt == DType::UInt32)
     return sum(x.to(DType::Int64), axes, keepdim);
   ReducePlan p = make_plan(x, axes, keepdim);
-  Tensor out = Tensor::empty(p.out_shape, dt);
-  SC_DISPATCH_NUMERIC(dt, "sum", {
+  Tensor out = Tensor::empty(p.out_shape, dt, x.device());
+  if (x.device().is_gpu()) gpu::reduce(gpu::Reduce::Sum, out, p.rows, p.A, p.R, p.K);
+  else SC_DISPATCH_NUMERIC(dt, "sum", {
     using T = scalar_t;
     using Acc = std::conditional_t<std::is_floating_point_v<T>, double, T>;
     std::vector<Acc> acc(p.outer);
@@ -239,8 +241,10 @@ static Tensor extreme(const Tensor& x, std::vector<int64_t> axes, bool keepdim, 
   ReducePlan p = make_plan(x, axes, keepdim);
   for (auto d : x.shape())
     if (d == 0) throw ValueError(std::string(name) + ": cannot reduce over a zero-size axis");
-  Tensor out = Tensor::empty(p.out_shape, dt);
-  SC_DISPATCH_NUMERIC(dt, name, {
+  Tensor out = Tensor::empty(p.out_shape, dt, x.device());
+  if (x.device().is_gpu())
+    gpu::reduce(is_max ? gpu::Reduce::Max : gpu::Reduce::Min, out, p.rows, p.A, p.R, p.K);
+  else SC_DISPATCH_NUMERIC(dt, name, {
     using T = scalar_t;
     // Identity of max/min (every row starts from it; rows are never empty here).
     T init;
@@ -293,7 +297,12 @@ static Tensor arg_extreme(const Tensor& x, std::optional<int64_t> axis, bool kee
   Tensor src = axis ? x : x.detach().reshape({x.numel()});
   int64_t ax = axis ? wrap_axis(*axis, x.ndim()) : 0;
   ReducePlan p = make_plan(src, {ax}, keepdim && axis.has_value(), /*allow_columns=*/false);
-  Tensor out = Tensor::empty(axis ? p.out_shape : (keepdim ? Shape(x.ndim(), 1) : Shape{}), DType::Int64);
+  Tensor out = Tensor::empty(axis ? p.out_shape : (keepdim ? Shape(x.ndim(), 1) : Shape{}), DType::Int64,
+                             x.device());
+  if (x.device().is_gpu()) {
+    gpu::arg_reduce(is_max, out, p.rows, p.outer, p.inner);
+    return out;
+  }
   SC_DISPATCH_NUMERIC(src.dtype(), name, {
     using T = scalar_t;
     const T* rows = p.rows.data<T>();
@@ -329,8 +338,9 @@ static Tensor softmax_impl(const Tensor& x, int64_t axis, bool log_space) {
   Tensor xd = x.detach().transpose(axis, -1).contiguous();
   int64_t inner = x.shape()[axis];
   int64_t outer = inner ? xd.numel() / inner : 0;
-  Tensor y = Tensor::empty(xd.shape(), dt);
-  SC_DISPATCH_FLOAT(dt, name, {
+  Tensor y = Tensor::empty(xd.shape(), dt, x.device());
+  if (x.device().is_gpu()) gpu::softmax(y, xd, outer, inner, log_space);
+  else SC_DISPATCH_FLOAT(dt, name, {
     using T = scalar_t;
     const T* src = xd.data<T>();
     T* dst = y.data<T>();

@@ -22,12 +22,14 @@ void fill(const Tensor& out, double value);
 // the CPU (a staged transfer) or on dst's GPU.
 void copy(const Tensor& dst, const Tensor& src);
 
-// ---- reductions (gpu/ops/reduce.cpp) over `axes` (normalised, sorted) into out
-enum class Reduce { Sum, Max, Min, SumSquares };
-void reduce(Reduce op, const Tensor& out, const Tensor& x, const std::vector<int64_t>& axes);
-void arg_reduce(bool is_max, const Tensor& out, const Tensor& x, int64_t axis);  // int64 indices
-void softmax(const Tensor& out, const Tensor& x, int64_t axis, bool log);
-void softmax_backward(const Tensor& gx, const Tensor& g, const Tensor& y, int64_t axis, bool log);
+// ---- reductions (gpu/ops/reduce.cpp): `src` is a contiguous (A, R, K) block
+// reduced over R into the contiguous (A * K) elements of `out` (same dtype).
+enum class Reduce { Sum = 0, Max, Min, SumSquares };
+void reduce(Reduce op, const Tensor& out, const Tensor& src, int64_t A, int64_t R, int64_t K);
+// Index of the first extreme of each contiguous row of `src` (rows, len) into int64 `out`.
+void arg_reduce(bool is_max, const Tensor& out, const Tensor& src, int64_t rows, int64_t len);
+// Softmax or log-softmax of each contiguous row.
+void softmax(const Tensor& out, const Tensor& src, int64_t rows, int64_t len, bool log_space);
 
 // ---- matmul (gpu/ops/matmul.cpp): out[b] = a[b] @ b[b], float32/float64, contiguous (B, M, K) x (B, K, N)
 void batched_matmul(const Tensor& out, const Tensor& a, const Tensor& b);
