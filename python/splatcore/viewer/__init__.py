@@ -1,5 +1,7 @@
 """Web viewer (viser, the optional extra ``splatcore[viewer]``): `open_view` for
 `splatcore view`, `live_viewer` for ``--viewer`` while training."""
+import os
+
 from .server import INSTALL_HINT, require_viser
 
 __all__ = ["open_view", "live_viewer", "require_viser", "INSTALL_HINT"]
@@ -30,7 +32,8 @@ def open_view(path, mesh=None, host="127.0.0.1", port=8080, log=print):
         v.show_cameras(content.cameras, content.images)
     v.frame(content.cameras, pts)
     n = "" if content.scene is None else f"{len(content.scene.means)} Gaussians, "
-    v.set_status(f"**{path}**  \n{n}{len(content.cameras)} cameras"
+    name = os.path.basename(os.path.abspath(os.fspath(path)))
+    v.set_status(f"**{name}**  \n{n}{len(content.cameras)} cameras"
                  + (", points" if content.points is not None else "")
                  + (", mesh" if content.mesh is not None else ""))
     return v
