@@ -1,21 +1,36 @@
 #include "core/thread_pool.h"
 
+#include "core/errors.h"
+
 #if defined(__linux__)
 #include <sched.h>
 #endif
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <cstdio>
 #include <condition_variable>
 #include <cstdlib>
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
 namespace sc {
+
+// The most threads the pool takes: a few per CPU is plenty of oversubscription;
+// far more only exhausts the system (100000 threads hung the first op).
+int max_threads() {
+  unsigned hc = std::thread::hardware_concurrency();
+  return std::max(64, 4 * (int)(hc ? hc : 1));
+}
+
 namespace {
 
 thread_local bool t_in_parallel = false;
@@ -60,6 +75,8 @@ class ThreadPool {
 
   int size() const { return nthreads_; }
 
+  // On failure (the system refuses more threads) the pool keeps the threads it
+  // could start, stays usable, and the error is rethrown.
   void resize(int n) {
     std::lock_guard<std::mutex> run_lock(run_mutex_);  // not while a region runs
     stop();
@@ -93,8 +110,11 @@ class ThreadPool {
   void start(int n) {
     if (n < 1) n = 1;
     stopping_ = false;
-    nthreads_ = n;
-    for (int i = 0; i < n - 1; ++i) workers_.emplace_back([this] { worker_loop(); });
+    nthreads_ = 1;
+    for (int i = 0; i < n - 1; ++i) {
+      workers_.emplace_back([this] { worker_loop(); });  // may throw std::system_error
+      nthreads_ = (int)workers_.size() + 1;  // only threads that exist count
+    }
   }
 
   void worker_loop() {
@@ -132,11 +152,7 @@ class ThreadPool {
   bool stopping_ = false;
 };
 
-int default_threads() {
-  if (const char* e = std::getenv("SPLATCORE_NUM_THREADS")) {
-    int n = std::atoi(e);
-    if (n > 0) return n;
-  }
+int cpu_count() {
 #if defined(__linux__)
   // the CPUs this process may run on (taskset, container cpusets), not the machine's
   cpu_set_t set;
@@ -147,6 +163,28 @@ int default_threads() {
 #endif
   unsigned hc = std::thread::hardware_concurrency();
   return hc ? (int)hc : 1;
+}
+
+// SPLATCORE_NUM_THREADS when it is a positive count (clamped to max_threads(),
+// with a warning), else the CPUs we may use. Nothing can raise here: this runs
+// inside the first op that needs the pool.
+int default_threads() {
+  const char* e = std::getenv("SPLATCORE_NUM_THREADS");
+  if (!e || !*e) return cpu_count();
+  errno = 0;
+  char* end = nullptr;
+  long long v = std::strtoll(e, &end, 10);
+  if (errno != 0 || end == e || *end != '\0' || v < 1) {
+    std::fprintf(stderr, "splatcore: warning: SPLATCORE_NUM_THREADS=%s is not a positive thread "
+                 "count; using %d threads\n", e, cpu_count());
+    return cpu_count();
+  }
+  if (v > max_threads()) {
+    std::fprintf(stderr, "splatcore: warning: SPLATCORE_NUM_THREADS=%s exceeds the limit of %d "
+                 "threads; using %d\n", e, max_threads(), max_threads());
+    return max_threads();
+  }
+  return (int)v;
 }
 
 // The pool is leaked (no join at interpreter exit). After fork() the child
@@ -182,7 +220,18 @@ ThreadPool& pool() {
 
 int num_threads() { return pool().size(); }
 
-void set_num_threads(int n) { pool().resize(n > 0 ? n : default_threads()); }
+void set_num_threads(int n) {
+  if (n > max_threads())
+    throw ValueError("set_num_threads: n = " + std::to_string(n) + " exceeds the limit of " +
+                     std::to_string(max_threads()) + " threads (4 per CPU, at least 64)");
+  try {
+    pool().resize(n > 0 ? n : default_threads());
+  } catch (const std::system_error& e) {
+    throw std::runtime_error("set_num_threads: the system refused to start " + std::to_string(n) +
+                             " threads (" + e.what() + "); the pool keeps " +
+                             std::to_string(pool().size()));
+  }
+}
 
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;

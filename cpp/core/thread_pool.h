@@ -7,7 +7,11 @@
 namespace sc {
 
 int num_threads();
-void set_num_threads(int n);  // n <= 0: hardware concurrency (or SPLATCORE_NUM_THREADS)
+// n <= 0: SPLATCORE_NUM_THREADS, else the CPUs this process may use. ValueError
+// above max_threads() (4 per CPU, at least 64; the variable is clamped to it
+// with a warning instead); the pool stays usable when the system refuses threads.
+void set_num_threads(int n);
+int max_threads();
 
 // Calls fn(begin, end) on disjoint chunks covering [0, n). Chunks hold at
 // least `grain` items. Runs inline when n is small or when called from inside
