@@ -12,6 +12,10 @@
   times ``new_H / H``.
 * Missing files raise FileNotFoundError; unreadable, truncated or corrupt files
   raise ValueError naming the file.
+* Decompression bombs: the size an image declares is checked before its pixels
+  are decoded, against ``MAX_PIXELS`` (float32 RGB of that many pixels is
+  1.6 GB) and, for dataset images, against the COLMAP camera (at most
+  ``MAX_CAMERA_RATIO`` times its width and height).
 
 Pillow is imported lazily so that ``splatcore.io`` imports without it.
 """
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import os
 import struct
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Tuple, Union
@@ -30,7 +35,11 @@ from .colmap import Camera
 PathLike = Union[str, "os.PathLike[str]"]
 
 __all__ = ["load_image", "image_size", "resize_image", "downscaled_size",
-           "ImageSource", "resolve_image", "load_source", "load_image_for_camera"]
+           "ImageSource", "resolve_image", "load_source", "load_image_for_camera",
+           "MAX_PIXELS", "MAX_CAMERA_RATIO"]
+
+MAX_PIXELS = 1 << 27  # 134 MP: more than any camera's photos, 1.6 GB as float32 RGB
+MAX_CAMERA_RATIO = 2  # a dataset image may be at most this many times its camera's size
 
 _ORIENTATION_TAG = 0x0112
 _SWAPPING_ORIENTATIONS = (5, 6, 7, 8)  # EXIF orientations that exchange width and height
@@ -59,12 +68,32 @@ def _unreadable(p: str, e: BaseException) -> ValueError:
 def _open(p: str):
     Image, _ = _pil()
     try:
-        return Image.open(p)
+        with warnings.catch_warnings():  # the size is checked by _check_pixels instead
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return Image.open(p)
     except FileNotFoundError:
         raise
     except (OSError, SyntaxError, ValueError, EOFError, struct.error,
             Image.DecompressionBombError) as e:
         raise _unreadable(p, e) from None
+
+
+def _check_pixels(p: str, im, max_pixels: int) -> None:
+    """Refuse, from the header, an image that would decode to more than max_pixels."""
+    w, h = im.size
+    if w * h > max_pixels:
+        raise ValueError(f"image {p!r} declares {w}x{h} px ({w * h / 1e6:.0f} MP), over the "
+                         f"limit of {max_pixels / 1e6:.0f} MP (a decompression bomb, or a photo "
+                         f"to downscale first); not decoded")
+
+
+def _check_finite(p: str, rgb: np.ndarray) -> None:
+    """Float images (mode F TIFFs) can hold NaN/inf; name the first such pixel."""
+    bad = ~np.isfinite(rgb)
+    if bad.any():
+        y, x = np.argwhere(bad)[0][:2]
+        raise ValueError(f"image {p!r}: expected finite pixel values, got {int(bad.sum())} "
+                         f"NaN/inf pixels (first at row {y}, column {x})")
 
 
 def _orientation(im) -> int:
@@ -85,7 +114,7 @@ def image_size(path: PathLike, exif_transpose: bool = True) -> Tuple[int, int]:
     return int(w), int(h)
 
 
-def _to_float(im) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+def _to_float(im, p: str) -> Tuple[np.ndarray, Optional[np.ndarray]]:
     """Pillow image -> (rgb float32 (H,W,3) premultiplied, alpha (H,W) or None)."""
     mode = im.mode
     if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
@@ -93,7 +122,9 @@ def _to_float(im) -> Tuple[np.ndarray, Optional[np.ndarray]]:
         g = np.clip(g / 65535.0, 0.0, 1.0)
         return np.repeat(g[:, :, None], 3, axis=2), None
     if mode == "F":
-        g = np.clip(np.asarray(im, dtype=np.float32), 0.0, 1.0)
+        g = np.asarray(im, dtype=np.float32)
+        _check_finite(p, g)
+        g = np.clip(g, 0.0, 1.0)
         return np.repeat(g[:, :, None], 3, axis=2), None
     has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info
     if has_alpha:
@@ -129,22 +160,25 @@ def resize_image(image: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def load_image(path: PathLike, size: Optional[Tuple[int, int]] = None, *,
-               exif_transpose: bool = True, return_alpha: bool = False):
+               exif_transpose: bool = True, return_alpha: bool = False,
+               max_pixels: int = MAX_PIXELS):
     """Load an image as float32 ``(H, W, 3)`` RGB in [0, 1].
 
     ``size=(width, height)`` resizes with an area filter. Transparent pixels are
     composited on black; with ``return_alpha=True`` returns ``(rgb, alpha)`` where
-    alpha is ``(H, W)`` float32 or None for opaque images.
+    alpha is ``(H, W)`` float32 or None for opaque images. An image that
+    declares more than ``max_pixels`` pixels is refused before decoding.
     """
     Image, ImageOps = _pil()
     p = _check_file(path)
     im = _open(p)
     try:
         with im:
+            _check_pixels(p, im, max_pixels)
             im.load()
             if exif_transpose:
                 im = ImageOps.exif_transpose(im)
-            rgb, alpha = _to_float(im)
+            rgb, alpha = _to_float(im, p)
     except FileNotFoundError:
         raise
     except (OSError, SyntaxError, ValueError, EOFError, struct.error,
@@ -214,6 +248,12 @@ def resolve_image(root: PathLike, name: str, camera: Camera, downscale: int = 1,
     with _open(p) as im:
         raw_w, raw_h = im.size
         orient = _orientation(im)
+        _check_pixels(p, im, MAX_PIXELS)
+    lim_w, lim_h = MAX_CAMERA_RATIO * camera.width + 1, MAX_CAMERA_RATIO * camera.height + 1
+    if max(raw_w, raw_h) > max(lim_w, lim_h) or raw_w * raw_h > lim_w * lim_h:
+        raise ValueError(f"image {p!r} declares {raw_w}x{raw_h} px, more than {MAX_CAMERA_RATIO}x "
+                         f"the {camera.width}x{camera.height} px of its COLMAP camera "
+                         f"{camera.id}; not decoded (is it the right file?)")
     swap = orient in _SWAPPING_ORIENTATIONS
     rot_w, rot_h = (raw_h, raw_w) if swap else (raw_w, raw_h)
     if _aspect_ok(rot_w, rot_h, camera.width, camera.height):
