@@ -231,7 +231,9 @@ class Points:
         self.track_lengths = np.asarray(self.track_lengths, dtype=np.int64).reshape(-1)
         if self.tracks is None:
             self.tracks = np.zeros((0, 2), np.int32)
-        self.tracks = np.asarray(self.tracks, dtype=np.int32).reshape(-1, 2)
+        tracks = np.asarray(self.tracks).reshape(-1, 2)
+        _check_tracks(tracks, "Points.tracks")
+        self.tracks = tracks.astype(np.int32)
         for nm in ("rgb", "error", "ids", "track_lengths"):
             if len(getattr(self, nm)) != p:
                 raise ValueError(f"Points.{nm}: expected {p} rows (as xyz), got {len(getattr(self, nm))}")
@@ -302,8 +304,41 @@ _PT_HDR_SIZE = _PT_HDR_DTYPE.itemsize  # 51
 _KP_DTYPE = np.dtype([("x", "<f8"), ("y", "<f8"), ("id", "<i8")])
 
 
+_ID_MAX = 2**31 - 1  # camera, image and track ids are 32-bit in COLMAP's files
+_POINT_ID_MAX = 2**63 - 1
+
+
+def _fspath(path: PathLike) -> str:
+    """str for str, bytes and os.PathLike paths."""
+    return os.fsdecode(os.fspath(path))
+
+
+def _check_id(v: int, what: str, where: str, hi: int = _ID_MAX) -> int:
+    if not 0 <= v <= hi:
+        raise ValueError(f"{where}: {what} must be in 0..{hi}, got {v}")
+    return v
+
+
+def _check_tracks(tracks: np.ndarray, where: str) -> None:
+    """Track entries (image id, point2D index) must fit COLMAP's 32-bit ids (they were
+    cast to int32, wrapping silently)."""
+    bad = (tracks < 0) | (tracks > _ID_MAX)
+    if bad.any():
+        r = int(np.argwhere(bad)[0][0])
+        raise ValueError(f"{where}: track entry {r} is {tracks[r].tolist()}: image ids and "
+                         f"point2D indices must be in 0..{_ID_MAX}")
+
+
+def _check_xyz(xyz: np.ndarray, ids: np.ndarray, where: str) -> None:
+    bad = ~np.isfinite(xyz).all(axis=1)
+    if bad.any():
+        r = int(np.argmax(bad))
+        raise ValueError(f"{where}: point {int(ids[r])} (row {r}) has a non-finite position "
+                         f"{xyz[r].tolist()}; expected finite x y z ({int(bad.sum())} such points)")
+
+
 def _read_bytes(path: PathLike) -> Tuple[bytes, str]:
-    p = os.fspath(path)
+    p = _fspath(path)
     if not os.path.isfile(p):
         raise FileNotFoundError(f"COLMAP file not found: {p!r}")
     with open(p, "rb") as f:
@@ -376,6 +411,7 @@ def _read_cameras_bin(path: PathLike) -> Dict[int, Camera]:
     cams: Dict[int, Camera] = {}
     for i in range(n):
         cid, model_id, w, h = r.unpack(_CAM_HDR, f"camera record {i}")
+        _check_id(cid, "camera id", p)
         if model_id not in CAMERA_MODELS:
             raise ValueError(f"{p}: camera {cid}: unknown COLMAP camera model id {model_id} "
                              f"(known: 0..{max(CAMERA_MODELS)}); {_UNDISTORT_HINT}")
@@ -405,6 +441,7 @@ def _read_cameras_txt(path: PathLike) -> Dict[int, Camera]:
             params = [float(v) for v in tok[4:]]
         except ValueError:
             raise _bad_line(p, lineno, expected, line) from None
+        _check_id(cid, "CAMERA_ID", f"{p}:{lineno}")
         model = tok[1].upper()
         if model not in _MODEL_IDS:
             raise ValueError(f"{p}:{lineno}: camera {cid}: unknown COLMAP camera model {tok[1]!r}; "
@@ -423,6 +460,7 @@ def _read_cameras_txt(path: PathLike) -> Dict[int, Camera]:
 
 def read_cameras(path: PathLike) -> Dict[int, Camera]:
     """Read ``cameras.bin`` or ``cameras.txt`` (by suffix) into ``{camera_id: Camera}``."""
+    path = _fspath(path)
     if _check_suffix(path, "read_cameras") == ".bin":
         return _read_cameras_bin(path)
     return _read_cameras_txt(path)
@@ -507,6 +545,8 @@ def _read_images_txt(path: PathLike) -> Dict[int, Image]:
             cam_id = int(tok[8])
         except ValueError:
             raise _bad_line(p, lineno, expected, line) from None
+        _check_id(iid, "IMAGE_ID", f"{p}:{lineno}")
+        _check_id(cam_id, "CAMERA_ID", f"{p}:{lineno}")
         name = tok[9]
         # The keypoint line always follows (it may be empty).
         if k < len(lines):
@@ -536,6 +576,7 @@ def _read_images_txt(path: PathLike) -> Dict[int, Image]:
 
 def read_images(path: PathLike) -> Dict[int, Image]:
     """Read ``images.bin`` or ``images.txt`` (by suffix) into ``{image_id: Image}``."""
+    path = _fspath(path)
     if _check_suffix(path, "read_images") == ".bin":
         return _read_images_bin(path)
     return _read_images_txt(path)
@@ -605,10 +646,12 @@ def _read_points_bin(path: PathLike) -> Points:
     edge[starts + _PT_HDR_SIZE] -= 1
     is_header = np.cumsum(edge[:-1], dtype=np.int8).astype(bool)
     hdr = body[is_header].view(_PT_HDR_DTYPE)
-    tracks = body[~is_header].view("<i4").reshape(-1, 2)
+    tracks = body[~is_header].view("<u4").reshape(-1, 2).astype(np.int64)
     ids = hdr["id"]
     if np.any(ids > np.iinfo(np.int64).max):
         raise ValueError(f"{p}: corrupt file: point ids must be below 2^63")
+    _check_tracks(tracks, p)
+    _check_xyz(hdr["xyz"], ids, p)
     return Points(hdr["xyz"].copy(), hdr["rgb"].copy(), hdr["error"].copy(),
                   ids.astype(np.int64), hdr["track_length"].astype(np.int64), tracks.astype(np.int32))
 
@@ -633,6 +676,12 @@ def _read_points_txt(path: PathLike) -> Points:
             raise _bad_line(p, lineno, expected, line) from None
         if any(v < 0 or v > 255 for v in c):
             raise _bad_line(p, lineno, "R G B in 0..255", line)
+        _check_id(ids[-1], "POINT3D_ID", f"{p}:{lineno}", _POINT_ID_MAX)
+        if tr and (min(tr) < 0 or max(tr) > _ID_MAX):
+            raise _bad_line(p, lineno, f"track entries (IMAGE_ID POINT2D_IDX) in 0..{_ID_MAX}", line)
+        if not all(np.isfinite(xyz[-1])):
+            raise ValueError(f"{p}:{lineno}: point {ids[-1]} has a non-finite position "
+                             f"{xyz[-1]}; expected finite X Y Z")
         rgb.append(c)
         tls.append(len(tr) // 2)
         tracks.extend(tr)
@@ -643,6 +692,7 @@ def _read_points_txt(path: PathLike) -> Points:
 
 def read_points3D(path: PathLike) -> Points:
     """Read ``points3D.bin`` or ``points3D.txt`` (by suffix)."""
+    path = _fspath(path)
     if _check_suffix(path, "read_points3D") == ".bin":
         return _read_points_bin(path)
     return _read_points_txt(path)
@@ -700,9 +750,10 @@ _NAMES = ("cameras", "images", "points3D")
 def find_sparse_dir(path: PathLike) -> Path:
     """The folder holding ``cameras``/``images``/``points3D``: ``path`` itself, else
     ``path/sparse/0``, else ``path/sparse``."""
+    path = _fspath(path)
     base = Path(path)
     if not base.exists():
-        raise FileNotFoundError(f"COLMAP model path does not exist: {os.fspath(path)!r}")
+        raise FileNotFoundError(f"COLMAP model path does not exist: {path!r}")
     candidates = [base, base / "sparse" / "0", base / "sparse"]
     for c in candidates:
         if any((c / f"cameras{ext}").is_file() for ext in (".bin", ".txt")):

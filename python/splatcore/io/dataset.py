@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Union
@@ -25,7 +25,7 @@ from typing import List, Optional, Union
 import numpy as np
 
 from .colmap import Camera, ColmapModel, Image, Points, read_model
-from .images import ImageSource, _check_factor, load_source, resolve_image
+from .images import ImageSource, _check_factor, check_image_name, load_source, resolve_image
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -117,7 +117,10 @@ class ColmapDataset:
                              f"no registered images")
         ordered = model.sorted_images()
         names = [im.name for im in ordered]
-        dup = sorted({n for n in names if names.count(n) > 1}) if len(set(names)) != len(names) else []
+        images_file = os.fspath(model.path / "images.*")
+        for n in names:
+            check_image_name(n, images_file)
+        dup = sorted(n for n, k in Counter(names).items() if k > 1)
         if dup:
             raise ValueError(f"ColmapDataset: image names appear more than once in the model: {dup[:5]}")
         missing = [n for n in names if not (img_root / n).is_file()]

@@ -36,7 +36,7 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 __all__ = ["load_image", "image_size", "resize_image", "downscaled_size",
            "ImageSource", "resolve_image", "load_source", "load_image_for_camera",
-           "MAX_PIXELS", "MAX_CAMERA_RATIO"]
+           "check_image_name", "MAX_PIXELS", "MAX_CAMERA_RATIO"]
 
 MAX_PIXELS = 1 << 27  # 134 MP: more than any camera's photos, 1.6 GB as float32 RGB
 MAX_CAMERA_RATIO = 2  # a dataset image may be at most this many times its camera's size
@@ -221,6 +221,20 @@ class ImageSource:
         return self.camera.width, self.camera.height
 
 
+def check_image_name(name: str, where: str) -> str:
+    """An image name from a COLMAP model must stay inside the image folder: no
+    absolute path, drive or '..' component (as POSIX or Windows paths), no NUL."""
+    from pathlib import PurePosixPath, PureWindowsPath
+
+    bad = ("\0" in name or not name or any(
+        pp.is_absolute() or pp.drive or pp.anchor or ".." in pp.parts
+        for pp in (PurePosixPath(name), PureWindowsPath(name))))
+    if bad:
+        raise ValueError(f"{where}: image name {name!r} points outside the image folder "
+                         f"(absolute, or with '..'); expected a path relative to images/")
+    return name
+
+
 def _aspect_ok(w: int, h: int, ref_w: float, ref_h: float) -> bool:
     tol = 1.0 / w + 1.0 / h + 0.01
     return abs((w / h) / (ref_w / ref_h) - 1.0) <= tol
@@ -238,6 +252,7 @@ def resolve_image(root: PathLike, name: str, camera: Camera, downscale: int = 1,
     """
     f = _check_factor(downscale)
     root = Path(root)
+    check_image_name(name, os.fspath(root))
     full = root / images_dir / name
     path, prescaled = full, False
     if f > 1:
