@@ -15,6 +15,7 @@ from splatcore.gaussians import Gaussians
 from splatcore.io import write_point_ply, write_splat_ply
 from splatcore.io.ply import SplatData
 from splatcore.viewer import splats as sp
+from splatcore.viewer.server import free_port
 
 SH_C0 = 0.28209479177387814
 SH_C1 = 0.4886025119029199
@@ -88,16 +89,10 @@ def viewer():
     from splatcore.viewer.app import SceneViewer
     from splatcore.viewer.server import start_server
 
-    server, url = start_server("127.0.0.1", _free_port(), log=lambda *_: None)
+    server, url = start_server("127.0.0.1", free_port("127.0.0.1", 0), log=lambda *_: None)
     v = SceneViewer(server, url)
     yield v
     v.close()
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_render_with_splatcore_uses_the_viewer_camera(viewer, dataset, rng):
@@ -188,7 +183,7 @@ def test_busy_port_falls_back_and_other_hosts_warn(capsys):
             assert url in lines[-1]
         finally:
             server.stop()
-    server, url = start_server("0.0.0.0", _free_port(), log=lambda *_: None)
+    server, url = start_server("0.0.0.0", free_port("127.0.0.1", 0), log=lambda *_: None)
     server.stop()
     assert "warning: the viewer listens on 0.0.0.0" in capsys.readouterr().err
 

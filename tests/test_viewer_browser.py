@@ -9,7 +9,6 @@ SPLATCORE_VIEWER_SCREENSHOT=path.png to keep the screenshot (the README's)."""
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import numpy as np
 import pytest
 
 from splatcore.viewer import splats as sp
+from splatcore.viewer.server import free_port
 
 W, H = 960, 640
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -33,12 +33,6 @@ def _chromium():
             return path
     pytest.skip("no Chromium installed (.ci/run installs Debian's chromium; elsewhere: "
                 "apt-get install chromium)")
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _start_view(path, port, timeout=60.0):
@@ -120,7 +114,7 @@ def test_demo_scene_in_headless_chromium(tmp_path):
     assert scene.sum() > 0.05 * keep.sum() and empty.sum() > 0.05 * keep.sum(), \
         "the reference view should show both the scene and background"
 
-    proc, url = _start_view(demo, _free_port())
+    proc, url = _start_view(demo, free_port("127.0.0.1", 0))
     try:
         shot = None
         for budget in (15000, 30000):   # slower machines: one more try, longer

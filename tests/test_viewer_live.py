@@ -1,7 +1,5 @@
 """--viewer: the live view follows training (scene every N steps, status, final
 numbers) without changing what training computes."""
-import socket
-
 import numpy as np
 import pytest
 
@@ -10,6 +8,7 @@ from splatcore.datasets.synthetic import make_dataset
 from splatcore.gaussians import Gaussians
 from splatcore.trainer import TrainConfig, Trainer
 from splatcore.viewer.live import live_viewer
+from splatcore.viewer.server import free_port
 
 
 @pytest.fixture(scope="module")
@@ -23,17 +22,11 @@ def _trainer(ds, iters):
     return Trainer(ds.train, Gaussians.from_points(xyz, rgb, sh_degree=1), ds.scene_extent(), cfg)
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_live_view_follows_training_and_changes_nothing(tiny):
     ref = _trainer(tiny, 40)
     ref.train(progress=False)
     t = _trainer(tiny, 40)
-    with live_viewer(port=_free_port(), every=10, wait=False, log=lambda *_: None) as live:
+    with live_viewer(port=free_port("127.0.0.1", 0), every=10, wait=False, log=lambda *_: None) as live:
         t.train(progress=False)
         live.finish({"steps": 40, "gaussians": len(t.g), "mean": {"psnr": 21.5, "ssim": 0.9}})
         v = live.viewer
@@ -53,7 +46,7 @@ def test_demo_command_with_viewer(tmp_path, capsys):
 
     from splatcore.cli import main
 
-    port = _free_port()
+    port = free_port("127.0.0.1", 0)
     rc = main(["demo", "-o", str(tmp_path / "d"), "--iters", "12", "--views", "8", "--width", "32",
                "--height", "24", "-q", "--viewer", "--viewer-no-wait", "--viewer-every", "5",
                "--port", str(port)])

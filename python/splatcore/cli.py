@@ -196,18 +196,15 @@ def _need_viser():
 
 
 def _cmd_view(args):
-    import time
-
     from .viewer import open_view
 
     _need_viser()
+    from .viewer.server import wait_for_ctrl_c
+
     v = open_view(args.path, mesh=args.mesh, host=args.host, port=args.port)
     print(f"view: open {v.url} in a browser (Ctrl-C to stop)")
     try:
-        while True:
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
+        wait_for_ctrl_c()
     finally:
         v.close()
     return 0

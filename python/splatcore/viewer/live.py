@@ -80,12 +80,10 @@ class LiveViewer:
 
     def wait(self, log=print):
         """Keep the page up until Ctrl-C."""
+        from .server import wait_for_ctrl_c
+
         log(f"viewer: still at {self.viewer.url} (Ctrl-C to close)")
-        try:
-            while True:
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            pass
+        wait_for_ctrl_c()
 
 
 @contextlib.contextmanager

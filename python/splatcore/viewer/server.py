@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import socket
 import sys
+import time
 
-__all__ = ["require_viser", "start_server", "free_port", "LOOPBACK", "INSTALL_HINT"]
+__all__ = ["require_viser", "start_server", "free_port", "wait_for_ctrl_c", "LOOPBACK",
+           "INSTALL_HINT"]
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 INSTALL_HINT = "pip install 'splatcore[viewer]'  (or: pip install viser)"
@@ -22,10 +24,15 @@ def require_viser():
 
 
 def free_port(host: str, port: int, tries: int = 100) -> int:
-    """`port` if it can be bound on `host`, else the next one that can."""
-    if not 0 < int(port) < 65536:
-        raise ValueError(f"port must be 1..65535, got {port!r}")
+    """`port` if it can be bound on `host`, else the next one that can (0: any
+    port the system picks)."""
+    if not 0 <= int(port) < 65536:
+        raise ValueError(f"port must be 1..65535 (or 0: any), got {port!r}")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    if int(port) == 0:
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.bind((host, 0))
+            return s.getsockname()[1]
     for p in range(int(port), min(int(port) + tries, 65536)):
         with socket.socket(family, socket.SOCK_STREAM) as s:
             try:
@@ -56,3 +63,12 @@ def start_server(host: str = "127.0.0.1", port: int = 8080, log=print):
     url = f"http://{shown}:{server.get_port()}"
     log(f"viewer: {url}")
     return server, url
+
+
+def wait_for_ctrl_c():
+    """Block until Ctrl-C (the viewer keeps serving from its own threads)."""
+    try:
+        while True:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
