@@ -4,6 +4,7 @@
 
 #include "bindings/bindings.h"
 #include "gpu/runtime.h"
+#include "gpu/vendor_gemm.h"
 
 namespace sc {
 
@@ -50,6 +51,10 @@ void bind_device(nb::module_& m) {
           Device d = Device::parse(kind);
           return d.type == DeviceType::CPU ? 1 : gpu::device_count(d.type);
         }, nb::arg("kind"), "How many devices of a kind ('cpu', 'cuda', 'metal', 'sim') this build sees.");
+  m.def("set_matmul_precision", &gpu::set_matmul_precision, nb::arg("precision"),
+        "'highest' (IEEE float32 GEMMs, the default) or 'high' (TF32 tensor cores on CUDA).");
+  m.def("get_matmul_precision", &gpu::matmul_precision);
+  m.def("_gpu_gemm_library", &gpu::vendor_gemm_info, "The vendor GEMM library, or why there is none.");
 }
 
 }  // namespace sc

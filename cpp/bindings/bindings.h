@@ -25,6 +25,7 @@ void bind_mesh(nb::module_& m);
 void bind_align(nb::module_& m);
 void bind_info(nb::module_& m);
 void bind_device(nb::module_& m);
+void bind_gpu_selftest(nb::module_& m);
 
 // Conversions shared by the bind_* files.
 DType dtype_arg(nb::handle h, const char* argname = "dtype");  // str, numpy dtype or type

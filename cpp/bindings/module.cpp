@@ -17,4 +17,5 @@ NB_MODULE(_core, m) {
   sc::bind_align(m);
   sc::bind_info(m);
   sc::bind_device(m);
+  sc::bind_gpu_selftest(m);
 }

@@ -2,11 +2,19 @@
 // fallbacks of cpp/backend/cpu/backends_cpu.cpp (count 0, never called).
 #pragma once
 #include "backend/backends.h"
+#include <cstdint>
+#include <string>
+
+#include "core/tensor.h"
 #include "gpu/runtime.h"
 
 namespace sc::gpu {
 int cuda_runtime_count();
 Runtime& cuda_runtime(int index);
+// cuBLAS (gpu/cuda/cublas.cpp): false when it cannot be loaded or does not take the dtype.
+bool cublas_gemm(const Tensor& c, const Tensor& a, const Tensor& b, int64_t nb, int64_t M, int64_t N,
+                 int64_t K, bool tf32);
+std::string cublas_info();
 int metal_runtime_count();
 Runtime& metal_runtime(int index);
 }  // namespace sc::gpu

@@ -8,6 +8,7 @@
 
 #include "autograd/function.h"
 #include "core/thread_pool.h"
+#include "gpu/ops/gpu_ops.h"
 #include "ops/blas.h"
 #include "ops/ops.h"
 
@@ -150,10 +151,25 @@ void mm_into(const Tensor& A0, const Tensor& B0, const Shape& batch, const Tenso
 
 Shape batch_of(const Tensor& x) { return Shape(x.shape().begin(), x.shape().end() - 2); }
 
+// GPU: both operands broadcast to the batch and packed as (nb, M, K), (nb, K, N).
+Tensor mm_gpu(const Tensor& A, const Tensor& B, const Shape& batch, const Shape& out_shape) {
+  const int64_t M = A.shape()[A.ndim() - 2], K = A.shape()[A.ndim() - 1], N = B.shape()[B.ndim() - 1];
+  const int64_t nb = numel_of(batch);
+  Shape sa = batch, sb = batch;
+  sa.push_back(M), sa.push_back(K);
+  sb.push_back(K), sb.push_back(N);
+  Tensor Ap = A.expand(sa).contiguous().reshape({nb, M, K});
+  Tensor Bp = B.expand(sb).contiguous().reshape({nb, K, N});
+  Tensor C = Tensor::empty(out_shape, A.dtype(), A.device());
+  gpu::batched_matmul(C.reshape({nb, M, N}), Ap, Bp);
+  return C;
+}
+
 Tensor mm_raw(const Tensor& A, const Tensor& B, const Shape& batch) {
   Shape out_shape = batch;
   out_shape.push_back(A.shape()[A.ndim() - 2]);
   out_shape.push_back(B.shape()[B.ndim() - 1]);
+  if (A.device().is_gpu()) return mm_gpu(A, B, batch, out_shape);
   Tensor C = Tensor::empty(out_shape, A.dtype());
   SC_DISPATCH_FLOAT(A.dtype(), "matmul", { mm_into<scalar_t>(A, B, batch, C); });
   return C;
@@ -172,8 +188,14 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     throw TypeError(std::string("matmul: expected floating-point tensors, got ") +
                     dtype_name(a.dtype()) + " and " + dtype_name(b.dtype()) +
                     " (convert with .to(\"float32\") first)");
+  if (a.device() != b.device())
+    throw ValueError("matmul: operands are on different devices, " + a.device().str() + " and " +
+                     b.device().str() + "; move one with .to()");
   DType dt = promote(a.dtype(), b.dtype());
-  if (is_half(dt)) return matmul(a.to(DType::Float32), b.to(DType::Float32)).to(dt);
+  // float16 / bfloat16 run in float32, except on CUDA, where cuBLAS takes them
+  // directly (float32 accumulation on tensor cores).
+  if (is_half(dt) && a.device().type != DeviceType::CUDA)
+    return matmul(a.to(DType::Float32), b.to(DType::Float32)).to(dt);
   Tensor ac = a.to(dt), bc = b.to(dt);
 
   const bool a1 = ac.ndim() == 1, b1 = bc.ndim() == 1;

@@ -281,7 +281,7 @@ void Optimizer::set_state(int64_t group_index, int64_t index, int64_t step, cons
     if (!is_floating(t.dtype()))
       throw TypeError(where + what + ": expected a floating-point array, got " +
                       dtype_name(t.dtype()));
-    Tensor out = Tensor::empty(p.shape(), p.dtype());
+    Tensor out = Tensor::empty(p.shape(), p.dtype(), p.device());
     out.copy_from(t.detach().to(p.dtype()));
     return out;
   };

@@ -4,6 +4,7 @@
 
 #include "core/thread_pool.h"
 #include "core/writable.h"
+#include "gpu/ops/gpu_ops.h"
 #include "kernels/optim.h"
 #include "optim/optimizer.h"
 
@@ -20,6 +21,12 @@ static void adam_tensor(const ParamGroup& g, const Tensor& p, const Tensor& grad
   double t = (double)s.step;
   double bc1 = 1.0 - std::pow(g.beta1, t);
   double bc2 = 1.0 - std::pow(g.beta2, t);
+  if (p.device().is_gpu()) {
+    gpu::adam_step(p, grad, s.exp_avg, s.exp_avg_sq,
+                   {g.beta1, g.beta2, g.eps, g.weight_decay, 1.0 - g.lr * g.weight_decay, g.lr / bc1,
+                    std::sqrt(bc2), decoupled ? 1 : 0});
+    return;
+  }
   T step_size = (T)(g.lr / bc1);
   T bc2_sqrt = (T)std::sqrt(bc2);
   T decay = (T)(1.0 - g.lr * g.weight_decay);
@@ -44,9 +51,18 @@ static void sgd_tensor(const ParamGroup& g, const Tensor& p, const Tensor& grad,
     if (s.momentum_buffer.defined()) {
       has_buf = 1;
     } else {
-      s.momentum_buffer = Tensor::empty(p.shape(), p.dtype());  // written on this step
+      s.momentum_buffer = Tensor::empty(p.shape(), p.dtype(), p.device());  // written on this step
+    }
+    if (p.device().is_gpu()) {
+      gpu::sgd_step(p, grad, s.momentum_buffer,
+                    {g.lr, g.momentum, g.dampening, g.weight_decay, g.nesterov ? 1 : 0, has_buf});
+      return;
     }
     buf = s.momentum_buffer.data<T>();
+  }
+  if (p.device().is_gpu()) {
+    gpu::sgd_step(p, grad, Tensor(), {g.lr, g.momentum, g.dampening, g.weight_decay, g.nesterov ? 1 : 0, 0});
+    return;
   }
   T* pp = p.data<T>();
   const T* gp = grad.data<T>();
@@ -64,8 +80,8 @@ void Optimizer::update(const ParamGroup& g, const Tensor& p, const Tensor& grad,
     SC_DISPATCH_FLOAT(p.dtype(), "SGD.step", sgd_tensor<scalar_t>(g, p, grad, s));
     return;
   }
-  if (!s.exp_avg.defined()) s.exp_avg = Tensor::zeros(p.shape(), p.dtype());
-  if (!s.exp_avg_sq.defined()) s.exp_avg_sq = Tensor::zeros(p.shape(), p.dtype());
+  if (!s.exp_avg.defined()) s.exp_avg = Tensor::zeros(p.shape(), p.dtype(), p.device());
+  if (!s.exp_avg_sq.defined()) s.exp_avg_sq = Tensor::zeros(p.shape(), p.dtype(), p.device());
   bool decoupled = kind_ == OptimKind::AdamW;
   SC_DISPATCH_FLOAT(p.dtype(), name(), adam_tensor<scalar_t>(g, p, grad, s, decoupled));
 }
@@ -87,6 +103,9 @@ void Optimizer::step() {
       if (p.numel() == 0) continue;
       check_writable(p, what.c_str());
       grad = grad.detach();
+      if (grad.device() != p.device())
+        throw ValueError(what + ": its gradient is on " + grad.device().str() + ", the parameter on " +
+                         p.device().str());
       if (grad.dtype() != p.dtype()) grad = grad.to(p.dtype());
       grad = grad.contiguous();
       update(g, p, grad, g.state[pi]);

@@ -34,6 +34,18 @@ void softmax(const Tensor& out, const Tensor& src, int64_t rows, int64_t len, bo
 // ---- matmul (gpu/ops/matmul.cpp): out[b] = a[b] @ b[b], float32/float64, contiguous (B, M, K) x (B, K, N)
 void batched_matmul(const Tensor& out, const Tensor& a, const Tensor& b);
 
+// ---- fused optimizers (gpu/ops/optim.cpp): per-tensor scalars from the host
+struct AdamScalars {
+  double beta1, beta2, eps, weight_decay, decay_factor, step_size, bc2_sqrt;
+  int decoupled;
+};
+void adam_step(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v, const AdamScalars& s);
+struct SgdScalars {
+  double lr, momentum, dampening, weight_decay;
+  int nesterov, has_buf;
+};
+void sgd_step(const Tensor& p, const Tensor& g, const Tensor& buf, const SgdScalars& s);
+
 // A 0-d CPU tensor next to a GPU operand travels by value.
 inline bool is_immediate(const Tensor& t) { return t.device().type == DeviceType::CPU && t.ndim() == 0; }
 

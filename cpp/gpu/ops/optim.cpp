@@ -1,0 +1,61 @@
+// Host side of the fused optimizer GPU kernels.
+#include <string>
+
+#include "gpu/kernels/optim_args.h"
+#include "gpu/ops/gpu_ops.h"
+#include "gpu/runtime.h"
+
+namespace sc::gpu {
+
+static LaunchDims optim_dims(int64_t n) {
+  LaunchDims d;
+  d.group.x = 256;
+  uint64_t groups = (uint64_t(n) + 255) / 256;
+  d.grid.x = (uint32_t)(groups > (1u << 22) ? (1u << 22) : (groups ? groups : 1));
+  return d;
+}
+
+void adam_step(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v, const AdamScalars& s) {
+  Runtime& rt = runtime(p.device());
+  SC_DISPATCH_FLOAT(p.dtype(), "GPU Adam", {
+    using T = scalar_t;
+    ScAdamArgs<T> a;
+    a.p = gpu_ptr<T>(p);
+    a.g = gpu_ptr<const T>(g);
+    a.m = gpu_ptr<T>(m);
+    a.v = gpu_ptr<T>(v);
+    a.n = p.numel();
+    a.beta1 = (T)s.beta1;
+    a.beta2 = (T)s.beta2;
+    a.eps = (T)s.eps;
+    a.weight_decay = (T)s.weight_decay;
+    a.decay_factor = (T)s.decay_factor;
+    a.step_size = (T)s.step_size;
+    a.bc2_sqrt = (T)s.bc2_sqrt;
+    a.decoupled = s.decoupled;
+    launch(rt, kernel(std::string("adam_step_") + (p.dtype() == DType::Float32 ? "f32" : "f64")),
+           optim_dims(a.n), a, {p.storage().get(), g.storage().get(), m.storage().get(), v.storage().get()});
+  });
+}
+
+void sgd_step(const Tensor& p, const Tensor& g, const Tensor& buf, const SgdScalars& s) {
+  Runtime& rt = runtime(p.device());
+  SC_DISPATCH_FLOAT(p.dtype(), "GPU SGD", {
+    using T = scalar_t;
+    ScSgdArgs<T> a;
+    a.p = gpu_ptr<T>(p);
+    a.g = gpu_ptr<const T>(g);
+    a.buf = buf.defined() ? gpu_ptr<T>(buf) : nullptr;
+    a.n = p.numel();
+    a.lr = (T)s.lr;
+    a.momentum = (T)s.momentum;
+    a.dampening = (T)s.dampening;
+    a.weight_decay = (T)s.weight_decay;
+    a.nesterov = s.nesterov;
+    a.has_buf = s.has_buf;
+    launch(rt, kernel(std::string("sgd_step_") + (p.dtype() == DType::Float32 ? "f32" : "f64")),
+           optim_dims(a.n), a, {p.storage().get(), g.storage().get(), buf.defined() ? buf.storage().get() : nullptr});
+  });
+}
+
+}  // namespace sc::gpu

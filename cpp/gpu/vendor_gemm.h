@@ -1,0 +1,23 @@
+// Vendor GEMMs: cuBLAS on CUDA (opened at run time: gpu/cuda/cublas.cpp).
+// Returns false where none applies (the simulator, no cuBLAS found, a dtype
+// it does not take), and the caller runs the tiled kernel.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "core/tensor.h"
+
+namespace sc::gpu {
+
+// c[b] = a[b] @ b[b] for contiguous (nb, M, K) x (nb, K, N) on one device.
+bool vendor_gemm(const Tensor& c, const Tensor& a, const Tensor& b, int64_t nb, int64_t M, int64_t N,
+                 int64_t K);
+
+// float32 GEMM precision: "highest" (IEEE float32, the default) or "high"
+// (TF32 tensor cores on CUDA), as torch.set_float32_matmul_precision.
+void set_matmul_precision(const std::string& p);
+std::string matmul_precision();
+// What the vendor library is ("cuBLAS 13.0 (libcublas.so.13)"), or why it is not there.
+std::string vendor_gemm_info();
+
+}  // namespace sc::gpu

@@ -1,0 +1,99 @@
+"""The GPU kernel dialect on every GPU device: barriers, shared memory, SIMD
+collectives and atomics against NumPy; on the simulator, kernels that break
+the rules (out-of-bounds, divergent barriers and collectives, Metal's limits)
+must raise, naming the kernel."""
+import numpy as np
+import pytest
+
+import splatcore as sc
+from splatcore import _core
+from gpu_devices import gpu_devices
+
+
+@pytest.fixture(params=gpu_devices())
+def device(request):
+    return request.param
+
+
+def run(name, device, fin, fout_len, uout_len, groups, group_size, dynamic_shared=0):
+    f, u = _core._gpu_selftest(name, device, sc.tensor(fin), fout_len, uout_len, groups, group_size,
+                               dynamic_shared)
+    return f.numpy(), u.numpy()
+
+
+def test_barrier_orders_shared_memory(device):
+    x = np.random.default_rng(1).standard_normal(4 * 256).astype(np.float32)
+    f, _ = run("selftest_barrier", device, x, x.size, 1, 4, 256)
+    np.testing.assert_array_equal(f, x.reshape(4, 256)[:, ::-1].ravel())
+
+
+@pytest.mark.parametrize("group_size", [64, 96, 256])
+def test_simd_collectives(device, group_size):
+    groups = 3
+    rng = np.random.default_rng(group_size)
+    x = rng.standard_normal(groups * group_size).astype(np.float32)
+    f, u = run("selftest_simd", device, x, x.size * 6, x.size, groups, group_size)
+    f = f.reshape(-1, 6)
+    w = x.reshape(-1, 32).astype(np.float64)  # SIMD groups of 32 (group sizes are multiples)
+    lanes = np.arange(32)
+    np.testing.assert_allclose(f[:, 0], np.repeat(w.sum(1), 32), rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(f[:, 1], np.repeat(x.reshape(-1, 32).max(1), 32))
+    np.testing.assert_array_equal(f[:, 2], np.repeat(x.reshape(-1, 32).min(1), 32))
+    np.testing.assert_allclose(f[:, 3], np.cumsum(w, 1).ravel(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(f[:, 4], (np.cumsum(w, 1) - w).ravel(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(f[:, 5], x.reshape(-1, 32)[:, (lanes + 5) % 32].ravel())
+    bits = ((x.reshape(-1, 32) > 0) << lanes).sum(1).astype(np.uint32)
+    np.testing.assert_array_equal(u, np.repeat(bits, 32))
+
+
+def test_atomics(device):
+    groups, gs = 5, 128
+    x = np.random.default_rng(7).uniform(-1, 1, groups * gs).astype(np.float32)
+    f, u = run("selftest_atomics", device, x, 1, 5, groups, gs)
+    n = x.size
+    codes = (x * 1000.0 + 5000.0).astype(np.uint32)
+    assert abs(f[0] - x.astype(np.float64).sum()) < 1e-3
+    assert u[0] == n
+    assert u[1] == codes.min() and u[2] == codes.max()
+    assert u[3] == 2 * n
+    assert u[4] == n
+
+
+def test_out_of_bounds_is_caught_on_sim():
+    x = np.random.default_rng(2).standard_normal(64).astype(np.float32)
+    with pytest.raises(RuntimeError, match="selftest_out_of_bounds.*out-of-bounds"):
+        run("selftest_out_of_bounds", "sim", x, 64, 1, 1, 64)
+
+
+def test_divergent_barrier_is_caught_on_sim():
+    x = np.random.default_rng(3).standard_normal(64).astype(np.float32)
+    with pytest.raises(RuntimeError, match="selftest_divergent_barrier.*barrier is not reached"):
+        run("selftest_divergent_barrier", "sim", x, 64, 1, 1, 64)
+
+
+def test_divergent_collective_is_caught_on_sim():
+    x = np.random.default_rng(4).standard_normal(64).astype(np.float32)
+    with pytest.raises(RuntimeError, match="selftest_divergent_collective.*SIMD collective"):
+        run("selftest_divergent_collective", "sim", x, 64, 1, 1, 64)
+
+
+def test_metal_limits_hold_on_sim():
+    x = np.random.default_rng(5).standard_normal(64).astype(np.float32)
+    with pytest.raises(ValueError, match="over Metal's limit of 1024"):
+        run("selftest_barrier", "sim", x, 64, 1, 1, 2048)
+    with pytest.raises(RuntimeError, match="shared memory over the limit"):
+        run("selftest_shared_overflow", "sim", x, 64, 1, 1, 64)
+    with pytest.raises(ValueError, match="dynamic shared memory"):
+        run("selftest_barrier", "sim", x, 256, 1, 1, 256, dynamic_shared=40000)
+
+
+def test_unknown_kernel_names_itself():
+    with pytest.raises(RuntimeError, match="no kernel named 'no_such_kernel'"):
+        run("no_such_kernel", "sim", np.ones(4, np.float32), 4, 1, 1, 4)
+
+
+def test_sim_memory_is_poisoned():
+    # Uninitialised device memory reads as NaN on the simulator, so a kernel
+    # that forgets to write an element cannot pass by luck.
+    t = sc.empty((16,), device="sim")
+    assert np.isnan(t.numpy()).all()
