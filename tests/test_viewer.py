@@ -198,3 +198,25 @@ def test_view_command_without_viser(monkeypatch, tmp_path, rng):
     assert "pip install 'splatcore[viewer]'" in str(e.value)
     with pytest.raises(SystemExit, match=r"splatcore\[viewer\]"):
         main(["demo", "--viewer", "-o", str(tmp_path / "d"), "--iters", "2"])
+
+
+def test_browser_colours_follow_the_eye(viewer, rng, monkeypatch):
+    """With SH degree > 0, a camera move resends the colours seen from the new eye."""
+    sent = []
+    real = viewer.server.scene.add_gaussian_splats
+
+    def capture(name, **kw):
+        sent.append(kw)
+        return real(name, **kw)
+
+    monkeypatch.setattr(viewer.server.scene, "add_gaussian_splats", capture)
+    s = random_splats(rng, 60, 2)
+    viewer.show_scene(s)
+    assert viewer.worker.idle()
+    assert viewer.sh.value == 2 and sent
+    eye = np.array([0.5, -2.0, 3.0])
+    viewer._camera_moved(_FakeClient(_FakeCamera((1, 0, 0, 0), eye, 1.0, 64, 48)))
+    assert viewer.worker.idle()
+    np.testing.assert_allclose(sent[-1]["rgbs"], sp.splat_colors(s, 2, eye), atol=1e-6)
+    assert not np.allclose(sent[-1]["rgbs"], sp.splat_colors(s, 0)), "view-dependent colours"
+    np.testing.assert_allclose(sent[-1]["covariances"], sp.covariances(s.quats_wxyz, s.scales_log))

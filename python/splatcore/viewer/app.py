@@ -13,6 +13,7 @@ from . import splats as sp
 __all__ = ["SceneViewer", "Latest"]
 
 RENDER_LONG_SIDE = 640
+RECOLOUR_INTERVAL = 0.25   # seconds between SH recolourings as the browser camera moves
 
 
 class Latest:
@@ -87,6 +88,8 @@ class SceneViewer:
         self.scene = None          # SplatData on show
         self._gaussians = None     # the same as a splatcore Gaussians (render view), lazily
         self._degree = None        # SH degree of the scene on show
+        self._cov = (None, None)   # (scene, its covariances)
+        self._sent_at = 0.0        # when the splats were last sent
         self.last_render = None    # (image uint8, view dict) of the last splatcore render
         self._build_gui()
         server.on_client_connect(self._on_connect)
@@ -148,9 +151,15 @@ class SceneViewer:
         self.sh.disabled = splat.sh_degree == 0
         self._send_splats(splat, self._eye())
 
-    def _send_splats(self, splat, eye):
-        cov = sp.covariances(splat.quats_wxyz, splat.scales_log)
+    def _send_splats(self, splat, eye, throttle=0.0):
+        wait = self._sent_at + throttle - time.monotonic()
+        if wait > 0:   # camera-driven recolouring: a few times a second at most
+            time.sleep(wait)
+        if self._cov[0] is not splat:   # covariances once per scene
+            self._cov = (splat, sp.covariances(splat.quats_wxyz, splat.scales_log))
+        cov = self._cov[1]
         rgb = sp.splat_colors(splat, self.sh.value, eye)
+        self._sent_at = time.monotonic()
         self.server.scene.add_gaussian_splats("/gaussians", centers=np.asarray(splat.means),
                                               covariances=cov, rgbs=rgb,
                                               opacities=sp.opacities(splat))
@@ -158,7 +167,8 @@ class SceneViewer:
     def _recolour(self, client=None):
         splat = self.scene
         if splat is not None:
-            self.worker.submit("colours", self._send_splats, splat, self._eye(client))
+            self.worker.submit("colours", self._send_splats, splat, self._eye(client),
+                               RECOLOUR_INTERVAL)
 
     def show_cameras(self, cameras, images=None, color=(220, 80, 20)):
         images = images or {}
