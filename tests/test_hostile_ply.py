@@ -42,3 +42,26 @@ def test_header_parse_is_linear(tmp_path):
     p = header_file(tmp_path / "e.ply", 1, elements=ply.MAX_ELEMENTS + 1)
     with pytest.raises(ValueError, match=f"more than {ply.MAX_ELEMENTS} elements"):
         ply.read_ply_header(p)
+
+
+def splat_arrays(rng, n):
+    return dict(means=rng.standard_normal((n, 3)), scales_log=rng.standard_normal((n, 3)),
+                quats_wxyz=rng.standard_normal((n, 4)), opacity_logits=rng.standard_normal(n),
+                sh_dc=rng.standard_normal((n, 3)), sh_rest=rng.standard_normal((n, 3, 3)))
+
+
+@pytest.mark.parametrize("prop, value", [("y", np.nan), ("opacity", np.inf),
+                                         ("f_rest_4", -np.inf), ("rot_2", np.nan)])
+def test_non_finite_splat_values_name_file_and_vertex(tmp_path, rng, prop, value):
+    p = tmp_path / "scene.ply"
+    ply.write_splat_ply(p, **splat_arrays(rng, 9))
+    # patch one value in place: the writer refuses non-finite input itself
+    hdr = ply.read_ply_header(p)
+    names = [q[0] for q in hdr.elements[0].properties]
+    raw = bytearray(p.read_bytes())
+    at = hdr.header_bytes + 4 * (6 * len(names) + names.index(prop))
+    raw[at:at + 4] = np.float32(value).tobytes()
+    p.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=rf"vertex 6: property '{prop}' is") as e:
+        ply.read_splat_ply(p)
+    assert str(p) in str(e.value)

@@ -53,6 +53,22 @@ static nb::dlpack::dtype to_dl(DType dt) {
   return mk(dtype_code::Float, 32);
 }
 
+// Bool storage holds bytes 0/1 (ops read them as numbers). NumPy treats any
+// nonzero byte as True (arrays made with .view(bool) can hold 2 or 255), so
+// such an array is imported as a normalised copy instead of a view.
+static Tensor normalized_bools(const Tensor& t) {
+  if (t.numel() == 0) return t;
+  Tensor c = t.contiguous();
+  const uint8_t* p = c.data<uint8_t>();
+  int64_t n = c.numel(), i = 0;
+  while (i < n && p[i] <= 1) ++i;
+  if (i == n) return t;
+  Tensor out = Tensor::empty(t.shape(), DType::Bool);
+  uint8_t* q = out.data<uint8_t>();
+  for (int64_t k = 0; k < n; ++k) q[k] = p[k] != 0;
+  return out;
+}
+
 Tensor from_array(nb::ndarray<nb::ro> arr, nb::handle owner, bool readonly) {
   Device device;
   if (arr.device_type() == nb::device::cuda::value) {
@@ -85,7 +101,9 @@ Tensor from_array(nb::ndarray<nb::ro> arr, nb::handle owner, bool readonly) {
   auto storage = Storage::wrap(const_cast<void*>(arr.data()), nbytes, keep, device);
   if (device.is_gpu()) storage->data = nullptr;  // discrete memory: no host view
   storage->readonly = readonly;
-  return Tensor::from_storage(storage, shape, strides, 0, dt);
+  Tensor t = Tensor::from_storage(storage, shape, strides, 0, dt);
+  if (dt == DType::Bool && !device.is_gpu()) return normalized_bools(t);
+  return t;
 }
 
 bool try_import_array(nb::handle h, Tensor& out) {
@@ -181,8 +199,19 @@ DType dtype_arg(nb::handle h, const char* argname) {
   return dtype_from_name(name);
 }
 
+// One Python int (or __index__ object) as int64; OverflowError naming the
+// argument where it does not fit (nb::cast threw std::bad_cast, a RuntimeError).
+static int64_t int64_arg(nb::handle v, const char* argname) {
+  int64_t out;
+  if (nb::try_cast(v, out)) return out;
+  std::string msg = std::string(argname) + ": Python integer " +
+                    nb::cast<std::string>(nb::repr(v)) + " does not fit in int64";
+  PyErr_SetString(PyExc_OverflowError, msg.c_str());
+  throw nb::python_error();
+}
+
 std::vector<int64_t> int_list(nb::handle h, const char* argname) {
-  if (nb::isinstance<nb::int_>(h)) return {nb::cast<int64_t>(h)};
+  if (nb::isinstance<nb::int_>(h)) return {int64_arg(h, argname)};
   std::vector<int64_t> out;
   if (!nb::isinstance<nb::sequence>(h) || nb::isinstance<nb::str>(h))
     throw TypeError(std::string(argname) + ": expected an int or a sequence of ints, got " +
@@ -191,7 +220,7 @@ std::vector<int64_t> int_list(nb::handle h, const char* argname) {
     if (!nb::isinstance<nb::int_>(v) && !nb::hasattr(v, "__index__"))
       throw TypeError(std::string(argname) + ": expected ints, got " +
                       nb::cast<std::string>(nb::repr(v)));
-    out.push_back(nb::cast<int64_t>(v.attr("__index__")()));
+    out.push_back(int64_arg(v.attr("__index__")(), argname));
   }
   return out;
 }

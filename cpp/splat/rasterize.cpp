@@ -765,6 +765,7 @@ RasterizeResult run_rasterize(const Tensor& means, const Tensor& quats, const Te
   SC_STAGE("raster.total_forward");
   check_finite(viewmat, "viewmat");
   check_finite(K, "K");
+  check_finite(background, "background");
   if (means.dtype() == DType::Float32)
     return rasterize_impl<float>(means, quats, scales, opacities, colors, colors_rest, viewmat, K,
                                  background, opt, raw);

@@ -1,6 +1,7 @@
 """The `splatcore` command line."""
 import argparse
 import json
+import math
 import os
 import sys
 
@@ -111,9 +112,23 @@ def _cmd_eval(args):
 
     g = _load_scene(args.scene)
     views = ColmapDataset(args.data, split=args.split, downscale=args.downscale)
+    if len(views) == 0:
+        raise ValueError(f"{args.data}: the {args.split!r} split has no views (every 8th image is "
+                         f"held out for 'test'; try --split all)")
     res = evaluate_scene(g, views)
-    print(json.dumps(res, indent=2))
+    print(json.dumps(_json_finite(res), indent=2, allow_nan=False))
     return 0
+
+
+def _json_finite(obj):
+    """obj with NaN/inf floats as None: JSON has no NaN (a perfect render's PSNR is inf)."""
+    if isinstance(obj, dict):
+        return {k: _json_finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_finite(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
 
 
 def _export_splats(args):

@@ -27,5 +27,6 @@ def evaluate_views(gaussians, views, background=None, render_dir=None, compare=T
                 if compare:
                     save_png(os.path.join(render_dir, base + "_compare.png"),
                              np.concatenate([np.clip(v["image"], 0, 1), out], axis=1))
-    mean = {k: float(np.mean([r[k] for r in rows])) if rows else float("nan") for k in ("psnr", "ssim")}
+    # No views: no mean (None, JSON null; NaN is not valid JSON).
+    mean = {k: float(np.mean([r[k] for r in rows])) if rows else None for k in ("psnr", "ssim")}
     return {"views": rows, "mean": mean}

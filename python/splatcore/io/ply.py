@@ -279,6 +279,14 @@ def read_splat_ply(path: PathLike) -> SplatData:
                          f"(SH degree 0..3), got {m} f_rest properties "
                          f"{'numbered ' + str(rest_idx[:5]) + '...' if m else ''}".rstrip())
 
+    used = required + [f"f_rest_{i}" for i in range(m)]
+    for k in used:  # NaN/inf would only fail later, in the rasterizer, with no file name
+        bad = ~np.isfinite(np.asarray(v[k], dtype=np.float32))
+        if bad.any():
+            r = int(np.argmax(bad))
+            raise ValueError(f"{p}: vertex {r}: property {k!r} is {v[k][r]}; expected finite "
+                             f"values ({int(bad.sum())} such vertices)")
+
     def stack(names):
         return np.stack([np.asarray(v[k], dtype=np.float32) for k in names], axis=1) \
             if names else np.zeros((len(v["x"]), 0), np.float32)

@@ -88,6 +88,15 @@ def _colors_float(c: np.ndarray) -> np.ndarray:
     return np.clip(np.nan_to_num(np.asarray(c, np.float32), nan=0.0), 0.0, 1.0)
 
 
+def _check_finite_rows(p: str, a: np.ndarray, what: str) -> None:
+    """ValueError naming the file and the first row of `a` holding NaN/inf."""
+    bad = ~np.isfinite(a).all(axis=1)
+    if bad.any():
+        r = int(np.argmax(bad))
+        raise ValueError(f"{p}: {what} {r} is {a[r].tolist()}; expected finite values "
+                         f"({int(bad.sum())} such rows)")
+
+
 def _check_file(path: PathLike, kind: str) -> str:
     p = os.fspath(path)
     if not os.path.isfile(p):
@@ -154,8 +163,7 @@ def read_stl(path: PathLike, weld: bool = True) -> Mesh:
             raise ValueError(f"{p}: not a valid STL file: binary header says {n} triangles "
                              f"({84 + 50 * n} bytes) but the file has {size} bytes, and it does "
                              f"not start with 'solid'")
-    if not np.all(np.isfinite(tri)):
-        raise ValueError(f"{p}: STL vertices hold NaN or inf")
+    _check_finite_rows(p, tri.reshape(len(tri), 9), "triangle")
     if weld:
         return _weld(tri)
     return Mesh(tri.reshape(-1, 3).copy(), np.arange(3 * len(tri), dtype=np.int32).reshape(-1, 3))
@@ -256,9 +264,11 @@ def read_ply(path: PathLike) -> Mesh:
         if k not in vert:
             raise ValueError(f"{p}: PLY vertex element lacks property {k!r}")
     v = np.stack([vert["x"], vert["y"], vert["z"]], axis=1).astype(np.float32)
+    _check_finite_rows(p, v, "vertex")
     n = c = None
     if all(k in vert for k in ("nx", "ny", "nz")):
         n = np.stack([vert["nx"], vert["ny"], vert["nz"]], axis=1).astype(np.float32)
+        _check_finite_rows(p, n, "normal of vertex")
     if all(k in vert for k in ("red", "green", "blue")):
         c = np.stack([vert["red"], vert["green"], vert["blue"]], axis=1)
         c = _colors_float(c.astype(np.uint8) if c.dtype.kind in "iu" else c)
@@ -387,6 +397,15 @@ def write_obj(path: PathLike, mesh: Mesh, normals: bool = True, colors: bool = T
         f.write(buf.getvalue())
 
 
+# Every statement of the OBJ format (Wavefront's specification); read_obj uses
+# v, vn and f and skips the others, but a line starting with anything else means
+# the file is not OBJ.
+_OBJ_KEYWORDS = frozenset(x.encode() for x in (
+    "v vt vn vp f l p g o s mg usemtl mtllib maplib usemap shadow_obj trace_obj call csh "
+    "cstype deg bmat step curv curv2 surf parm trim hole scrv sp end con bevel c_interp "
+    "d_interp lod ctech stech").split())
+
+
 def read_obj(path: PathLike) -> Mesh:
     """Read an OBJ: ``v`` (with optional r g b), ``vn`` (returned as per-vertex
     normals when each vertex is given one consistent normal), ``f`` (any index
@@ -399,6 +418,9 @@ def read_obj(path: PathLike) -> Mesh:
             if not tok or tok[0].startswith(b"#"):
                 continue
             kw = tok[0]
+            if kw not in _OBJ_KEYWORDS:
+                raise ValueError(f"{p}: line {lineno}: not an OBJ statement: {raw[:80]!r} "
+                                 f"(expected v, vn, f, ... ; is this an OBJ file?)")
             try:
                 if kw == b"v":
                     if len(tok) not in (4, 5, 7, 8):
@@ -426,6 +448,7 @@ def read_obj(path: PathLike) -> Mesh:
                                  f"statement: {raw[:80]!r}") from None
     nv = len(verts)
     v = np.asarray(verts, np.float32).reshape(-1, 3)
+    _check_finite_rows(p, v, "vertex (0-based)")
 
     def resolve(idx, n, what):
         out = []
