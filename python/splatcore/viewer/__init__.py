@@ -29,7 +29,7 @@ def open_view(path, mesh=None, host="127.0.0.1", port=8080, log=print):
         v.show_mesh(content.mesh)
         pts = content.mesh.vertices if pts is None else pts
     if content.cameras:
-        v.show_cameras(content.cameras, content.images)
+        v.show_cameras(content.cameras, content.images, pts)
     v.frame(content.cameras, pts)
     n = "" if content.scene is None else f"{len(content.scene.means)} Gaussians, "
     name = os.path.basename(os.path.abspath(os.fspath(path)))

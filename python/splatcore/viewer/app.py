@@ -170,11 +170,16 @@ class SceneViewer:
             self.worker.submit("colours", self._send_splats, splat, self._eye(client),
                                RECOLOUR_INTERVAL)
 
-    def show_cameras(self, cameras, images=None, color=(220, 80, 20)):
+    def show_cameras(self, cameras, images=None, points=None, color=(220, 80, 20)):
+        """Frustums sized by the spread of the cameras and of the scene's `points`."""
         images = images or {}
         centres = np.array([sp.pose_from_view(c["viewmat"])[1] for c in cameras])
-        span = float(np.linalg.norm(centres.max(0) - centres.min(0))) if len(centres) > 1 else 1.0
-        scale = 0.025 * max(span, 1e-6)
+        span = float(np.linalg.norm(centres.max(0) - centres.min(0))) if len(centres) > 1 else 0.0
+        if points is not None and len(points):
+            p = np.asarray(points, np.float64)
+            span = max(span, 0.5 * float(np.linalg.norm(np.percentile(p, 95, 0)
+                                                         - np.percentile(p, 5, 0))))
+        scale = 0.025 * (span or 1.0)
         for i, c in enumerate(cameras):
             wxyz, pos = sp.pose_from_view(c["viewmat"])
             self.server.scene.add_camera_frustum(
@@ -185,7 +190,7 @@ class SceneViewer:
 
     def show_points(self, xyz, rgb, name="/points"):
         xyz = np.asarray(xyz, np.float32)
-        size = 0.003 * float(np.linalg.norm(np.percentile(xyz, 95, 0) - np.percentile(xyz, 5, 0)))
+        size = 0.0015 * float(np.linalg.norm(np.percentile(xyz, 95, 0) - np.percentile(xyz, 5, 0)))
         self.server.scene.add_point_cloud(name, points=xyz, colors=np.asarray(rgb, np.uint8),
                                           point_size=max(size, 1e-6))
 

@@ -63,9 +63,10 @@ class LiveViewer:
                          "width": int(v["width"]), "height": int(v["height"]), "name": name})
             if i < MAX_THUMBNAILS and "image" in v:
                 images[name] = thumbnail(v["image"])
-        self.viewer.show_cameras(cams, images)
         scene = self.viewer.scene
-        self.viewer.frame(cams, None if scene is None else scene.means)
+        means = None if scene is None else scene.means
+        self.viewer.show_cameras(cams, images, means)
+        self.viewer.frame(cams, means)
 
     def finish(self, metrics):
         """The final numbers (held-out PSNR once the evaluation has run)."""
