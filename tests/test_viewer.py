@@ -220,3 +220,22 @@ def test_browser_colours_follow_the_eye(viewer, rng, monkeypatch):
     np.testing.assert_allclose(sent[-1]["rgbs"], sp.splat_colors(s, 2, eye), atol=1e-6)
     assert not np.allclose(sent[-1]["rgbs"], sp.splat_colors(s, 0)), "view-dependent colours"
     np.testing.assert_allclose(sent[-1]["covariances"], sp.covariances(s.quats_wxyz, s.scales_log))
+
+
+def test_mesh_and_point_files(tmp_path, rng):
+    from splatcore.mesh.io import write_mesh
+    from splatcore.mesh.mc import Mesh
+    from splatcore.viewer.content import load_content
+
+    v = rng.standard_normal((12, 3)).astype(np.float32)
+    f = rng.integers(0, 12, (10, 3)).astype(np.int32)
+    for name in ("m.ply", "m.stl", "m.obj"):
+        write_mesh(tmp_path / name, Mesh(v, f))
+        c = load_content(tmp_path / name)
+        assert c.scene is None and c.mesh.num_faces == 10, name
+    write_point_ply(tmp_path / "p.ply", v)            # a PLY without faces: points
+    c = load_content(tmp_path / "p.ply")
+    assert c.mesh is None and c.points[0].shape == (12, 3)
+    write_splat_ply(tmp_path / "s.ply", *random_splats(rng, 7, 1))
+    c = load_content(tmp_path / "s.ply", mesh=tmp_path / "m.stl")   # a scene with a mesh
+    assert len(c.scene.means) == 7 and c.mesh.num_faces == 10
