@@ -43,3 +43,30 @@ def test_forbidden_constructs_fail(tmp_path, body, why):
     h.write_text(HEADER + body + "\n")
     r = run_guard(str(h))
     assert r.returncode != 0, f"guard accepted a header using {why}:\n{body}"
+
+
+GPU_HEADER = ('#pragma once\n#include "gpu/dialect.h"\n'
+              'struct Args { SC_PTR(float) out; SC_PTR(const float) in; sc_i64 n; };\n')
+
+
+def test_clean_gpu_kernel_passes(tmp_path):
+    h = tmp_path / "gpu_ok.h"
+    h.write_text(GPU_HEADER + "SC_KERNEL(k, Args) {\n  SC_SHARED(float, s, 64);\n"
+                 "  s[SC_TID_X] = args.in[SC_TID_X];\n  SC_BARRIER();\n"
+                 "  args.out[SC_TID_X] = sc_simd_sum(s[63 - SC_TID_X]);\n}\n"
+                 "#if SC_GPU_HAS_FLOAT64\nSC_FN double widen(float x) { return x; }\n#endif\n")
+    r = run_guard(str(h))
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("body, why", [
+    ("SC_KERNEL(k, Args) { double d = args.in[0]; args.out[0] = (float)d; }", "double"),
+    ("SC_KERNEL(k, Args) { args.out[0] = std::sqrt(args.in[0]); }", "compile"),
+    ("SC_KERNEL(k, Args) { float* p = new float[4]; args.out[0] = p[0]; }", "compile"),
+])
+def test_gpu_kernel_violations_fail(tmp_path, body, why):
+    h = tmp_path / "gpu_bad.h"
+    h.write_text(GPU_HEADER + body + "\n")
+    r = run_guard(str(h))
+    assert r.returncode == 1, r.stdout
+    assert why in r.stdout

@@ -18,6 +18,12 @@ and the Metal Shading Language. This script checks each header by
    header);
 4. when nvcc is on PATH, compiling all headers together as CUDA.
 
+Every GPU kernel file in cpp/gpu/kernels/ (whole kernels in the dialect of
+cpp/gpu/dialect.h, and their argument structs) gets checks 1 and 2 too: it
+compiles in the dialect's restricted mode (no standard library, no
+exceptions, no float64, as for Metal), and its text may name `double` only
+inside `#if SC_GPU_HAS_FLOAT64` blocks.
+
 Exit status 0 when every header passes; otherwise prints each violation.
 """
 import os
@@ -30,6 +36,7 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CPP = os.path.join(ROOT, "cpp")
 KERNELS = os.path.join(CPP, "kernels")
+GPU_KERNELS = os.path.join(CPP, "gpu", "kernels")
 # Infrastructure of the subset itself, not kernel bodies.
 SUPPORT = {"compat.h", "guard_shim.h"}
 
@@ -52,8 +59,13 @@ def function_bodies(text):
         yield name, text[m.end():i - 1]
 
 
+def strip_float64_blocks(text):
+    """Drops `#if SC_GPU_HAS_FLOAT64 ... #endif` blocks (no nesting inside them)."""
+    return re.sub(r"#if\s+SC_GPU_HAS_FLOAT64\b.*?#endif", " ", text, flags=re.S)
+
+
 def text_violations(path):
-    text = strip_comments(open(path, encoding="utf-8").read())
+    text = strip_float64_blocks(strip_comments(open(path, encoding="utf-8").read()))
     problems = []
     for name, body in function_bodies(text):
         if re.search(r"\b%s\s*(<[^;()]*>)?\s*\(" % re.escape(name), body):
@@ -131,13 +143,15 @@ def main(argv):
         return 2
     headers = sorted(os.path.join(KERNELS, h) for h in os.listdir(KERNELS)
                      if h.endswith(".h") and h not in SUPPORT)
+    gpu_headers = sorted(os.path.join(GPU_KERNELS, h) for h in os.listdir(GPU_KERNELS) if h.endswith(".h"))
     if len(argv) > 1:  # explicit files (used by the tests to prove the guard can fail)
         headers = [os.path.abspath(a) for a in argv[1:]]
+        gpu_headers = []
     used = cpu_users(headers)
     failed = False
-    for h in headers:
+    for h in headers + gpu_headers:
         problems = text_violations(h) + compile_violations(cxx, h)
-        if len(argv) == 1 and os.path.basename(h) not in used:
+        if len(argv) == 1 and h in headers and os.path.basename(h) not in used:
             problems.append("not included by any CPU source under cpp/ (the CPU backend must "
                             "call the shared bodies)")
         for p in problems:
@@ -148,7 +162,7 @@ def main(argv):
             failed = True
             print(p)
     if not failed:
-        print(f"check_kernels: {len(headers)} kernel headers OK")
+        print(f"check_kernels: {len(headers)} kernel headers and {len(gpu_headers)} GPU kernel files OK")
     return 1 if failed else 0
 
 

@@ -218,6 +218,57 @@ __device__ inline unsigned sc_atomic_cas(unsigned* p, unsigned expected, unsigne
 }
 
 // ============================================================================
+#elif defined(SC_KERNEL_GUARD)
+// ============================================================================
+// tools/check_kernels.py: every GPU kernel file compiles with no standard
+// library, no exceptions and no float64 (as for Metal); builtins and
+// collectives are declarations only.
+#define SC_GPU_HAS_FLOAT64 0
+typedef long sc_i64;
+typedef unsigned long sc_u64;
+#define SC_PTR(T) T*
+#define SC_PTR_CAST(T, ptr) ((T*)(ptr))
+#define SC_ARGS_REF(T) const T&
+#define SC_KERNEL(name, Args) void name(const Args& args)
+unsigned sc_guard_index(int which);
+#define SC_TID_X sc_guard_index(0)
+#define SC_TID_Y sc_guard_index(1)
+#define SC_TID_Z sc_guard_index(2)
+#define SC_GID_X sc_guard_index(3)
+#define SC_GID_Y sc_guard_index(4)
+#define SC_GID_Z sc_guard_index(5)
+#define SC_GSIZE_X sc_guard_index(6)
+#define SC_GSIZE_Y sc_guard_index(7)
+#define SC_GSIZE_Z sc_guard_index(8)
+#define SC_NGROUPS_X sc_guard_index(9)
+#define SC_NGROUPS_Y sc_guard_index(10)
+#define SC_NGROUPS_Z sc_guard_index(11)
+#define SC_LOCAL_ID sc_guard_index(12)
+#define SC_LANE sc_guard_index(13)
+#define SC_SIMD_ID sc_guard_index(14)
+#define SC_SHARED(T, name, N) T name[N]
+unsigned char* sc_guard_dynamic_shared();
+#define SC_DYNAMIC_SHARED(T, name) T* name = (T*)sc_guard_dynamic_shared()
+void sc_guard_barrier();
+#define SC_BARRIER() sc_guard_barrier()
+template <typename T> T sc_simd_sum(T x);
+template <typename T> T sc_simd_max(T x);
+template <typename T> T sc_simd_min(T x);
+template <typename T> T sc_simd_prefix_inclusive_sum(T x);
+template <typename T> T sc_simd_prefix_exclusive_sum(T x);
+template <typename T> T sc_simd_shuffle(T x, unsigned lane);
+unsigned sc_simd_ballot(bool p);
+float sc_atomic_add(float* p, float v);
+unsigned sc_atomic_add(unsigned* p, unsigned v);
+int sc_atomic_add(int* p, int v);
+unsigned sc_atomic_min(unsigned* p, unsigned v);
+unsigned sc_atomic_max(unsigned* p, unsigned v);
+unsigned sc_atomic_cas(unsigned* p, unsigned expected, unsigned desired);
+#ifndef INFINITY
+#define INFINITY __builtin_inff()
+#endif
+
+// ============================================================================
 #else  // the simulator: host C++
 // ============================================================================
 #include "gpu/sim/sim_thread.h"

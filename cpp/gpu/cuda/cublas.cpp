@@ -3,7 +3,7 @@
 // CUDA 13 and 12 (the Python package sets SPLATCORE_CUBLAS to the nvidia-cublas
 // wheel's copy when that is installed). Row-major C = A B is computed as the
 // column-major C^T = B^T A^T, so no operand is transposed.
-#include <cublas_v2.h>
+#include <cuda_runtime.h>
 #include <dlfcn.h>
 
 #include <cstdlib>
@@ -15,6 +15,19 @@
 namespace sc::gpu {
 
 namespace {
+
+// The few cuBLAS types and constants used here, as the cuBLAS documentation
+// gives them (cublas_api.h is not part of every CUDA install, e.g. CI's).
+using cublasHandle_t = struct cublasContext*;
+using cublasStatus_t = int;
+using cublasOperation_t = int;
+using cublasComputeType_t = int;
+using cublasGemmAlgo_t = int;
+constexpr cublasStatus_t CUBLAS_STATUS_SUCCESS = 0;
+constexpr cublasOperation_t CUBLAS_OP_N = 0;
+constexpr cublasComputeType_t CUBLAS_COMPUTE_32F = 68, CUBLAS_COMPUTE_32F_FAST_TF32 = 77,
+                              CUBLAS_COMPUTE_64F = 70;
+constexpr cublasGemmAlgo_t CUBLAS_GEMM_DEFAULT = -1;
 
 using CreateFn = cublasStatus_t (*)(cublasHandle_t*);
 using SetStreamFn = cublasStatus_t (*)(cublasHandle_t, cudaStream_t);

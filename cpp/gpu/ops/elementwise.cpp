@@ -164,6 +164,15 @@ void binary(int op, const Tensor& out, const Tensor& x, const Tensor& y) {
     a.out = gpu_ptr<T>(out);
     fill_binary_operands<ScBinaryArgs<T>, T>(a, out, x, y);
     a.op = op;
+    auto dense = [&](int k) { return a.it.mode[k] == SC_OPERAND_CONTIGUOUS || a.it.mode[k] == SC_OPERAND_IMMEDIATE; };
+    if (a.it.mode[0] == SC_OPERAND_CONTIGUOUS && dense(1) && dense(2) && a.it.n < (int64_t(1) << 31)) {
+      LaunchDims d;
+      d.group.x = 256;
+      d.grid.x = (uint32_t)((a.it.n + 1023) / 1024);
+      launch(rt, kernel(std::string("ew_binary_dense_") + suffix(out.dtype())), d, a,
+             {out.storage().get(), storage_of(x), storage_of(y)});
+      return;
+    }
     launch(rt, kernel(std::string("ew_binary_") + suffix(out.dtype())), elementwise_dims(a.it.n), a,
            {out.storage().get(), storage_of(x), storage_of(y)});
   });
