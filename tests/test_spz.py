@@ -199,6 +199,7 @@ def test_gaussians_and_dicts_are_accepted(tmp_path, rng):
     (lambda raw: raw[:8] + struct.pack("<I", 10 ** 9) + raw[12:], "limit"),
     (lambda raw: raw[:8] + struct.pack("<I", 41) + raw[12:], "truncated SPZ"),
     (lambda raw: raw + b"\0" * 7, "more than the"),
+    (lambda raw: raw[:13] + bytes([30]) + raw[14:], "fractional_bits 30"),
 ])
 def test_hostile_files(tmp_path, rng, mutate, message):
     s = random_scene(rng, 40, 1)

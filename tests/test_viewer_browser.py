@@ -58,11 +58,15 @@ def _screenshot(browser, url, out, budget_ms):
            "--hide-scrollbars", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
            f"--user-data-dir={out.parent / 'profile'}", f"--window-size={W},{H}",
            f"--virtual-time-budget={budget_ms}", f"--screenshot={out}", url]
-    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120,
-                   check=False)
+    if out.exists():
+        out.unlink()
+    r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                       timeout=120, check=False)
+    if not out.exists():
+        return None, r.stderr[-2000:]
     from PIL import Image
 
-    return np.asarray(Image.open(out).convert("RGB"), np.float32) / 255.0
+    return np.asarray(Image.open(out).convert("RGB"), np.float32) / 255.0, ""
 
 
 def _initial_view(cameras, means):
@@ -118,9 +122,9 @@ def test_demo_scene_in_headless_chromium(tmp_path):
     try:
         shot = None
         for budget in (15000, 30000):   # slower machines: one more try, longer
-            shot = _screenshot(browser, url, tmp_path / "shot.png", budget)
-            seen = np.abs(shot - ref)[scene].mean()
-            if shot[scene].std() > 0.05 and seen < 0.12:
+            shot, err = _screenshot(browser, url, tmp_path / "shot.png", budget)
+            if shot is not None and shot[scene].std() > 0.05 \
+                    and np.abs(shot - ref)[scene].mean() < 0.12:
                 break
     finally:
         proc.send_signal(signal.SIGINT)
@@ -128,6 +132,7 @@ def test_demo_scene_in_headless_chromium(tmp_path):
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+    assert shot is not None, f"Chromium wrote no screenshot:\n{err}"
     assert shot.shape == (H, W, 3)
     assert shot[keep].std() > 0.05, "blank screenshot"
     # background where splatcore sees none, the scene's colours where it sees the scene
