@@ -3,6 +3,7 @@
 #include <nanobind/stl/string.h>
 
 #include "bindings/bindings.h"
+#include "gpu/ops/gpu_ops.h"
 #include "gpu/runtime.h"
 #include "gpu/vendor_gemm.h"
 
@@ -38,11 +39,17 @@ void bind_device(nb::module_& m) {
   m.def("synchronize", [](nb::handle d) {
           if (d.is_none()) {
             for (DeviceType t : {DeviceType::Sim, DeviceType::CUDA, DeviceType::Metal})
-              for (int i = 0; i < gpu::device_count(t); ++i) gpu::runtime(Device{t, i}).synchronize();
+              for (int i = 0; i < gpu::device_count(t); ++i) {
+                gpu::runtime(Device{t, i}).synchronize();
+                gpu::check_device_errors(Device{t, i});
+              }
             return;
           }
           Device dev = device_arg(d);
-          if (dev.is_gpu()) gpu::runtime(dev).synchronize();
+          if (dev.is_gpu()) {
+            gpu::runtime(dev).synchronize();
+            gpu::check_device_errors(dev);
+          }
         }, nb::arg("device") = nb::none(),
         "Wait for the work queued on a device (every GPU device when none is named).");
   m.def("device_properties", [](nb::handle d) { return properties_dict(device_arg(d)); }, nb::arg("device"),

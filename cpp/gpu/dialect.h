@@ -20,7 +20,7 @@
 //   SC_BARRIER()              group barrier (device and shared memory)
 //   sc_simd_sum/max/min, sc_simd_prefix_inclusive_sum/exclusive_sum,
 //   sc_simd_shuffle(x, lane), sc_simd_ballot(pred)   collectives, width 32
-//   sc_atomic_add (float, uint, int), sc_atomic_min / sc_atomic_max (uint),
+//   sc_atomic_add (float, uint, int; double where SC_GPU_HAS_FLOAT64), sc_atomic_min / sc_atomic_max (uint),
 //   sc_atomic_cas (uint) on device and shared memory
 // Built-in indices exist only in kernel bodies (MSL passes them as parameters):
 // helpers take what they need as arguments.
@@ -216,6 +216,7 @@ __device__ inline unsigned sc_atomic_max(unsigned* p, unsigned v) { return atomi
 __device__ inline unsigned sc_atomic_cas(unsigned* p, unsigned expected, unsigned desired) {
   return atomicCAS(p, expected, desired);
 }
+__device__ inline double sc_atomic_add(double* p, double v) { return atomicAdd(p, v); }
 
 // ============================================================================
 #elif defined(SC_KERNEL_GUARD)
@@ -323,6 +324,15 @@ inline float sc_atomic_add(float* p, float v) {
                                       __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
   }
   return SC_FLOAT_OF_BITS(old);
+}
+inline double sc_atomic_add(double* p, double v) {
+  unsigned long long* q = reinterpret_cast<unsigned long long*>(p);
+  unsigned long long old = __atomic_load_n(q, __ATOMIC_RELAXED);
+  while (!__atomic_compare_exchange_n(q, &old, __builtin_bit_cast(unsigned long long,
+                                      __builtin_bit_cast(double, old) + v), true,
+                                      __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+  }
+  return __builtin_bit_cast(double, old);
 }
 inline unsigned sc_atomic_add(unsigned* p, unsigned v) { return __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
 inline int sc_atomic_add(int* p, int v) { return __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }

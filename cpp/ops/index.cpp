@@ -15,6 +15,7 @@
 
 #include "autograd/function.h"
 #include "core/thread_pool.h"
+#include "ops/index_gpu.h"
 #include "ops/ops.h"
 
 namespace sc {
@@ -237,6 +238,7 @@ Tensor index_select(const Tensor& x, int64_t axis, const Tensor& index) {
   axis = wrap_axis(axis, x.ndim());
   if (index.ndim() != 1)
     throw ValueError("index_select: index must be 1-D, got shape " + shape_str(index.shape()));
+  if (x.device().is_gpu()) return index_select_gpu(x, axis, index);
   IndexVec idx = read_index(index, x.shape()[axis], axis, "index_select");
   Shape out_shape = x.shape();
   out_shape[axis] = index.numel();
@@ -267,6 +269,7 @@ Tensor gather(const Tensor& x, int64_t axis, const Tensor& index) {
   need_ndim(x, "gather");
   axis = wrap_axis(axis, x.ndim());
   check_index_shape("gather", index, x, axis, "x", false);
+  if (x.device().is_gpu()) return gather_gpu(x, axis, index);
   IndexVec idx = read_index(index, x.shape()[axis], axis, "gather");
   Shape it = index.shape();
   Tensor out = Tensor::empty(it, x.dtype(), x.device());
@@ -290,6 +293,7 @@ Tensor scatter_add(const Tensor& x, int64_t axis, const Tensor& index, const Ten
     return scatter_add(x.to(DType::Float32), axis, index, src.to(DType::Float32)).to(dt);
   if (dt == DType::Bool)
     return scatter_add(x.to(DType::Int64), axis, index, src.to(DType::Int64)).to(DType::Bool);
+  if (x.device().is_gpu()) return scatter_add_gpu(x, axis, index, src);
   IndexVec idx = read_index(index, x.shape()[axis], axis, "scatter_add");
   Tensor xc = x.to(dt), sc = src.to(dt);
   Tensor out = Tensor::empty(x.shape(), dt, x.device());
@@ -316,6 +320,7 @@ Tensor scatter_add(const Tensor& x, int64_t axis, const Tensor& index, const Ten
 Tensor nonzero_1d(const Tensor& mask_in) {
   if (mask_in.ndim() != 1)
     throw ValueError("nonzero: mask must be 1-D, got shape " + shape_str(mask_in.shape()));
+  if (mask_in.device().is_gpu()) return nonzero_gpu(mask_in);
   Tensor mask = mask_in.detach();
   if (mask.dtype() != DType::Bool) mask = mask.to(DType::Bool);  // nonzero values
   mask = mask.contiguous();

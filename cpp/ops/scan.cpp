@@ -4,6 +4,7 @@
 
 #include "autograd/function.h"
 #include "core/thread_pool.h"
+#include "gpu/ops/gpu_ops.h"
 #include "ops/ops.h"
 
 namespace sc {
@@ -49,6 +50,10 @@ Tensor scan(const Tensor& x, int64_t axis, bool reverse) {
   for (int64_t d = 0; d < axis; ++d) outer *= x.shape()[d];
   for (int64_t d = axis + 1; d < x.ndim(); ++d) inner *= x.shape()[d];
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
+  if (x.device().is_gpu()) {
+    gpu::cumsum(out, xc, outer, x.shape()[axis], inner, reverse);
+    return out;
+  }
   SC_DISPATCH_NUMERIC(x.dtype(), "cumsum",
                       scan_kernel<scalar_t>(xc.data<scalar_t>(), out.data<scalar_t>(), outer,
                                             x.shape()[axis], inner, reverse));

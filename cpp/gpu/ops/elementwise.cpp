@@ -280,11 +280,12 @@ void copy(const Tensor& dst, const Tensor& src_in) {
     }
     if (dense(dst)) {
       rt.copy_to_host(dst.raw(), gpu_address(packed), packed.numel() * itemsize(dst.dtype()));
-      return;
+    } else {
+      Tensor host = Tensor::empty(dst.shape(), dst.dtype());
+      rt.copy_to_host(host.raw(), gpu_address(packed), packed.numel() * itemsize(dst.dtype()));
+      Tensor(dst).copy_from(host);
     }
-    Tensor host = Tensor::empty(dst.shape(), dst.dtype());
-    rt.copy_to_host(host.raw(), gpu_address(packed), packed.numel() * itemsize(dst.dtype()));
-    Tensor(dst).copy_from(host);
+    check_device_errors(src.device());
     return;
   }
   Runtime& rt = runtime(dst.device());

@@ -34,6 +34,20 @@ void softmax(const Tensor& out, const Tensor& src, int64_t rows, int64_t len, bo
 // ---- matmul (gpu/ops/matmul.cpp): out[b] = a[b] @ b[b], float32/float64, contiguous (B, M, K) x (B, K, N)
 void batched_matmul(const Tensor& out, const Tensor& a, const Tensor& b);
 
+// ---- indexing (gpu/ops/index.cpp). `index` is a contiguous int64 tensor on the
+// device: of shape `it` (gather, scatter_add), or 1-D along `axis` only
+// (along_only: index_select). dst[.., j, ..] = src[.., index, ..] (gather) or
+// dst[.., index, ..] += src[.., j, ..] (scatter_add, atomics) over `it`.
+void gather(const Tensor& out, const Tensor& src, const Tensor& index, int64_t axis, const Shape& it,
+            bool along_only);
+void scatter_add(const Tensor& dst, const Tensor& src, const Tensor& index, int64_t axis, const Shape& it,
+                 bool along_only);
+// cumsum of a contiguous (outer, len, inner) block along len.
+void cumsum(const Tensor& out, const Tensor& src, int64_t outer, int64_t len, int64_t inner, bool reverse);
+// Raises IndexError when an indexing kernel on `d` met an index out of bounds
+// since the last check (called at host reads).
+void check_device_errors(Device d);
+
 // ---- fused optimizers (gpu/ops/optim.cpp): per-tensor scalars from the host
 struct AdamScalars {
   double beta1, beta2, eps, weight_decay, decay_factor, step_size, bc2_sqrt;

@@ -1,0 +1,153 @@
+// Host side of the indexing GPU kernels, and the per-device error word that
+// an out-of-bounds index sets (raised at the next host read: checking on the
+// spot would wait for the device).
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "gpu/kernels/index_args.h"
+#include "gpu/ops/gpu_ops.h"
+#include "gpu/runtime.h"
+
+namespace sc::gpu {
+
+namespace {
+
+struct ErrorWord {
+  Tensor word;           // one uint32 on the device
+  bool armed = false;    // an index kernel ran since the last check
+};
+
+std::mutex g_error_mu;
+std::map<std::pair<int, int>, ErrorWord>& error_words() {
+  static auto* m = new std::map<std::pair<int, int>, ErrorWord>();  // never destroyed
+  return *m;
+}
+
+ErrorWord& error_word(Device d) {
+  std::lock_guard<std::mutex> lock(g_error_mu);
+  ErrorWord& w = error_words()[{(int)d.type, d.index}];
+  if (!w.word.defined()) w.word = Tensor::zeros({1}, DType::UInt32, d);
+  w.armed = true;
+  return w;
+}
+
+template <typename T>
+void fill_index_args(ScIndexArgs<T>& a, const Tensor& dst, const Tensor& src, const Tensor& index,
+                     int64_t axis, const Shape& it, bool along_only, int64_t axis_size, ErrorWord& w) {
+  if ((int)it.size() > SC_INDEX_MAX_DIMS)
+    throw ValueError("GPU indexing: at most " + std::to_string(SC_INDEX_MAX_DIMS) + " dimensions, got " +
+                     std::to_string(it.size()));
+  a.dst = gpu_ptr<T>(dst);
+  a.src = gpu_ptr<const T>(src);
+  a.index = gpu_ptr<const long long>(index);
+  a.error = gpu_ptr<unsigned int>(w.word);
+  a.n = numel_of(it);
+  a.axis_size = axis_size;
+  a.ndim = (int)it.size();
+  a.axis = (int)axis;
+  Shape istr = contiguous_strides(it);
+  for (int d = 0; d < a.ndim; ++d) {
+    a.shape[d] = it[d];
+    a.dst_strides[d] = dst.strides()[d];
+    a.src_strides[d] = src.strides()[d];
+    a.index_strides[d] = along_only ? (d == axis ? 1 : 0) : istr[d];
+  }
+}
+
+LaunchDims per_element(int64_t n) {
+  LaunchDims d;
+  d.group.x = 256;
+  d.grid.x = (uint32_t)((n + 255) / 256);
+  return d;
+}
+
+}  // namespace
+
+void check_device_errors(Device d) {
+  Tensor word;
+  {
+    std::lock_guard<std::mutex> lock(g_error_mu);
+    auto it = error_words().find({(int)d.type, d.index});
+    if (it == error_words().end() || !it->second.armed) return;
+    it->second.armed = false;
+    word = it->second.word;
+  }
+  uint32_t v = 0;
+  runtime(d).copy_to_host(&v, gpu_address(word), sizeof(v));
+  if (v) {
+    runtime(d).fill_bytes(gpu_address(word), 0, sizeof(v));
+    throw IndexError("a GPU indexing op on " + d.str() + " (index_select, gather or scatter_add) "
+                     "met an index out of bounds; its output holds 0 there");
+  }
+}
+
+void gather(const Tensor& out, const Tensor& src, const Tensor& index, int64_t axis, const Shape& it,
+            bool along_only) {
+  if (numel_of(it) == 0) return;
+  Runtime& rt = runtime(out.device());
+  ErrorWord& w = error_word(out.device());
+  auto run = [&](auto tag, const char* name) {
+    using T = decltype(tag);
+    ScIndexArgs<T> a;
+    fill_index_args<T>(a, out, src, index, axis, it, along_only, src.shape()[axis], w);
+    launch(rt, kernel(name), per_element(a.n), a,
+           {out.storage().get(), src.storage().get(), index.storage().get(), w.word.storage().get()});
+  };
+  switch (itemsize(out.dtype())) {
+    case 1: run((unsigned char)0, "index_gather_b1"); break;
+    case 2: run((unsigned short)0, "index_gather_b2"); break;
+    case 4: run((unsigned int)0, "index_gather_b4"); break;
+    default: run((unsigned long long)0, "index_gather_b8"); break;
+  }
+}
+
+void scatter_add(const Tensor& dst, const Tensor& src, const Tensor& index, int64_t axis, const Shape& it,
+                 bool along_only) {
+  if (numel_of(it) == 0) return;
+  Runtime& rt = runtime(dst.device());
+  ErrorWord& w = error_word(dst.device());
+  auto run = [&](auto tag, const char* name) {
+    using T = decltype(tag);
+    ScIndexArgs<T> a;
+    fill_index_args<T>(a, dst, src, index, axis, it, along_only, dst.shape()[axis], w);
+    launch(rt, kernel(name), per_element(a.n), a,
+           {dst.storage().get(), src.storage().get(), index.storage().get(), w.word.storage().get()});
+  };
+  switch (dst.dtype()) {
+    case DType::Float32: run(0.0f, "index_scatter_add_f32"); break;
+    case DType::Int32: run(0, "index_scatter_add_i32"); break;
+    case DType::UInt32: run(0u, "index_scatter_add_u32"); break;
+    case DType::Float64:
+      if (!rt.properties().float64) throw TypeError("scatter_add: " + dst.device().str() + " has no float64");
+      run(0.0, "index_scatter_add_f64");
+      break;
+    default:
+      throw TypeError(std::string("scatter_add on a GPU device takes float32, float64, int32 or uint32, got ") +
+                      dtype_name(dst.dtype()));
+  }
+}
+
+void cumsum(const Tensor& out, const Tensor& src, int64_t outer, int64_t len, int64_t inner, bool reverse) {
+  if (outer * len * inner == 0) return;
+  Runtime& rt = runtime(out.device());
+  auto run = [&](auto tag, const char* name) {
+    using T = decltype(tag);
+    ScScanArgs<T> a;
+    a.src = gpu_ptr<const T>(src);
+    a.out = gpu_ptr<T>(out);
+    a.outer = outer;
+    a.len = len;
+    a.inner = inner;
+    a.reverse = reverse;
+    launch(rt, kernel(name), per_element(outer * inner), a, {src.storage().get(), out.storage().get()});
+  };
+  switch (out.dtype()) {
+    case DType::Float32: run(0.0f, "scan_cumsum_f32"); break;
+    case DType::Float64: run(0.0, "scan_cumsum_f64"); break;
+    case DType::Int64: run(0ll, "scan_cumsum_i64"); break;
+    default: throw TypeError(std::string("cumsum on a GPU device: unsupported dtype ") + dtype_name(out.dtype()));
+  }
+}
+
+}  // namespace sc::gpu
