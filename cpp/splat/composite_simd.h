@@ -216,16 +216,19 @@ inline Row<T, B> sigma_of(const T* r, const Row<T, B>& dx, T dy) {
 
 // Forward of one 16-pixel row over the records idx[0..n) (see
 // sc_composite_forward_row for the contract; lanes >= `lanes` start finished).
-template <typename T, int B>
+// NC > 0: compiled for C == NC channels, so the per-channel state can stay in
+// registers; NC = 0: any C.
+template <typename T, int B, int NC = 0>
 inline void forward_row(T px0, T py, int lanes, int n, int C, const T* recs, const int* idx,
                         T alpha_max, T* acc, T* trans, int* last) {
   typedef Row<T, B> V;
   typedef Mask<T, B> M;
+  if constexpr (NC > 0) C = NC;
   const int stride = sc_record_stride(C);
   const V px = iota<T, B>() + px0;
   V Tr = splat<T, B>(T(1)), lastk = splat<T, B>(T(0));
   M done = iota<T, B>() >= T(lanes);
-  V accv[SC_MAX_CHANNELS];
+  V accv[NC > 0 ? NC : SC_MAX_CHANNELS];
   for (int c = 0; c < C; ++c) accv[c] = splat<T, B>(T(0));
   for (int k = 0; k < n; ++k) {
     const T* r = recs + (int64_t)idx[k] * stride;
@@ -254,16 +257,17 @@ inline void forward_row(T px0, T py, int lanes, int n, int C, const T* recs, con
 }
 
 // Backward of forward_row (see sc_composite_backward_row for the contract).
-template <typename T, int B>
+template <typename T, int B, int NC = 0>
 inline void backward_row(T px0, T py, int lanes, int C, const T* recs, const int* idx, T alpha_max,
                          const T* trans_final, const int* last, const T* v_out, const T* v_alpha,
                          const T* bg, T* grads) {
   typedef Row<T, B> V;
   typedef Mask<T, B> M;
+  if constexpr (NC > 0) C = NC;
   const int stride = sc_record_stride(C), gstride = sc_grad_stride(C);
   const V px = iota<T, B>() + px0;
   V Tr, lastv, va_out;
-  V vo[SC_MAX_CHANNELS], behind[SC_MAX_CHANNELS];
+  V vo[NC > 0 ? NC : SC_MAX_CHANNELS], behind[NC > 0 ? NC : SC_MAX_CHANNELS];
   int kmax = 0;
   for (int j = 0; j < kLanes; ++j) {
     bool in = j < lanes;

@@ -28,7 +28,9 @@ template <typename T>
 void forward(T px0, T py, int lanes, int n, int C, const T* recs, const int* idx, T alpha_max, T* acc,
              T* trans, int* last) {
 #if SC_ROWS_BYTES > 0
-  simd::forward_row<T, SC_ROWS_BYTES>(px0, py, lanes, n, C, recs, idx, alpha_max, acc, trans, last);
+  // RGB rows (the training loop's) get their own copy, its state in registers
+  auto row = C == 3 ? &simd::forward_row<T, SC_ROWS_BYTES, 3> : &simd::forward_row<T, SC_ROWS_BYTES>;
+  row(px0, py, lanes, n, C, recs, idx, alpha_max, acc, trans, last);
 #else
   sc_composite_forward_row(px0, py, lanes, n, C, recs, idx, alpha_max, acc, trans, last);
 #endif
@@ -39,8 +41,8 @@ void backward(T px0, T py, int lanes, int C, const T* recs, const int* idx, T al
               const T* trans_final, const int* last, const T* v_out, const T* v_alpha, const T* bg,
               T* grads) {
 #if SC_ROWS_BYTES > 0
-  simd::backward_row<T, SC_ROWS_BYTES>(px0, py, lanes, C, recs, idx, alpha_max, trans_final, last,
-                                           v_out, v_alpha, bg, grads);
+  auto row = C == 3 ? &simd::backward_row<T, SC_ROWS_BYTES, 3> : &simd::backward_row<T, SC_ROWS_BYTES>;
+  row(px0, py, lanes, C, recs, idx, alpha_max, trans_final, last, v_out, v_alpha, bg, grads);
 #else
   sc_composite_backward_row(px0, py, lanes, C, recs, idx, alpha_max, trans_final, last, v_out, v_alpha,
                             bg, grads);
