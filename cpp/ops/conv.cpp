@@ -16,6 +16,7 @@
 
 #include "autograd/function.h"
 #include "core/thread_pool.h"
+#include "gpu/ops/gpu_ops.h"
 #include "ops/blas.h"
 #include "ops/ops.h"
 
@@ -197,23 +198,67 @@ void add_bias(T* y, const T* b, int64_t N, int64_t O, int64_t HW) {
   });
 }
 
+// ---- GPU: per image, im2col (or col2im) kernels around a batched GEMM over the groups.
+gpu::ConvShape conv_shape(const ConvGeom& g) {
+  return {g.C, g.H, g.W, g.G, g.kh, g.kw, g.Ho, g.Wo, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw};
+}
+
+Tensor gpu_forward(const Tensor& x, const Tensor& w, const ConvGeom& g) {
+  Tensor y = Tensor::empty({g.N, g.O, g.Ho, g.Wo}, x.dtype(), x.device());
+  Tensor cols = Tensor::empty({g.G, g.K(), g.P()}, x.dtype(), x.device());
+  Tensor wg = w.reshape({g.G, g.Og(), g.K()});
+  for (int64_t n = 0; n < g.N; ++n) {
+    gpu::im2col(x.select(0, n), cols, conv_shape(g));
+    gpu::batched_matmul(y.select(0, n).reshape({g.G, g.Og(), g.P()}), wg, cols);
+  }
+  return y;
+}
+Tensor gpu_backward_input(const Tensor& dy, const Tensor& w, const ConvGeom& g) {
+  Tensor dx = Tensor::empty({g.N, g.C, g.H, g.W}, dy.dtype(), dy.device());
+  Tensor cols = Tensor::empty({g.G, g.K(), g.P()}, dy.dtype(), dy.device());
+  Tensor wt = w.reshape({g.G, g.Og(), g.K()}).transpose(1, 2).contiguous();  // (G, K, Og)
+  for (int64_t n = 0; n < g.N; ++n) {
+    gpu::batched_matmul(cols, wt, dy.select(0, n).reshape({g.G, g.Og(), g.P()}));
+    gpu::col2im(cols, dx.select(0, n), conv_shape(g));
+  }
+  return dx;
+}
+Tensor gpu_backward_weight(const Tensor& x, const Tensor& dy, const ConvGeom& g) {
+  Tensor dw = Tensor::zeros({g.G, g.Og(), g.K()}, x.dtype(), x.device());
+  Tensor cols = Tensor::empty({g.G, g.K(), g.P()}, x.dtype(), x.device());
+  Tensor part = Tensor::empty({g.G, g.Og(), g.K()}, x.dtype(), x.device());
+  for (int64_t n = 0; n < g.N; ++n) {
+    gpu::im2col(x.select(0, n), cols, conv_shape(g));
+    gpu::batched_matmul(part, dy.select(0, n).reshape({g.G, g.Og(), g.P()}), cols.transpose(1, 2).contiguous());
+    gpu::binary((int)BinaryOp::Add, dw, dw, part);
+  }
+  return dw.reshape({g.O, g.Cg(), g.kh, g.kw});
+}
+
 // Raw (non-differentiable) drivers on contiguous detached tensors.
 Tensor run_forward(const Tensor& x, const Tensor& w, const ConvGeom& g) {
+  if (x.device().is_gpu()) return gpu_forward(x, w, g);
   Tensor y = Tensor::empty({g.N, g.O, g.Ho, g.Wo}, x.dtype());
   SC_DISPATCH_FLOAT(x.dtype(), "conv2d", { conv_forward<scalar_t>(x.data<scalar_t>(), w.data<scalar_t>(), y.data<scalar_t>(), g); });
   return y;
 }
 Tensor run_backward_input(const Tensor& dy, const Tensor& w, const ConvGeom& g) {
+  if (dy.device().is_gpu()) return gpu_backward_input(dy, w, g);
   Tensor dx = Tensor::zeros({g.N, g.C, g.H, g.W}, dy.dtype());
   SC_DISPATCH_FLOAT(dy.dtype(), "conv2d", { conv_backward_input<scalar_t>(dy.data<scalar_t>(), w.data<scalar_t>(), dx.data<scalar_t>(), g); });
   return dx;
 }
 Tensor run_backward_weight(const Tensor& x, const Tensor& dy, const ConvGeom& g) {
+  if (x.device().is_gpu()) return gpu_backward_weight(x, dy, g);
   Tensor dw = Tensor::zeros({g.O, g.Cg(), g.kh, g.kw}, x.dtype());
   SC_DISPATCH_FLOAT(x.dtype(), "conv2d", { conv_backward_weight<scalar_t>(x.data<scalar_t>(), dy.data<scalar_t>(), dw.data<scalar_t>(), g); });
   return dw;
 }
 void run_add_bias(const Tensor& y, const Tensor& b) {
+  if (y.device().is_gpu()) {  // in place: each element reads and writes only itself
+    gpu::binary((int)BinaryOp::Add, y, y, b.reshape({1, b.numel(), 1, 1}));
+    return;
+  }
   SC_DISPATCH_FLOAT(y.dtype(), "conv2d", { add_bias<scalar_t>(y.data<scalar_t>(), b.data<scalar_t>(), y.shape()[0], y.shape()[1], y.shape()[2] * y.shape()[3]); });
 }
 
@@ -225,6 +270,10 @@ DType conv_dtype(const char* fn, const Tensor& x, const Tensor& w, const Tensor&
     if (t->defined() && !is_floating(t->dtype()))
       throw TypeError(std::string(fn) + ": expected floating-point tensors, got " +
                       dtype_name(t->dtype()) + " for " + (t == &x ? "x" : t == &w ? "weight" : "bias"));
+  for (const Tensor* t : {&w, &b})
+    if (t->defined() && t->device() != x.device())
+      throw ValueError(std::string(fn) + ": x is on " + x.device().str() + " and " +
+                       (t == &w ? "weight" : "bias") + " on " + t->device().str());
   DType dt = promote(x.dtype(), w.dtype());
   if (b.defined()) dt = promote(dt, b.dtype());
   return dt;

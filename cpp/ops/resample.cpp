@@ -3,6 +3,7 @@
 
 #include "autograd/function.h"
 #include "core/thread_pool.h"
+#include "gpu/ops/gpu_ops.h"
 #include "kernels/resample.h"
 #include "ops/ops.h"
 
@@ -74,8 +75,17 @@ Tensor upsample_bilinear(const Tensor& x, int64_t out_h, int64_t out_w, bool ali
   if (is_half(dt)) return upsample_bilinear(x.to(DType::Float32), out_h, out_w, align_corners).to(dt);
 
   Tensor xd = x.detach().contiguous();
-  Tensor y = Tensor::empty({N, C, out_h, out_w}, dt);
+  Tensor y = Tensor::empty({N, C, out_h, out_w}, dt, x.device());
   const int64_t planes = N * C;
+  if (x.device().is_gpu()) {
+    gpu::bilinear(false, xd, y, planes, H, W, out_h, out_w, align_corners);
+    return record_op1("upsample_bilinear", {x}, y, [=](const Grads& g) -> Grads {
+      Tensor dy = g[0].to(dt).contiguous();
+      Tensor dx = Tensor::zeros({N, C, H, W}, dt, dy.device());
+      gpu::bilinear(true, dy, dx, planes, H, W, out_h, out_w, align_corners);
+      return {dx};
+    });
+  }
   SC_DISPATCH_FLOAT(dt, "upsample_bilinear", {
     bilinear_forward<scalar_t>(xd.data<scalar_t>(), y.data<scalar_t>(), planes, H, W, out_h, out_w, align_corners);
   });

@@ -48,6 +48,19 @@ void cumsum(const Tensor& out, const Tensor& src, int64_t outer, int64_t len, in
 // since the last check (called at host reads).
 void check_device_errors(Device d);
 
+// ---- convolution (gpu/ops/conv.cpp): one image (C, H, W), contiguous, and its
+// columns (G, K = C/G*kh*kw, Ho*Wo); col2im overwrites the image.
+struct ConvShape {
+  int64_t C, H, W, G, kh, kw, Ho, Wo, sh, sw, ph, pw, dh, dw;
+};
+void im2col(const Tensor& image, const Tensor& cols, const ConvShape& s);
+void col2im(const Tensor& cols, const Tensor& image, const ConvShape& s);
+
+// Bilinear resampling of contiguous planes: forward src (planes, H, W) -> dst
+// (planes, Ho, Wo); backward src = dy (planes, Ho, Wo) accumulated into dst = dx (zeroed).
+void bilinear(bool backward, const Tensor& src, const Tensor& dst, int64_t planes, int64_t H, int64_t W,
+              int64_t Ho, int64_t Wo, bool align_corners);
+
 // ---- fused optimizers (gpu/ops/optim.cpp): per-tensor scalars from the host
 struct AdamScalars {
   double beta1, beta2, eps, weight_decay, decay_factor, step_size, bc2_sqrt;

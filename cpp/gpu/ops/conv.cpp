@@ -1,0 +1,60 @@
+// Host side of im2col / col2im (gpu/kernels/conv.h) and bilinear resampling (gpu/kernels/resample.h).
+#include <string>
+
+#include "gpu/kernels/conv_args.h"
+#include "gpu/kernels/resample_args.h"
+#include "gpu/ops/gpu_ops.h"
+#include "gpu/runtime.h"
+
+namespace sc::gpu {
+
+static void run(const char* which, const Tensor& image, const Tensor& cols, const ConvShape& s, int64_t n) {
+  Runtime& rt = runtime(image.device());
+  SC_DISPATCH_FLOAT(image.dtype(), "GPU conv", {
+    using T = scalar_t;
+    ScIm2colArgs<T> a;
+    a.image = gpu_ptr<T>(image);
+    a.cols = gpu_ptr<T>(cols);
+    a.C = s.C, a.H = s.H, a.W = s.W, a.G = s.G, a.kh = s.kh, a.kw = s.kw, a.Ho = s.Ho, a.Wo = s.Wo;
+    a.sh = s.sh, a.sw = s.sw, a.ph = s.ph, a.pw = s.pw, a.dh = s.dh, a.dw = s.dw;
+    LaunchDims d;
+    d.group.x = 256;
+    d.grid.x = (uint32_t)((n + 255) / 256);
+    launch(rt, kernel(std::string(which) + (image.dtype() == DType::Float32 ? "_f32" : "_f64")), d, a,
+           {image.storage().get(), cols.storage().get()});
+  });
+}
+
+void im2col(const Tensor& image, const Tensor& cols, const ConvShape& s) {
+  run("im2col", image, cols, s, cols.numel());
+}
+
+void col2im(const Tensor& cols, const Tensor& image, const ConvShape& s) {
+  run("col2im", image, cols, s, image.numel());
+}
+
+}  // namespace sc::gpu
+
+namespace sc::gpu {
+
+void bilinear(bool backward, const Tensor& src, const Tensor& dst, int64_t planes, int64_t H, int64_t W,
+              int64_t Ho, int64_t Wo, bool align_corners) {
+  if (planes * Ho * Wo == 0) return;
+  Runtime& rt = runtime(src.device());
+  SC_DISPATCH_FLOAT(src.dtype(), "GPU upsample_bilinear", {
+    using T = scalar_t;
+    ScBilinearArgs<T> a;
+    a.src = gpu_ptr<T>(src);
+    a.dst = gpu_ptr<T>(dst);
+    a.planes = planes;
+    a.H = (int)H, a.W = (int)W, a.Ho = (int)Ho, a.Wo = (int)Wo, a.align_corners = align_corners;
+    LaunchDims d;
+    d.group.x = 256;
+    d.grid.x = (uint32_t)((planes * Ho * Wo + 255) / 256);
+    launch(rt, kernel(std::string(backward ? "bilinear_backward" : "bilinear_forward") +
+                      (src.dtype() == DType::Float32 ? "_f32" : "_f64")),
+           d, a, {src.storage().get(), dst.storage().get()});
+  });
+}
+
+}  // namespace sc::gpu
