@@ -113,3 +113,16 @@ def test_not_a_checkpoint(tiny, tmp_path):
     (tmp_path / "v.safetensors").write_bytes(raw)
     with pytest.raises(ValueError, match="version"):
         t.load_checkpoint(str(tmp_path / "v.safetensors"))
+
+
+def test_paths_that_are_not_files(tiny, tmp_path):
+    t = trainer(tiny)
+    with pytest.raises(FileNotFoundError, match="nope"):
+        t.load_checkpoint(str(tmp_path / "nope"))
+    with pytest.raises(ValueError, match="not a regular file"):
+        t.load_checkpoint(str(tmp_path))
+    fifo = tmp_path / "fifo"
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(fifo)  # opening it would block until a writer comes
+        with pytest.raises(ValueError, match="not a regular file"):
+            t.load_checkpoint(str(fifo))

@@ -61,3 +61,14 @@ def test_obj_of_random_bytes_is_not_a_mesh(tmp_path, rng):
                  "usemtl m\nf 1 2 3\n")
     m = mio.read_obj(p)
     assert m.vertices.shape == (3, 3) and m.faces.tolist() == [[0, 1, 2]]
+
+
+def test_huge_face_indices(tmp_path):
+    head = ("ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\n"
+            "property float z\nelement face 1\nproperty list uchar int vertex_indices\nend_header\n"
+            "0 0 0\n1 0 0\n0 1 0\n")
+    p = tmp_path / "f.ply"
+    p.write_text(head + f"3 0 1 {10 ** 23}\n")  # was OverflowError, no file name
+    with pytest.raises(ValueError, match="face 0: vertex index out of range") as e:
+        mio.read_ply(p)
+    assert str(p) in str(e.value)

@@ -74,3 +74,20 @@ def test_rewritten_after_open(tmp_path, rng):
             print("error:", e)
     """)
     assert "error:" in out and str(p) in out
+
+
+def test_a_fifo_is_refused_without_blocking(tmp_path):
+    import os
+
+    if not hasattr(os, "mkfifo"):
+        return
+    fifo = tmp_path / "w.safetensors"
+    os.mkfifo(fifo)
+    out = run_child(f"""
+        import splatcore as sc
+        try:
+            sc._core.SafetensorsFile({str(fifo)!r})
+        except ValueError as e:
+            print("error:", e)
+    """)
+    assert "not a regular file" in out and str(fifo) in out

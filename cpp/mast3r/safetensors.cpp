@@ -88,7 +88,9 @@ std::shared_ptr<SafetensorsSource> open_file(const std::string& path) {
 #else
   int fd;
   do {
-    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: opening a FIFO must not wait for a writer (it is then refused
+    // as not a regular file); reads of regular files ignore the flag.
+    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   } while (fd < 0 && errno == EINTR);
   if (fd < 0) {
     int e = errno;

@@ -104,9 +104,11 @@ def load(path):
     FileNotFoundError when it does not exist."""
     from . import _core
 
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        raise CheckpointError(f"{path}: is a directory, expected a checkpoint file ({FILENAME})")
+    path = os.fsdecode(os.fspath(path))
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"checkpoint not found: {path!r}")
+    if not os.path.isfile(path):  # a directory, or a FIFO that would block the open
+        raise CheckpointError(f"{path}: not a regular file, expected a checkpoint file ({FILENAME})")
     with open(path, "rb") as f:
         head = f.read(16)
     if _looks_like_pickle(head):

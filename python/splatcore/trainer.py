@@ -225,7 +225,7 @@ class Trainer:
         state = checkpoint.load(path)
         try:
             self._restore(state)
-        except (KeyError, TypeError, ValueError, IndexError) as e:
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as e:
             raise checkpoint.CheckpointError(f"{path}: not a valid training checkpoint "
                                              f"({type(e).__name__}: {e})") from None
 

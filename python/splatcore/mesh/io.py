@@ -364,6 +364,9 @@ def _ply_ascii(p, hdr, data):
                 raise ValueError(f"{p}: ASCII PLY face {k}: expected integers") from None
             if len(t) < 4 or t[0] != len(t) - 1:
                 raise ValueError(f"{p}: ASCII PLY face {k}: bad vertex count in {ln[:80]!r}")
+            if not all(0 <= x < 2**31 for x in t[1:]):  # before the int64 conversion
+                raise ValueError(f"{p}: ASCII PLY face {k}: vertex index out of range in "
+                                 f"{ln[:80]!r}")
             polys.append(t[1:])
         out["face"] = {"__faces__": _fan(polys)}
     return out
