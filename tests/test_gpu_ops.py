@@ -234,7 +234,7 @@ def test_fused_optimizers_match_the_cpu(device, kind):
     grads = [r.standard_normal(1000) for _ in range(3)]
 
     def run(dev):
-        p = sc.tensor(p0, requires_grad=True, device=dev)
+        p = sc.tensor(p0.copy(), requires_grad=True, device=dev)  # a CPU tensor shares the array
         opt = {"Adam": lambda: sc.optim.Adam([p], lr=1e-2, weight_decay=1e-3),
                "AdamW": lambda: sc.optim.AdamW([p], lr=1e-2, weight_decay=1e-2),
                "SGD": lambda: sc.optim.SGD([p], lr=1e-2, momentum=0.9, nesterov=True)}[kind]()
@@ -289,3 +289,39 @@ def test_unknown_device_is_a_clear_error():
     if sc.device_count("cuda") == 0:
         with pytest.raises(ValueError, match="cuda:0 is not available"):
             sc.zeros(3, device="cuda")
+
+
+def test_optimizer_row_surgery_on_the_device(device):
+    """Densification's row surgery keeps Adam moments aligned on the device, as on the CPU."""
+    r = rng(19)
+    p0 = r.standard_normal((6, 3))
+    g0 = r.standard_normal((6, 3))
+    keep = np.array([True, False, True, True, False, True])
+    rows = np.array([3, -1, 0, 2, 2, -1, 1])  # rows of the 4 kept, -1: fresh state
+    extra = r.standard_normal((3, 3))
+
+    def run(dev):
+        p = sc.tensor(p0.copy(), requires_grad=True, device=dev)  # a CPU tensor shares the array
+        opt = sc.optim.Adam([p], lr=1e-2)
+        p.grad = sc.tensor(g0, device=dev)
+        opt.step()
+        q = sc.tensor(p0[keep], requires_grad=True, device=dev)
+        opt.prune_rows(p, q, sc.tensor(keep, device=dev))
+        u = sc.tensor(np.concatenate([p0[keep], p0[keep][:3]])[: len(rows)], requires_grad=True, device=dev)
+        opt.replace_param(q, u, sc.tensor(rows[: u.shape[0]], device=dev))
+        v = sc.tensor(np.concatenate([u.numpy(), extra]), requires_grad=True, device=dev)
+        opt.append_rows(u, v)
+        v.grad = sc.tensor(np.ones(v.shape), device=dev)
+        opt.step()
+        return v.numpy()
+
+    np.testing.assert_allclose(run(device), run("cpu"), rtol=1e-13, atol=1e-13)
+    # Rows out of range, given on the device, are reported at the next host read.
+    p = sc.tensor(p0, requires_grad=True, device=device)
+    opt = sc.optim.Adam([p], lr=1e-2)
+    p.grad = sc.tensor(g0, device=device)
+    opt.step()
+    q = sc.tensor(p0[:2], requires_grad=True, device=device)
+    opt.replace_param(p, q, sc.tensor(np.array([0, 6]), device=device))
+    with pytest.raises(IndexError, match="out of bounds"):
+        sc.synchronize(device)

@@ -8,6 +8,7 @@
 
 #include "core/thread_pool.h"
 #include "core/writable.h"
+#include "ops/ops.h"
 
 namespace sc {
 
@@ -164,6 +165,18 @@ static Tensor gather_rows(const Tensor& src, const Shape& out_shape, const int64
   return out;
 }
 
+// The same on a GPU device, with `rows` there: index_select of the valid rows,
+// zeros where rows < 0 (row values are checked by the gather kernel).
+static Tensor gather_rows_gpu(const Tensor& src, const Tensor& rows) {
+  Tensor zero = Tensor::scalar(0, DType::Int64);
+  Tensor safe = where(compare(CompareOp::Lt, rows, zero), zero, rows);
+  Tensor out = index_select(src.detach(), 0, safe);
+  Shape mask_shape(out.ndim(), 1);
+  mask_shape[0] = rows.numel();
+  Tensor keep = compare(CompareOp::Ge, rows, zero).reshape(mask_shape);
+  return where(keep, out, Tensor::scalar(0.0, out.dtype()));
+}
+
 void Optimizer::replace_param(const Tensor& old, const Tensor& neu, const Tensor& source_rows) {
   std::string op = std::string(name()) + ".replace_param: ";
   int64_t gi, pi;
@@ -187,17 +200,35 @@ void Optimizer::replace_param(const Tensor& old, const Tensor& neu, const Tensor
   if (source_rows.ndim() != 1 || source_rows.shape()[0] != m)
     throw ValueError(op + "source_rows: expected shape (" + std::to_string(m) +
                      ",) (one entry per row of new), got " + shape_str(source_rows.shape()));
+  if (neu.device() != old.device())
+    throw ValueError(op + "new is on " + neu.device().str() + ", old on " + old.device().str());
   Tensor rows = source_rows.detach().to(DType::Int64).contiguous();
-  const int64_t* r = rows.data<int64_t>();
-  for (int64_t i = 0; i < m; ++i)
-    if (r[i] < -1 || r[i] >= n)
-      throw IndexError(op + "source_rows[" + std::to_string(i) + "] = " + std::to_string(r[i]) +
-                       " is out of range: expected -1 (fresh state) or a row of old in [0, " +
-                       std::to_string(n) + ")");
+  // Rows on the host are checked here; rows on a GPU device by the gather
+  // kernel (values < -1 are sent out of range so that it reports them).
+  if (!rows.device().is_gpu()) {
+    const int64_t* r = rows.data<int64_t>();
+    for (int64_t i = 0; i < m; ++i)
+      if (r[i] < -1 || r[i] >= n)
+        throw IndexError(op + "source_rows[" + std::to_string(i) + "] = " + std::to_string(r[i]) +
+                         " is out of range: expected -1 (fresh state) or a row of old in [0, " +
+                         std::to_string(n) + ")");
+  } else {
+    rows = where(compare(CompareOp::Lt, rows, Tensor::scalar(-1, DType::Int64)), Tensor::scalar(n, DType::Int64), rows);
+  }
   ParamGroup& g = *groups_[gi];
   ParamState& s = g.state[pi];
   ParamState ns;
   ns.step = s.step;
+  if (neu.device().is_gpu()) {
+    Tensor rd = rows.to_device(neu.device());
+    if (s.exp_avg.defined()) ns.exp_avg = gather_rows_gpu(s.exp_avg, rd);
+    if (s.exp_avg_sq.defined()) ns.exp_avg_sq = gather_rows_gpu(s.exp_avg_sq, rd);
+    if (s.momentum_buffer.defined()) ns.momentum_buffer = gather_rows_gpu(s.momentum_buffer, rd);
+    g.params[pi] = neu;
+    s = std::move(ns);
+    return;
+  }
+  const int64_t* r = rows.data<int64_t>();
   if (s.exp_avg.defined()) ns.exp_avg = gather_rows(s.exp_avg, neu.shape(), r);
   if (s.exp_avg_sq.defined()) ns.exp_avg_sq = gather_rows(s.exp_avg_sq, neu.shape(), r);
   if (s.momentum_buffer.defined())
@@ -219,6 +250,10 @@ void Optimizer::prune_rows(const Tensor& old, const Tensor& neu, const Tensor& k
   if (keep_mask.ndim() != 1 || keep_mask.shape()[0] != n)
     throw ValueError(op + "keep_mask: expected shape (" + std::to_string(n) +
                      ",) (one entry per row of param), got " + shape_str(keep_mask.shape()));
+  if (keep_mask.device().is_gpu()) {  // the kept count depends on the mask: read it on the host
+    prune_rows(old, neu, keep_mask.detach().to_device(Device{}));
+    return;
+  }
   Tensor mask = keep_mask.contiguous();
   const uint8_t* k = mask.data<uint8_t>();
   Tensor rows = Tensor::empty({n}, DType::Int64);
