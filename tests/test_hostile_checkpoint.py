@@ -126,3 +126,18 @@ def test_paths_that_are_not_files(tiny, tmp_path):
         os.mkfifo(fifo)  # opening it would block until a writer comes
         with pytest.raises(ValueError, match="not a regular file"):
             t.load_checkpoint(str(fifo))
+
+
+def test_non_finite_tensors_in_a_checkpoint(tiny, tmp_path):
+    t = trainer(tiny)
+    path = tmp_path / "c.safetensors"
+    t.save_checkpoint(str(path))
+    raw = bytearray(path.read_bytes())
+    (n,) = struct.unpack("<Q", raw[:8])
+    e = json.loads(raw[8:8 + n])["state/gaussians/shN"]
+    at = 8 + n + e["data_offsets"][0] + 4 * 7
+    raw[at:at + 4] = np.float32(np.nan).tobytes()
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"state/gaussians/shN.*NaN") as err:
+        trainer(tiny).load_checkpoint(str(path))
+    assert str(path) in str(err.value)

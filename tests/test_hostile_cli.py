@@ -73,10 +73,10 @@ def test_eval_on_an_empty_split(capsys, tmp_path, rng, scene):
     assert len(res["views"]) == 1 and np.isfinite(res["mean"]["psnr"])
 
 
-def test_resolution_too_large(capsys, tmp_path, scene):
+def test_voxel_grid_too_large(capsys, tmp_path, scene):
     rc, _, err = run(capsys, ["export", scene, "-o", tmp_path / "m.stl", "--method", "opacity",
-                              "--resolution", str(10 ** 30), "-q"])
-    assert rc == 2 and "Traceback" not in err and "resolution" in err
+                              "--voxel-size", "1e-30", "-q"])
+    assert rc == 2 and "Traceback" not in err and "voxel" in err
 
 
 def test_internal_errors_are_short_unless_debug(capsys, monkeypatch, data):
@@ -98,3 +98,20 @@ def test_internal_errors_are_short_unless_debug(capsys, monkeypatch, data):
     for argv in (["--debug", "info"], ["info", "--debug"]):
         rc, _, err = run(capsys, argv)
         assert rc == 1 and "Traceback" in err and "ZeroDivisionError" in err
+
+
+@pytest.mark.parametrize("argv", [
+    ["train", "D", "-o", "O", "--iters", str(10 ** 30)],
+    ["train", "D", "-o", "O", "--checkpoint-every", "-1"],
+    ["train", "D", "-o", "O", "--seed", "-1"],
+    ["demo", "--width", str(10 ** 6)],
+    ["demo", "--views", "0"],
+    ["export", "S", "-o", "m.stl", "--resolution", "0"],
+    ["export", "S", "-o", "m.stl", "--resolution", str(10 ** 30)],
+])
+def test_integer_arguments_out_of_range(capsys, argv):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "expected an integer in" in err and "Traceback" not in err
+    assert argv[-2] in err  # the option is named

@@ -241,7 +241,12 @@ def _viewer_opts(s, live):
                        help="close the viewer when training ends")
 
 
+MAX_STEPS = 100_000_000  # --iters and --checkpoint-every
+
+
 def build_parser():
+    from .cli_errors import int_in
+
     p = argparse.ArgumentParser(prog="splatcore", description="Photos to 3D Gaussian splats and meshes.")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -250,7 +255,7 @@ def build_parser():
     s.set_defaults(func=_cmd_info)
 
     def train_opts(s):
-        s.add_argument("--seed", type=int, default=0)
+        s.add_argument("--seed", type=int_in(0, 2**63 - 1), default=0)
         s.add_argument("--sh-degree", type=int, choices=[0, 1, 2, 3], default=None)
         s.add_argument("--random-background", action="store_true")
         s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -259,11 +264,12 @@ def build_parser():
     s = sub.add_parser("train", help="train 3D Gaussians on a COLMAP dataset (images/ + sparse/0)")
     s.add_argument("data", help="dataset folder")
     s.add_argument("-o", "--output", required=True, help="output folder")
-    s.add_argument("--iters", type=int, default=None, help="training steps (default 30000)")
+    s.add_argument("--iters", type=int_in(0, MAX_STEPS), default=None,
+                   help="training steps (default 30000)")
     s.add_argument("--downscale", type=int, default=1, choices=[1, 2, 4, 8])
     s.add_argument("--eval", action="store_true", help="hold out every 8th image and report PSNR/SSIM")
     s.add_argument("--resume", default=None, help="checkpoint.safetensors to continue from")
-    s.add_argument("--checkpoint-every", type=int, default=1000, metavar="N",
+    s.add_argument("--checkpoint-every", type=int_in(0, MAX_STEPS), default=1000, metavar="N",
                    help="write OUT/checkpoint.safetensors every N steps (default 1000; 0: only "
                         "at the end)")
     train_opts(s)
@@ -271,10 +277,10 @@ def build_parser():
 
     s = sub.add_parser("demo", help="train on the built-in synthetic scene (no download)")
     s.add_argument("-o", "--output", default="splatcore_demo")
-    s.add_argument("--iters", type=int, default=3000)
-    s.add_argument("--views", type=int, default=48)
-    s.add_argument("--width", type=int, default=128)
-    s.add_argument("--height", type=int, default=96)
+    s.add_argument("--iters", type=int_in(1, MAX_STEPS), default=3000)
+    s.add_argument("--views", type=int_in(2, 10_000), default=48)
+    s.add_argument("--width", type=int_in(8, 4096), default=128)
+    s.add_argument("--height", type=int_in(8, 4096), default=96)
     train_opts(s)
     s.set_defaults(func=_cmd_demo)
 
@@ -318,7 +324,8 @@ def build_parser():
     s.add_argument("--cameras", default=None,
                    help="COLMAP dataset folder, cameras.json, or a training output folder "
                         "(default: the cameras.json next to the scene)")
-    s.add_argument("--resolution", type=int, default=256, help="voxels along the longest side")
+    s.add_argument("--resolution", type=int_in(2, 4096), default=256,
+                   help="voxels along the longest side")
     s.add_argument("--voxel-size", type=float, default=None,
                    help="voxel size (overrides --resolution)")
     s.add_argument("--bounds", type=float, nargs=6, default=None,
@@ -350,18 +357,19 @@ def build_parser():
     s.add_argument("--scene-graph", default=None,
                    help="image pairs: complete, swin-W, logwin-W, oneref-K (default: complete up "
                         "to 12 photos, else logwin-3)")
-    s.add_argument("--iters", type=int, default=None, help="training steps (default 30000)")
+    s.add_argument("--iters", type=int_in(0, MAX_STEPS), default=None,
+                   help="training steps (default 30000)")
     s.add_argument("--eval", action="store_true", help="hold out every 8th photo from training "
                                                        "and report PSNR/SSIM")
     s.add_argument("--refine-poses", action="store_true",
                    help="refine the camera poses jointly with the Gaussians")
-    s.add_argument("--image-size", type=int, default=512,
+    s.add_argument("--image-size", type=int_in(16, 4096), default=512,
                    help="long side of the images MASt3R sees and training uses (default 512)")
     s.add_argument("--min-conf", type=float, default=3.0,
                    help="MASt3R confidence threshold for pairs and points (default 3)")
-    s.add_argument("--max-points", type=int, default=300_000,
+    s.add_argument("--max-points", type=int_in(1, 100_000_000), default=300_000,
                    help="at most this many initial Gaussians (default 300000)")
-    s.add_argument("--align-iters", type=int, default=300,
+    s.add_argument("--align-iters", type=int_in(0, 1_000_000), default=300,
                    help="global alignment iterations (default 300)")
     s.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], default=None,
                    help="precision of MASt3R's weights in memory (default: as stored)")

@@ -3,6 +3,7 @@ file or argument, exit code 2), a short message for an internal error (exit
 code 1) with the traceback only under --debug. SIGTERM becomes
 KeyboardInterrupt, so that writes in progress delete their temporary files
 (training installs its own graceful handler, splatcore.stop)."""
+import argparse
 import signal
 import sys
 import traceback
@@ -26,6 +27,21 @@ def describe(e):
     if isinstance(e, KeyError) and e.args:
         return f"missing key {e.args[0]!r}"
     return str(e) or type(e).__name__
+
+
+def int_in(lo, hi):
+    """An argparse type: an integer in lo..hi, else argparse's one-line usage error
+    (exit 2) naming the option, instead of a failure deep inside (10**30 steps)."""
+    def parse(text):
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if not lo <= v <= hi:
+            raise argparse.ArgumentTypeError(f"expected an integer in {lo}..{hi}, got {v}")
+        return v
+    parse.__name__ = "integer"
+    return parse
 
 
 def _sigterm(signum, frame):
@@ -61,4 +77,4 @@ def run(command, func, args, debug=False):
             signal.signal(signal.SIGTERM, old)
 
 
-__all__ = ["USER_ERRORS", "describe", "run"]
+__all__ = ["USER_ERRORS", "describe", "int_in", "run"]

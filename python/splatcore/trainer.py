@@ -230,6 +230,7 @@ class Trainer:
                                              f"({type(e).__name__}: {e})") from None
 
     def _restore(self, state):
+        _check_finite_arrays(state, "state")
         a = state["gaussians"]
         new = Gaussians(a["means"], a["scales"], a["quats"], a["opacities"], a["sh0"], a["shN"])
         for name in Gaussians.NAMES:  # put the restored tensors in the optimizer's groups
@@ -249,6 +250,19 @@ class Trainer:
         self._elapsed_before = float(state["elapsed"])
         self._t0 = time.time()
         self.means_schedule.step(self.step)
+
+
+def _check_finite_arrays(obj, where):
+    """Every float array of a checkpoint's state is finite (a NaN parameter or
+    moment would only fail at the end, in save_ply, with no file name)."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            _check_finite_arrays(v, f"{where}/{k}")
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            _check_finite_arrays(v, f"{where}/{i}")
+    elif isinstance(obj, np.ndarray) and obj.dtype.kind == "f" and not np.isfinite(obj).all():
+        raise ValueError(f"tensor {where!r} holds NaN or inf")
 
 
 def write_json(path, obj):
