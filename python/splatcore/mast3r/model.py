@@ -220,9 +220,9 @@ def load(path: Optional[PathLike] = None, dtype: Any = None, config: Any = None,
     config: a dict or JSON path; default: a ``config.json`` beside the weights, else
         the main checkpoint's (``splatcore.mast3r.FULL_CONFIG``).
 
-    The file is memory-mapped; with a dtype other than the file's, tensors are
-    converted one by one and their file pages released, so the peak memory stays
-    near the model's own size.
+    Tensors are read from the file one by one into memory splatcore owns (not
+    memory-mapped); with a dtype other than the file's, each is converted as it
+    is read, so the peak memory stays near the model's own size plus one tensor.
     """
     from .weights import FULL_CONFIG, find_weights
     p = find_weights(path)
