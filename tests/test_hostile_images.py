@@ -56,3 +56,12 @@ def test_non_finite_float_image(tmp_path, rng):
     Image.fromarray(a, mode="F").save(p)
     with pytest.raises(ValueError, match="NaN/inf"):
         simg.load_image(p)
+
+
+def test_scan_photos_are_checked_before_decoding(tmp_path):
+    from splatcore.mast3r import preprocess
+
+    p = bomb_png(tmp_path / "photo.png", 12_000, 12_000)
+    with pytest.raises(ValueError, match="bomb") as e:
+        preprocess(str(p))
+    assert str(p) in str(e.value)

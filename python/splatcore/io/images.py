@@ -36,7 +36,7 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 __all__ = ["load_image", "image_size", "resize_image", "downscaled_size",
            "ImageSource", "resolve_image", "load_source", "load_image_for_camera",
-           "check_image_name", "MAX_PIXELS", "MAX_CAMERA_RATIO"]
+           "check_image_name", "check_pixels", "MAX_PIXELS", "MAX_CAMERA_RATIO"]
 
 MAX_PIXELS = 1 << 27  # 134 MP: more than any camera's photos, 1.6 GB as float32 RGB
 MAX_CAMERA_RATIO = 2  # a dataset image may be at most this many times its camera's size
@@ -68,7 +68,7 @@ def _unreadable(p: str, e: BaseException) -> ValueError:
 def _open(p: str):
     Image, _ = _pil()
     try:
-        with warnings.catch_warnings():  # the size is checked by _check_pixels instead
+        with warnings.catch_warnings():  # the size is checked by check_pixels instead
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             return Image.open(p)
     except FileNotFoundError:
@@ -78,7 +78,7 @@ def _open(p: str):
         raise _unreadable(p, e) from None
 
 
-def _check_pixels(p: str, im, max_pixels: int) -> None:
+def check_pixels(p: str, im, max_pixels: int = MAX_PIXELS) -> None:
     """Refuse, from the header, an image that would decode to more than max_pixels."""
     w, h = im.size
     if w * h > max_pixels:
@@ -174,7 +174,7 @@ def load_image(path: PathLike, size: Optional[Tuple[int, int]] = None, *,
     im = _open(p)
     try:
         with im:
-            _check_pixels(p, im, max_pixels)
+            check_pixels(p, im, max_pixels)
             im.load()
             if exif_transpose:
                 im = ImageOps.exif_transpose(im)
@@ -263,7 +263,7 @@ def resolve_image(root: PathLike, name: str, camera: Camera, downscale: int = 1,
     with _open(p) as im:
         raw_w, raw_h = im.size
         orient = _orientation(im)
-        _check_pixels(p, im, MAX_PIXELS)
+        check_pixels(p, im)
     lim_w, lim_h = MAX_CAMERA_RATIO * camera.width + 1, MAX_CAMERA_RATIO * camera.height + 1
     if max(raw_w, raw_h) > max(lim_w, lim_h) or raw_w * raw_h > lim_w * lim_h:
         raise ValueError(f"image {p!r} declares {raw_w}x{raw_h} px, more than {MAX_CAMERA_RATIO}x "

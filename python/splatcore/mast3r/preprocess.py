@@ -39,6 +39,8 @@ from typing import Any, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from ..io.images import check_pixels
+
 __all__ = ["PreprocessedImage", "preprocess", "load_images", "IMAGE_EXTENSIONS"]
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -135,6 +137,7 @@ def _open_file(path: PathLike):
         _heif_extensions()
     try:
         with Image.open(p) as im:
+            check_pixels(p, im)  # a decompression bomb is refused before decoding
             im.load()
             return _exif_transpose(im)
     except (OSError, SyntaxError, ValueError, EOFError, struct.error,
