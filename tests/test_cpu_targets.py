@@ -8,6 +8,7 @@ SPLATCORE_CPU_TARGET forces a target; a bad value fails at import.
 """
 import os
 import platform
+import shutil
 import subprocess
 import sys
 
@@ -134,3 +135,36 @@ def test_target_matches_reference(target, rng):
                          [kw])
         compare_to_reference(scene, np.float32, F32_TOL, **kw)
         compare_to_reference(scene, np.float64, F64_TOL, **kw)
+
+
+def _tool(*names):
+    for name in names:
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def test_neon_rows_bits_under_qemu(tmp_path):
+    """The NEON rows (4 registers of 4 lanes) against the portable kernels, bit
+    for bit, cross-compiled with the flags of cmake/cpu_targets.cmake and run
+    under qemu (tools/rows_bits.cpp). Needs an AArch64 cross compiler and
+    qemu-aarch64; on an AArch64 machine the tests above run the NEON target."""
+    cxx = _tool("aarch64-linux-gnu-g++")
+    qemu = _tool("qemu-aarch64-static", "qemu-aarch64")
+    if ARM64 or not cxx or not qemu:
+        pytest.skip("needs aarch64-linux-gnu-g++ and qemu-aarch64 on a non-AArch64 machine")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    objs = []
+    for name, width in (("neon", 16), ("portable", 0)):
+        obj = str(tmp_path / f"rows_{name}.o")
+        subprocess.run([cxx, "-std=gnu++17", "-O3", "-fno-math-errno", "-ffp-contract=off",
+                        f"-DSC_ROWS_NAME={name}", f"-DSC_ROWS_BYTES={width}", "-I", f"{root}/cpp",
+                        "-c", f"{root}/cpp/splat/rows_target.cpp", "-o", obj], check=True)
+        objs.append(obj)
+    exe = str(tmp_path / "rows_bits")
+    subprocess.run([cxx, "-std=gnu++17", "-O2", "-I", f"{root}/cpp", f"{root}/tools/rows_bits.cpp",
+                    *objs, "-static", "-o", exe], check=True)
+    p = subprocess.run([qemu, exe], capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "neon: 0 mismatching trials" in p.stdout
