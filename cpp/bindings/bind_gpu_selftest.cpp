@@ -1,10 +1,12 @@
-// _core._gpu_selftest: runs one of the dialect's self-test kernels
-// (gpu/kernels/selftest.h) on a GPU device, for tests/test_gpu_dialect.py.
+// Testing hooks: _core._gpu_selftest runs one of the dialect's self-test kernels
+// (gpu/kernels/selftest.h) on a GPU device, for tests/test_gpu_dialect.py;
+// _core._exclusive_scan_u32 exposes the GPU scan under the radix sort.
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/tuple.h>
 
 #include "bindings/bindings.h"
 #include "gpu/kernels/selftest_args.h"
+#include "gpu/ops/gpu_ops.h"
 #include "gpu/runtime.h"
 
 namespace sc {
@@ -40,6 +42,11 @@ void bind_gpu_selftest(nb::module_& m) {
           return std::make_tuple(fout.to_device(Device{}), uout.to_device(Device{}));
         }, nb::arg("name"), nb::arg("device"), nb::arg("fin"), nb::arg("fout_len"), nb::arg("uout_len"),
         nb::arg("groups"), nb::arg("group_size"), nb::arg("dynamic_shared") = 0);
+  m.def("_exclusive_scan_u32", [](const Tensor& t) {
+          if (!t.device().is_gpu() || t.dtype() != DType::UInt32 || !t.is_contiguous())
+            throw ValueError("_exclusive_scan_u32: expected a contiguous uint32 tensor on a GPU device");
+          gpu::exclusive_scan_u32(t);
+        }, nb::arg("data"), "In place: the exclusive prefix sum the GPU radix sort uses (for tests).");
 }
 
 }  // namespace sc

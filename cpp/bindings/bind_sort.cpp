@@ -42,7 +42,7 @@ bool is_dl(nb::dlpack::dtype d, nb::dlpack::dtype_code code, int bits) {
 // A Tensor / array / sequence argument that must have dtype `want`; the
 // TypeError names the argument and the dtype that came.
 Tensor typed_arg(nb::handle h, const char* fn, const char* name, DType want,
-                 const char* expected) {
+                 const char* expected, bool allow_gpu = false) {
   Tensor t;
   nb::ndarray<nb::ro> arr;
   if (nb::isinstance<Tensor>(h)) {
@@ -62,7 +62,7 @@ Tensor typed_arg(nb::handle h, const char* fn, const char* name, DType want,
   if (t.dtype() != want)
     throw TypeError(std::string(fn) + ": " + name + " must be " + expected + ", got " +
                     dtype_name(t.dtype()));
-  if (t.device().type != DeviceType::CPU)
+  if (t.device().is_gpu() && !allow_gpu)
     throw ValueError(std::string(fn) + ": " + name + " must be on the CPU, got " +
                      t.device().str());
   return t;
@@ -93,7 +93,7 @@ nb::tuple sort_pairs(nb::handle keys, nb::handle values, int64_t begin_bit,
   if (u64) {
     for (size_t i = 0; i < karr.ndim(); ++i) kshape.push_back((int64_t)karr.shape(i));
   } else {
-    kt = typed_arg(keys, "radix_sort_pairs", "keys", DType::UInt32, "uint32 or uint64");
+    kt = typed_arg(keys, "radix_sort_pairs", "keys", DType::UInt32, "uint32 or uint64", true);
     kshape = kt.shape();
   }
   check_1d(kshape, "keys");
@@ -103,7 +103,7 @@ nb::tuple sort_pairs(nb::handle keys, nb::handle values, int64_t begin_bit,
   // ---- values: uint32, same length, or None (argsort permutation)
   Tensor vt;
   if (!values.is_none()) {
-    vt = typed_arg(values, "radix_sort_pairs", "values", DType::UInt32, "uint32");
+    vt = typed_arg(values, "radix_sort_pairs", "values", DType::UInt32, "uint32", true);
     check_1d(vt.shape(), "values");
   }
   const int64_t eb = end_bit ? *end_bit : width;

@@ -20,6 +20,7 @@
 //   SC_BARRIER()              group barrier (device and shared memory)
 //   sc_simd_sum/max/min, sc_simd_prefix_inclusive_sum/exclusive_sum,
 //   sc_simd_shuffle(x, lane), sc_simd_ballot(pred)   collectives, width 32
+//   sc_popcount(uint)
 //   sc_atomic_add (float, uint, int; double where SC_GPU_HAS_FLOAT64), sc_atomic_min / sc_atomic_max (uint),
 //   sc_atomic_cas (uint) on device and shared memory
 // Built-in indices exist only in kernel bodies (MSL passes them as parameters):
@@ -74,6 +75,7 @@ template <typename T> inline T sc_simd_prefix_inclusive_sum(T x) { return simd_p
 template <typename T> inline T sc_simd_prefix_exclusive_sum(T x) { return simd_prefix_exclusive_sum(x); }
 template <typename T> inline T sc_simd_shuffle(T x, uint lane) { return simd_shuffle(x, (ushort)lane); }
 inline uint sc_simd_ballot(bool p) { return (uint)(simd_vote::vote_t)simd_ballot(p); }
+inline uint sc_popcount(uint x) { return popcount(x); }
 
 inline float sc_atomic_add(device float* p, float v) {
   return atomic_fetch_add_explicit((device atomic_float*)p, v, memory_order_relaxed);
@@ -207,6 +209,7 @@ template <typename T> __device__ inline T sc_simd_shuffle(T x, unsigned lane) {
   return __shfl_sync(sc_cuda_warp_mask(), x, lane);
 }
 __device__ inline unsigned sc_simd_ballot(bool p) { return __ballot_sync(sc_cuda_warp_mask(), p); }
+__device__ inline unsigned sc_popcount(unsigned x) { return __popc(x); }
 
 __device__ inline float sc_atomic_add(float* p, float v) { return atomicAdd(p, v); }
 __device__ inline unsigned sc_atomic_add(unsigned* p, unsigned v) { return atomicAdd(p, v); }
@@ -259,6 +262,7 @@ template <typename T> T sc_simd_prefix_inclusive_sum(T x);
 template <typename T> T sc_simd_prefix_exclusive_sum(T x);
 template <typename T> T sc_simd_shuffle(T x, unsigned lane);
 unsigned sc_simd_ballot(bool p);
+unsigned sc_popcount(unsigned x);
 float sc_atomic_add(float* p, float v);
 unsigned sc_atomic_add(unsigned* p, unsigned v);
 int sc_atomic_add(int* p, int v);
@@ -315,6 +319,7 @@ template <typename T> inline T sc_simd_prefix_exclusive_sum(T x) {
 }
 template <typename T> inline T sc_simd_shuffle(T x, unsigned lane) { return ::sc::sim::simd_shuffle(x, lane); }
 inline unsigned sc_simd_ballot(bool p) { return ::sc::sim::simd_ballot(p); }
+inline unsigned sc_popcount(unsigned x) { return (unsigned)__builtin_popcount(x); }
 
 // Groups run on several host threads at once: device atomics are real atomics.
 inline float sc_atomic_add(float* p, float v) {

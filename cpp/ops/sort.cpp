@@ -13,6 +13,9 @@
 // where skipped passes or an in-place call end in the scratch buffer.
 #include "ops/sort.h"
 
+#include "gpu/ops/gpu_ops.h"
+#include "ops/ops.h"
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -263,13 +266,13 @@ void radix_sort_pairs(uint64_t* keys, uint32_t* values, int64_t n, int begin_bit
   radix_sort_pairs_copy(keys, values, keys, values, n, begin_bit, end_bit, keys_tmp, values_tmp);
 }
 
-static void check_1d_cpu(const Tensor& t, const char* name) {
+static void check_1d(const Tensor& t, const char* name, Device device) {
   if (t.ndim() != 1)
     throw ValueError(std::string("radix_sort_pairs: ") + name + " must be 1-D, got shape " +
                      shape_str(t.shape()));
-  if (t.device().type != DeviceType::CPU)
-    throw ValueError(std::string("radix_sort_pairs: ") + name + " must be on the CPU, got " +
-                     t.device().str());
+  if (t.device() != device)
+    throw ValueError(std::string("radix_sort_pairs: ") + name + " is on " + t.device().str() +
+                     ", keys on " + device.str());
 }
 
 // A fresh 1-D uint32 tensor in alloc_scratch memory (huge pages for large n).
@@ -288,16 +291,23 @@ std::pair<Tensor, Tensor> radix_sort_pairs(const Tensor& keys, const Tensor& val
   if (keys.dtype() != DType::UInt32)
     throw TypeError(std::string("radix_sort_pairs: keys must be uint32 (64-bit keys go through "
                                 "the raw-buffer overload), got ") + dtype_name(keys.dtype()));
-  check_1d_cpu(keys, "keys");
+  check_1d(keys, "keys", keys.device());
   if (values.defined()) {
     if (values.dtype() != DType::UInt32)
       throw TypeError(std::string("radix_sort_pairs: values must be uint32, got ") +
                       dtype_name(values.dtype()));
-    check_1d_cpu(values, "values");
+    check_1d(values, "values", keys.device());
   }
   const int64_t n = keys.numel();
   if (end_bit < 0) end_bit = 32;
   check_radix_sort_args(n, 32, values.defined() ? values.numel() : -1, begin_bit, end_bit);
+  if (keys.device().is_gpu()) {
+    const Device dev = keys.device();
+    Tensor vin = values.defined() ? values.contiguous() : arange(0, (double)n, 1, DType::UInt32).to_device(dev);
+    Tensor ko = Tensor::empty({n}, DType::UInt32, dev), vo = Tensor::empty({n}, DType::UInt32, dev);
+    gpu::radix_sort_pairs(ko, vo, keys.contiguous(), vin, (int)begin_bit, (int)end_bit);
+    return {ko, vo};
+  }
   Tensor kc = keys.contiguous();
   Tensor vc = values.defined() ? values.contiguous() : Tensor();
   Tensor ko = empty_u32_huge(n), vo = empty_u32_huge(n);

@@ -61,6 +61,13 @@ void col2im(const Tensor& cols, const Tensor& image, const ConvShape& s);
 void bilinear(bool backward, const Tensor& src, const Tensor& dst, int64_t planes, int64_t H, int64_t W,
               int64_t Ho, int64_t Wo, bool align_corners);
 
+// ---- sorting (gpu/ops/sort.cpp): stable LSD radix sort of contiguous uint32
+// (key, value) pairs by key bits [begin_bit, end_bit); outputs are distinct
+// from the inputs. exclusive_scan_u32 scans a contiguous uint32 tensor in place.
+void radix_sort_pairs(const Tensor& keys_out, const Tensor& values_out, const Tensor& keys_in,
+                      const Tensor& values_in, int begin_bit, int end_bit);
+void exclusive_scan_u32(const Tensor& data);
+
 // ---- fused optimizers (gpu/ops/optim.cpp): per-tensor scalars from the host
 struct AdamScalars {
   double beta1, beta2, eps, weight_decay, decay_factor, step_size, bc2_sqrt;

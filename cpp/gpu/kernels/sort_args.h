@@ -1,0 +1,25 @@
+// Argument structs of the GPU radix sort and scan (gpu/kernels/sort.h).
+#pragma once
+#include "gpu/dialect.h"
+
+#define SC_SORT_GROUP 256
+#define SC_SORT_ITEMS 4                                   // keys per thread
+#define SC_SORT_TILE (SC_SORT_GROUP * SC_SORT_ITEMS)      // keys per group
+#define SC_SORT_DIGITS 16                                 // 4-bit digits
+
+// One pass of the LSD radix sort over the digit at `shift`.
+struct ScRadixArgs {
+  SC_PTR(const unsigned int) keys_in;
+  SC_PTR(const unsigned int) values_in;
+  SC_PTR(unsigned int) keys_out;
+  SC_PTR(unsigned int) values_out;
+  SC_PTR(unsigned int) counts;   // (digits, groups), digit-major; exclusive-scanned between kernels
+  unsigned int n, shift, mask;   // mask: the digit's bits that lie inside [begin_bit, end_bit)
+};
+
+// Exclusive prefix sum of n uint32 (tiles of SC_SORT_TILE), block totals in `sums`.
+struct ScScanU32Args {
+  SC_PTR(unsigned int) data;
+  SC_PTR(unsigned int) sums;
+  unsigned int n;
+};
