@@ -174,6 +174,55 @@ inline T sum(Row<T, B> x) {
   return halving_sum<T, Row<T, B>::W>(x.v[0]);
 }
 
+// out[s] += sum(x[s]) for the N rows x[0..N), each sum in sum()'s order (so
+// the same bits) but W rows at a time: after the adds across registers, W
+// registers are halved pairwise by shuffles, each add halving two rows at
+// once, down to one register holding the W sums (log2 W levels instead of W
+// separate horizontal sums). Row j of a group starts at position
+// bit_reverse(j), which brings the sums out in order.
+constexpr int bit_reverse(int j, int W) {
+  int r = 0;
+  for (int b = 1; b < W; b <<= 1, j >>= 1) r = (r << 1) | (j & 1);
+  return r;
+}
+// Lanes [2h m, 2h m + h) of the result take lanes [2h m, 2h m + h) of p, the
+// next h lanes those of q; the partner lanes (+ h) are added to them.
+constexpr int low_lane(int W, int h, int i) {
+  return i % (2 * h) < h ? i : W + i - h;
+}
+template <int W, int h, typename Vec, int... I>
+inline Vec halve_pair(Vec p, Vec q, std::integer_sequence<int, I...>) {
+  return __builtin_shufflevector(p, q, low_lane(W, h, I)...) +
+         __builtin_shufflevector(p, q, (low_lane(W, h, I) + h)...);
+}
+template <int W, int h, typename Vec>
+inline void halve_all(Vec* u) {  // 2h registers -> h
+  if constexpr (h >= 1) {
+    for (int k = 0; k < h; ++k) u[k] = halve_pair<W, h>(u[2 * k], u[2 * k + 1], std::make_integer_sequence<int, W>{});
+    halve_all<W, h / 2>(u);
+  }
+}
+template <typename T, int B, int N>
+inline void add_sums(Row<T, B>* x, T* out) {
+  typedef typename Row<T, B>::V Vec;
+  constexpr int W = Row<T, B>::W, R = Row<T, B>::R;
+  for (int g = 0; g < N; g += W) {
+    Vec u[W];
+    for (int j = 0; j < W; ++j) {
+      Vec v = Vec{};
+      if (g + j < N) {
+        Row<T, B>& r = x[g + j];
+        for (int s = R / 2; s >= 1; s /= 2)
+          for (int h = 0; h < s; ++h) r.v[h] += r.v[h + s];
+        v = r.v[0];
+      }
+      u[bit_reverse(j, W)] = v;
+    }
+    if constexpr (W > 1) halve_all<W, W / 2>(u);
+    for (int i = 0; i < W && g + i < N; ++i) out[g + i] += u[0][i];
+  }
+}
+
 // exp(x) for x in [-30, 0] (clamped here): Cephes' expf as in sc_expf.
 template <int B>
 inline Row<float, B> exp_neg(Row<float, B> x) {
@@ -300,11 +349,12 @@ inline void backward_row(T px0, T py, int lanes, int C, const T* recs, const int
     V w = select(active, a * Tk, zero);
     // d alpha_out / d alpha_k = T_final / (1 - alpha_k)
     V v_a = va_out * Tf * inv;
-    T* gk = grads + (int64_t)idx[k] * gstride;
+    // per-lane terms of the record's gradient slots (sc_grad_stride order)
+    V l[8 + (NC > 0 ? NC : SC_MAX_CHANNELS)];
     for (int c = 0; c < C; ++c) {
       T f = r[6 + c];
       // d out_c / d alpha_k = f_kc T_k - behind_c / (1 - alpha_k)
-      gk[6 + c] += sum(w * vo[c]);
+      l[6 + c] = w * vo[c];
       v_a += vo[c] * (f * Tk - behind[c] * inv);
       behind[c] += f * w;
     }
@@ -312,14 +362,20 @@ inline void backward_row(T px0, T py, int lanes, int C, const T* recs, const int
     V va = select(active & (a_raw < alpha_max), v_a, zero);
     V v_sigma = -va * r[5] * g;
     V gx = (r[2] * dx + r[3] * dy) * v_sigma, gy = (r[3] * dx + r[4] * dy) * v_sigma;
-    gk[0] += sum(gx);
-    gk[1] += sum(gy);
-    gk[2] += sum(T(0.5) * dx * dx * v_sigma);
-    gk[3] += sum(dx * dy * v_sigma);
-    gk[4] += sum(T(0.5) * dy * dy * v_sigma);
-    gk[5] += sum(va * g);
-    gk[6 + C] += sum(abs(gx));
-    gk[7 + C] += sum(abs(gy));
+    l[0] = gx;
+    l[1] = gy;
+    l[2] = T(0.5) * dx * dx * v_sigma;
+    l[3] = dx * dy * v_sigma;
+    l[4] = T(0.5) * dy * dy * v_sigma;
+    l[5] = va * g;
+    l[6 + C] = abs(gx);
+    l[7 + C] = abs(gy);
+    T* gk = grads + (int64_t)idx[k] * gstride;
+    if constexpr (NC > 0) {
+      add_sums<T, B, 8 + NC>(l, gk);
+    } else {
+      for (int s = 0; s < gstride; ++s) gk[s] += sum(l[s]);
+    }
   }
 }
 
