@@ -30,6 +30,7 @@
 #include "autograd/grad_mode.h"
 #include "core/thread_pool.h"
 #include "kernels/ssim.h"
+#include "gpu/ops/gpu_ops.h"
 #include "ops/ops.h"
 
 namespace sc {
@@ -62,6 +63,8 @@ void check_pair(const Tensor& a, const Tensor& b, const char* fn, const char* na
                     dtype_name(b.dtype()) + "; both must share one dtype");
   if (a.numel() == 0)
     throw ValueError(std::string(fn) + ": the images are empty, shape " + shape_str(a.shape()));
+  if (a.device() != b.device())
+    throw ValueError(f + ": " + na + " is on " + a.device().str() + " and " + nb + " on " + b.device().str());
 }
 
 Dims image_dims(const Tensor& a, const char* fn) {
@@ -332,9 +335,38 @@ void psnr_impl(const T* a, const T* b, int64_t B, int64_t per, double* out) {
 
 }  // namespace
 
+// On a GPU device: the map by kernels, its mean on the device (no host read),
+// and a backward that reads the upstream gradient there too.
+static Tensor ssim_gpu(const Tensor& img1, const Tensor& img2, const Dims& d) {
+  const Device dev = img1.device();
+  const DType dt = img1.dtype();
+  Tensor x = img1.detach().contiguous(), y = img2.detach().contiguous();
+  const bool need1 = img1.requires_grad(), need2 = img2.requires_grad();
+  const bool want_grad = grad_enabled() && (need1 || need2);
+  const gpu::SsimShape s{d.B, d.H, d.W, d.C};
+  Tensor map = Tensor::empty({d.numel()}, dt, dev);
+  Tensor partials = want_grad ? Tensor::empty({4, d.numel()}, dt, dev) : Tensor();
+  gpu::ssim_map(x, y, s, map, partials);
+  Tensor out;
+  {
+    NoGradGuard no_grad;
+    out = mean(map);
+  }
+  if (!want_grad) return out;
+  const Shape shape = img1.shape();
+  return record_op1("ssim", {img1, img2}, out, [x, y, partials, s, shape, need1, need2, dev, dt](const Grads& g) -> Grads {
+    Tensor go = g[0].to_device(dev).to(dt).contiguous();
+    Tensor dx = need1 ? Tensor::empty(shape, dt, dev) : Tensor();
+    Tensor dy = need2 ? Tensor::empty(shape, dt, dev) : Tensor();
+    gpu::ssim_grad(x, y, s, partials, go, dx, dy);
+    return {dx, dy};
+  });
+}
+
 Tensor ssim(const Tensor& img1, const Tensor& img2) {
   check_pair(img1, img2, "ssim");
   Dims d = image_dims(img1, "ssim");
+  if (img1.device().is_gpu()) return ssim_gpu(img1, img2, d);
   if (img1.dtype() == DType::Float32) return ssim_impl<float>(img1, img2, d);
   return ssim_impl<double>(img1, img2, d);
 }
@@ -348,6 +380,13 @@ Tensor psnr(const Tensor& img1, const Tensor& img2) {
   check_pair(img1, img2, "psnr");
   Dims d = image_dims(img1, "psnr");
   const bool batched = img1.ndim() == 4;
+  if (img1.device().is_gpu()) {
+    // -10 log10(mse) per image, on the device (no host read).
+    NoGradGuard no_grad;
+    Tensor e = img1.detach() - img2.detach();
+    Tensor mse = batched ? mean(square(e), {1, 2, 3}) : mean(square(e));
+    return log(mse) * (-10.0 / std::log(10.0));
+  }
   Tensor a = img1.detach().contiguous(), b = img2.detach().contiguous();
   std::vector<double> vals(d.B);
   const int64_t per = d.H * d.W * d.C;

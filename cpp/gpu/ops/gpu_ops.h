@@ -68,6 +68,17 @@ void radix_sort_pairs(const Tensor& keys_out, const Tensor& values_out, const Te
                       const Tensor& values_in, int begin_bit, int end_bit);
 void exclusive_scan_u32(const Tensor& data);
 
+// ---- SSIM (gpu/ops/ssim.cpp) of contiguous (B, H, W, C) images: the per-pixel
+// map (and, when `partials` is defined, its 4 partial planes of numel each),
+// and the backward from those partials with the upstream gradient `grad` (a
+// device scalar) into dx / dy (either may be undefined).
+struct SsimShape {
+  int64_t B, H, W, C;
+};
+void ssim_map(const Tensor& x, const Tensor& y, const SsimShape& s, const Tensor& map, const Tensor& partials);
+void ssim_grad(const Tensor& x, const Tensor& y, const SsimShape& s, const Tensor& partials,
+               const Tensor& grad, const Tensor& dx, const Tensor& dy);
+
 // ---- fused optimizers (gpu/ops/optim.cpp): per-tensor scalars from the host
 struct AdamScalars {
   double beta1, beta2, eps, weight_decay, decay_factor, step_size, bc2_sqrt;
