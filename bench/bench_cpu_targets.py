@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import splatcore as sc
+from splatcore._info import forced_cpu_target
 from anchor import best_seconds, report_ratio
 from bench_rasterize import random_scene
 
@@ -30,20 +31,13 @@ def scene():
     return run
 
 
-def with_target(name, fn):
-    before = sc._core.cpu_target()
-    sc._core._set_cpu_target(name)
-    try:
-        return fn()
-    finally:
-        sc._core._set_cpu_target(before)
-
-
 @pytest.mark.parametrize("target", USABLE)
 def test_rasterize_per_target(benchmark, scene, target):
-    anchor_s = with_target("portable", lambda: best_seconds(scene, repeat=3))
+    with forced_cpu_target("portable"):
+        anchor_s = best_seconds(scene, repeat=3)
     sc._core._stage_times(True)
-    with_target(target, lambda: benchmark.pedantic(scene, rounds=3, iterations=1, warmup_rounds=1))
+    with forced_cpu_target(target):
+        benchmark.pedantic(scene, rounds=3, iterations=1, warmup_rounds=1)
     stages = dict(sc._core._stage_times(True))
     report_ratio(benchmark, f"fwd+bwd {N} Gaussians {WIDTH}x{HEIGHT}, target {target}",
                  "portable", anchor_s)

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import splatcore as sc
+from splatcore._info import forced_cpu_target
 from test_rasterize import (F32_TOL, F64_TOL, _fd_scene_try, compare_to_reference, cpp_backward,
                             random_scene, screened, upstream)
 
@@ -35,19 +36,8 @@ def target(request):
         pytest.skip(f"CPU target {name} is not compiled for {platform.machine()}")
     if not supported:
         pytest.skip(f"this CPU does not support {name}")
-    before = sc._core.cpu_target()
-    sc._core._set_cpu_target(name)
-    yield name
-    sc._core._set_cpu_target(before)
-
-
-def with_target(name, fn):
-    before = sc._core.cpu_target()
-    sc._core._set_cpu_target(name)
-    try:
-        return fn()
-    finally:
-        sc._core._set_cpu_target(before)
+    with forced_cpu_target(name):
+        yield name
 
 
 def test_targets_of_this_architecture_are_compiled():
@@ -65,7 +55,8 @@ def test_targets_of_this_architecture_are_compiled():
 
 def test_switching_target():
     for name in USABLE:
-        assert with_target(name, sc._core.cpu_target) == name
+        with forced_cpu_target(name):
+            assert sc._core.cpu_target() == name
     bad = [n for n in ALL_TARGETS if n not in USABLE]
     for name in bad:
         with pytest.raises(ValueError, match=name):
@@ -113,7 +104,8 @@ def test_target_matches_portable_bits(target, dtype, rng):
         n_ch += kw.get("render_mode", "RGB").count("D")
         w_img, w_alpha = upstream(rng, (h, w, n_ch), h, w)
         got = cpp_backward(scene, w_img, w_alpha, dtype=dtype, **kw)
-        want = with_target("portable", lambda: cpp_backward(scene, w_img, w_alpha, dtype=dtype, **kw))
+        with forced_cpu_target("portable"):
+            want = cpp_backward(scene, w_img, w_alpha, dtype=dtype, **kw)
         (g, img, alpha, _), (g0, img0, alpha0, _) = got, want
         assert np.abs(img0).max() > 0, f"{label}: empty render"
         assert np.array_equal(img, img0), f"{label}: {target} image differs from portable"

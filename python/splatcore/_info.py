@@ -1,4 +1,6 @@
 """splatcore.info(): what this build has and sees."""
+import contextlib
+
 from . import _core
 
 
@@ -25,3 +27,15 @@ def info():
         "cpu_target": _core.cpu_target(),
         "cpu_targets": [name for name, compiled, ok in _core.cpu_targets() if compiled and ok],
     }
+
+
+@contextlib.contextmanager
+def forced_cpu_target(name):
+    """Run the block with CPU target `name` (see info()["cpu_targets"]), then
+    restore the previous one; ValueError when it is not usable here."""
+    before = _core.cpu_target()
+    _core._set_cpu_target(name)
+    try:
+        yield name
+    finally:
+        _core._set_cpu_target(before)
