@@ -25,3 +25,16 @@ def rng(request):
     """A NumPy generator seeded from the test's name: fresh per test, reproducible."""
     seed = zlib.crc32(request.node.nodeid.encode())
     return np.random.default_rng(seed)
+
+
+def _gpu_devices():
+    """The simulator always; CUDA and Metal when this build and machine have them."""
+    import splatcore as sc
+
+    return ["sim"] + [k for k in ("cuda", "metal") if sc.device_count(k) > 0]
+
+
+@pytest.fixture(params=_gpu_devices())
+def gpu_device(request):
+    """Every GPU device this run can use (tests of GPU ops compare it with the CPU)."""
+    return request.param

@@ -7,12 +7,11 @@ import pytest
 
 import splatcore as sc
 from splatcore import _core
-from gpu_devices import gpu_devices
 
 
-@pytest.fixture(params=gpu_devices())
-def device(request):
-    return request.param
+@pytest.fixture
+def device(gpu_device):
+    return gpu_device
 
 
 def run(name, device, fin, fout_len, uout_len, groups, group_size, dynamic_shared=0):

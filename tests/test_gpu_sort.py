@@ -5,12 +5,11 @@ import numpy as np
 import pytest
 
 import splatcore as sc
-from gpu_devices import gpu_devices
 
 
-@pytest.fixture(params=gpu_devices())
-def device(request):
-    return request.param
+@pytest.fixture
+def device(gpu_device):
+    return gpu_device
 
 
 def reference(keys, values, begin, end):
