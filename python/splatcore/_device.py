@@ -1,5 +1,14 @@
 """Devices: the default device and a context manager for it, and the cuBLAS
-library of the nvidia-cublas wheel (``pip install splatcore[cuda]``)."""
+library of the nvidia-cublas wheel (``pip install splatcore[cuda]``).
+
+Device names: "cpu" (the default), "cuda" / "cuda:N" where the CUDA backend is
+built and a GPU is visible, "metal" (a Metal build; no runtime yet), and "sim",
+the GPU simulator present in every build: it runs the GPU kernels on the CPU,
+one fiber per GPU thread, stricter than a GPU (out-of-bounds accesses,
+barriers or SIMD collectives not reached by every thread, and launches over
+Metal's limits raise, naming the kernel). It is for tests and debugging, not
+speed: about 50-1000x slower than the CPU backend (on the 2-core dev machine an
+elementwise add of 1M floats takes 73 ms on "sim", 0.5 ms on "cpu")."""
 import contextlib
 import glob
 import os

@@ -4,6 +4,7 @@
 #include "gpu/kernels/conv_args.h"
 #include "gpu/kernels/resample_args.h"
 #include "gpu/ops/gpu_ops.h"
+#include "gpu/ops/launch.h"
 #include "gpu/runtime.h"
 
 namespace sc::gpu {
@@ -17,10 +18,7 @@ static void run(const char* which, const Tensor& image, const Tensor& cols, cons
     a.cols = gpu_ptr<T>(cols);
     a.C = s.C, a.H = s.H, a.W = s.W, a.G = s.G, a.kh = s.kh, a.kw = s.kw, a.Ho = s.Ho, a.Wo = s.Wo;
     a.sh = s.sh, a.sw = s.sw, a.ph = s.ph, a.pw = s.pw, a.dh = s.dh, a.dw = s.dw;
-    LaunchDims d;
-    d.group.x = 256;
-    d.grid.x = (uint32_t)((n + 255) / 256);
-    launch(rt, kernel(std::string(which) + (image.dtype() == DType::Float32 ? "_f32" : "_f64")), d, a,
+    launch(rt, typed_kernel(which, image.dtype()), groups_for(n), a,
            {image.storage().get(), cols.storage().get()});
   });
 }
@@ -48,12 +46,8 @@ void bilinear(bool backward, const Tensor& src, const Tensor& dst, int64_t plane
     a.dst = gpu_ptr<T>(dst);
     a.planes = planes;
     a.H = (int)H, a.W = (int)W, a.Ho = (int)Ho, a.Wo = (int)Wo, a.align_corners = align_corners;
-    LaunchDims d;
-    d.group.x = 256;
-    d.grid.x = (uint32_t)((planes * Ho * Wo + 255) / 256);
-    launch(rt, kernel(std::string(backward ? "bilinear_backward" : "bilinear_forward") +
-                      (src.dtype() == DType::Float32 ? "_f32" : "_f64")),
-           d, a, {src.storage().get(), dst.storage().get()});
+    launch(rt, typed_kernel(backward ? "bilinear_backward" : "bilinear_forward", src.dtype()),
+           groups_for(planes * Ho * Wo), a, {src.storage().get(), dst.storage().get()});
   });
 }
 

@@ -7,6 +7,7 @@
 #include "core/strided_loop.h"
 #include "gpu/kernels/elementwise_args.h"
 #include "gpu/ops/gpu_ops.h"
+#include "gpu/ops/launch.h"
 #include "gpu/runtime.h"
 #include "ops/ops.h"
 
@@ -82,18 +83,6 @@ T immediate_value(const Tensor& t) {
   return v;
 }
 
-const char* suffix(DType dt) {
-  switch (dt) {
-    case DType::UInt8: case DType::Bool: return "u8";
-    case DType::Int32: return "i32";
-    case DType::UInt32: return "u32";
-    case DType::Int64: return "i64";
-    case DType::Float32: return "f32";
-    case DType::Float64: return "f64";
-    default: throw TypeError(std::string("GPU op: unsupported dtype ") + dtype_name(dt));
-  }
-}
-
 const Storage* storage_of(const Tensor& t) { return is_immediate(t) ? nullptr : t.storage().get(); }
 
 template <typename T>
@@ -126,7 +115,7 @@ void unary(int op, const Tensor& out, const Tensor& x) {
     a.x = gpu_ptr<const T>(x);
     a.it = layout<2>(out.shape(), {&out, &x});
     a.op = op;
-    launch(rt, kernel(std::string("ew_unary_") + suffix(out.dtype())), elementwise_dims(a.it.n), a,
+    launch(rt, typed_kernel("ew_unary", out.dtype()), elementwise_dims(a.it.n), a,
            {out.storage().get(), x.storage().get()});
   });
 }
@@ -141,7 +130,7 @@ void unary_backward(int op, const Tensor& out, const Tensor& g, const Tensor& v)
     a.v = gpu_ptr<const scalar_t>(v);
     a.n = out.numel();
     a.op = op;
-    launch(rt, kernel(std::string("ew_unary_backward_") + suffix(out.dtype())), elementwise_dims(a.n),
+    launch(rt, typed_kernel("ew_unary_backward", out.dtype()), elementwise_dims(a.n),
            a, {out.storage().get(), g.storage().get(), v.storage().get()});
   });
 }
@@ -169,11 +158,11 @@ void binary(int op, const Tensor& out, const Tensor& x, const Tensor& y) {
       LaunchDims d;
       d.group.x = 256;
       d.grid.x = (uint32_t)((a.it.n + 1023) / 1024);
-      launch(rt, kernel(std::string("ew_binary_dense_") + suffix(out.dtype())), d, a,
+      launch(rt, typed_kernel("ew_binary_dense", out.dtype()), d, a,
              {out.storage().get(), storage_of(x), storage_of(y)});
       return;
     }
-    launch(rt, kernel(std::string("ew_binary_") + suffix(out.dtype())), elementwise_dims(a.it.n), a,
+    launch(rt, typed_kernel("ew_binary", out.dtype()), elementwise_dims(a.it.n), a,
            {out.storage().get(), storage_of(x), storage_of(y)});
   });
 }
@@ -187,7 +176,7 @@ void compare(int op, const Tensor& out, const Tensor& x, const Tensor& y) {
     a.out = gpu_ptr<unsigned char>(out);
     fill_binary_operands<ScCompareArgs<T>, T>(a, out, x, y);
     a.op = op;
-    launch(rt, kernel(std::string("ew_compare_") + suffix(x.dtype())), elementwise_dims(a.it.n), a,
+    launch(rt, typed_kernel("ew_compare", x.dtype()), elementwise_dims(a.it.n), a,
            {out.storage().get(), storage_of(x), storage_of(y)});
   });
 }

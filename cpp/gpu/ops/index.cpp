@@ -7,6 +7,7 @@
 
 #include "gpu/kernels/index_args.h"
 #include "gpu/ops/gpu_ops.h"
+#include "gpu/ops/launch.h"
 #include "gpu/runtime.h"
 
 namespace sc::gpu {
@@ -55,12 +56,6 @@ void fill_index_args(ScIndexArgs<T>& a, const Tensor& dst, const Tensor& src, co
   }
 }
 
-LaunchDims per_element(int64_t n) {
-  LaunchDims d;
-  d.group.x = 256;
-  d.grid.x = (uint32_t)((n + 255) / 256);
-  return d;
-}
 
 }  // namespace
 
@@ -91,7 +86,7 @@ void gather(const Tensor& out, const Tensor& src, const Tensor& index, int64_t a
     using T = decltype(tag);
     ScIndexArgs<T> a;
     fill_index_args<T>(a, out, src, index, axis, it, along_only, src.shape()[axis], w);
-    launch(rt, kernel(name), per_element(a.n), a,
+    launch(rt, kernel(name), groups_for(a.n), a,
            {out.storage().get(), src.storage().get(), index.storage().get(), w.word.storage().get()});
   };
   switch (itemsize(out.dtype())) {
@@ -111,7 +106,7 @@ void scatter_add(const Tensor& dst, const Tensor& src, const Tensor& index, int6
     using T = decltype(tag);
     ScIndexArgs<T> a;
     fill_index_args<T>(a, dst, src, index, axis, it, along_only, dst.shape()[axis], w);
-    launch(rt, kernel(name), per_element(a.n), a,
+    launch(rt, kernel(name), groups_for(a.n), a,
            {dst.storage().get(), src.storage().get(), index.storage().get(), w.word.storage().get()});
   };
   switch (dst.dtype()) {
@@ -140,7 +135,7 @@ void cumsum(const Tensor& out, const Tensor& src, int64_t outer, int64_t len, in
     a.len = len;
     a.inner = inner;
     a.reverse = reverse;
-    launch(rt, kernel(name), per_element(outer * inner), a, {src.storage().get(), out.storage().get()});
+    launch(rt, kernel(name), groups_for(outer * inner), a, {src.storage().get(), out.storage().get()});
   };
   switch (out.dtype()) {
     case DType::Float32: run(0.0f, "scan_cumsum_f32"); break;

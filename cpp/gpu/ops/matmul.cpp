@@ -4,6 +4,7 @@
 
 #include "gpu/kernels/gemm_args.h"
 #include "gpu/ops/gpu_ops.h"
+#include "gpu/ops/launch.h"
 #include "gpu/runtime.h"
 #include "gpu/vendor_gemm.h"
 
@@ -37,7 +38,7 @@ void batched_matmul(const Tensor& c, const Tensor& a, const Tensor& b) {
     d.grid.x = (uint32_t)((N + 15) / 16);
     d.grid.y = (uint32_t)((M + 15) / 16);
     d.grid.z = (uint32_t)nb;
-    launch(rt, kernel(std::string("gemm_tiled_") + (c.dtype() == DType::Float32 ? "f32" : "f64")), d, args,
+    launch(rt, typed_kernel("gemm_tiled", c.dtype()), d, args,
            {a.storage().get(), b.storage().get(), c.storage().get()});
   });
 }

@@ -3,6 +3,7 @@
 
 #include "gpu/kernels/optim_args.h"
 #include "gpu/ops/gpu_ops.h"
+#include "gpu/ops/launch.h"
 #include "gpu/runtime.h"
 
 namespace sc::gpu {
@@ -33,7 +34,7 @@ void adam_step(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& 
     a.step_size = (T)s.step_size;
     a.bc2_sqrt = (T)s.bc2_sqrt;
     a.decoupled = s.decoupled;
-    launch(rt, kernel(std::string("adam_step_") + (p.dtype() == DType::Float32 ? "f32" : "f64")),
+    launch(rt, typed_kernel("adam_step", p.dtype()),
            optim_dims(a.n), a, {p.storage().get(), g.storage().get(), m.storage().get(), v.storage().get()});
   });
 }
@@ -53,7 +54,7 @@ void sgd_step(const Tensor& p, const Tensor& g, const Tensor& buf, const SgdScal
     a.weight_decay = (T)s.weight_decay;
     a.nesterov = s.nesterov;
     a.has_buf = s.has_buf;
-    launch(rt, kernel(std::string("sgd_step_") + (p.dtype() == DType::Float32 ? "f32" : "f64")),
+    launch(rt, typed_kernel("sgd_step", p.dtype()),
            optim_dims(a.n), a, {p.storage().get(), g.storage().get(), buf.defined() ? buf.storage().get() : nullptr});
   });
 }

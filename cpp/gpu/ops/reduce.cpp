@@ -5,6 +5,7 @@
 #include "core/dtype.h"
 #include "gpu/kernels/reduce_args.h"
 #include "gpu/ops/gpu_ops.h"
+#include "gpu/ops/launch.h"
 #include "gpu/runtime.h"
 
 namespace sc::gpu {
@@ -12,18 +13,6 @@ namespace sc::gpu {
 static_assert((int)Reduce::SumSquares == SC_RED_SUM_SQUARES, "opcodes follow gpu::Reduce");
 
 namespace {
-
-const char* suffix(DType dt) {
-  switch (dt) {
-    case DType::UInt8: case DType::Bool: return "u8";
-    case DType::Int32: return "i32";
-    case DType::UInt32: return "u32";
-    case DType::Int64: return "i64";
-    case DType::Float32: return "f32";
-    case DType::Float64: return "f64";
-    default: throw TypeError(std::string("GPU reduction: unsupported dtype ") + dtype_name(dt));
-  }
-}
 
 template <typename T>
 T identity(Reduce op) {
@@ -56,16 +45,13 @@ void reduce(Reduce op, const Tensor& out, const Tensor& src, int64_t A, int64_t 
     a.K = K;
     a.identity = identity<T>(op);
     a.op = (int)op;
-    const std::string sfx = suffix(src.dtype());
-    if (K > 1 || R <= 256) {
+        if (K > 1 || R <= 256) {
       // A thread per output.
       a.out = gpu_ptr<T>(out);
       a.chunk = R;
       a.chunks = 1;
-      LaunchDims d;
-      d.group.x = 256;
-      d.grid.x = (uint32_t)((A * K + 255) / 256);
-      launch(rt, kernel("reduce_cols_" + sfx), d, a, {src.storage().get(), out.storage().get()});
+      launch(rt, typed_kernel("reduce_cols", src.dtype()), groups_for(A * K), a,
+             {src.storage().get(), out.storage().get()});
       return;
     }
     a.chunks = (R + kChunk - 1) / kChunk;
@@ -75,13 +61,13 @@ void reduce(Reduce op, const Tensor& out, const Tensor& src, int64_t A, int64_t 
     d.grid.x = (uint32_t)(A * a.chunks);
     if (a.chunks == 1) {
       a.out = gpu_ptr<T>(out);
-      launch(rt, kernel("reduce_rows_" + sfx), d, a, {src.storage().get(), out.storage().get()});
+      launch(rt, typed_kernel("reduce_rows", src.dtype()), d, a, {src.storage().get(), out.storage().get()});
       return;
     }
     // Per-chunk partials, then the partials of each row (squares are already taken).
     Tensor partial = Tensor::empty({A, a.chunks}, src.dtype(), out.device());
     a.out = gpu_ptr<T>(partial);
-    launch(rt, kernel("reduce_rows_" + sfx), d, a, {src.storage().get(), partial.storage().get()});
+    launch(rt, typed_kernel("reduce_rows", src.dtype()), d, a, {src.storage().get(), partial.storage().get()});
     reduce(op == Reduce::SumSquares ? Reduce::Sum : op, out, partial, A, a.chunks, 1);
   });
 }
@@ -97,10 +83,7 @@ void arg_reduce(bool is_max, const Tensor& out, const Tensor& src, int64_t rows,
     a.rows = rows;
     a.len = len;
     a.is_max = is_max;
-    LaunchDims d;
-    d.group.x = 256;
-    d.grid.x = (uint32_t)((rows + 255) / 256);
-    launch(rt, kernel(std::string("arg_reduce_") + suffix(src.dtype())), d, a,
+    launch(rt, typed_kernel("arg_reduce", src.dtype()), groups_for(rows), a,
            {src.storage().get(), out.storage().get()});
   });
 }
@@ -115,10 +98,8 @@ void softmax(const Tensor& out, const Tensor& src, int64_t rows, int64_t len, bo
     a.rows = rows;
     a.len = len;
     a.log_space = log_space;
-    LaunchDims d;
-    d.group.x = 256;
-    d.grid.x = (uint32_t)rows;
-    launch(rt, kernel(std::string("softmax_") + suffix(src.dtype())), d, a,
+    LaunchDims d = groups_for(rows * 256);  // a group per row
+    launch(rt, typed_kernel("softmax", src.dtype()), d, a,
            {src.storage().get(), out.storage().get()});
   });
 }

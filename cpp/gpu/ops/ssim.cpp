@@ -3,6 +3,7 @@
 
 #include "gpu/kernels/ssim_args.h"
 #include "gpu/ops/gpu_ops.h"
+#include "gpu/ops/launch.h"
 #include "gpu/runtime.h"
 #include "kernels/ssim.h"
 
@@ -21,14 +22,7 @@ ScSsimArgs<T> ssim_args(const Tensor& x, const Tensor& y, const SsimShape& s) {
   return a;
 }
 
-LaunchDims per_value(int64_t n) {
-  LaunchDims d;
-  d.group.x = 256;
-  d.grid.x = (uint32_t)((n + 255) / 256);
-  return d;
-}
 
-const char* sfx(DType dt) { return dt == DType::Float32 ? "_f32" : "_f64"; }
 
 }  // namespace
 
@@ -45,8 +39,8 @@ void ssim_map(const Tensor& x, const Tensor& y, const SsimShape& s, const Tensor
     std::initializer_list<const Storage*> bufs = {x.storage().get(), y.storage().get(), planes.storage().get(),
                                                   map.storage().get(),
                                                   partials.defined() ? partials.storage().get() : nullptr};
-    launch(rt, kernel(std::string("ssim_hblur") + sfx(x.dtype())), per_value(n), a, bufs);
-    launch(rt, kernel(std::string("ssim_vblur") + sfx(x.dtype())), per_value(n), a, bufs);
+    launch(rt, typed_kernel("ssim_hblur", x.dtype()), groups_for(n), a, bufs);
+    launch(rt, typed_kernel("ssim_vblur", x.dtype()), groups_for(n), a, bufs);
   });
 }
 
@@ -68,8 +62,8 @@ void ssim_grad(const Tensor& x, const Tensor& y, const SsimShape& s, const Tenso
                                                   partials.storage().get(), grad.storage().get(),
                                                   dx.defined() ? dx.storage().get() : nullptr,
                                                   dy.defined() ? dy.storage().get() : nullptr};
-    launch(rt, kernel(std::string("ssim_grad_hblur") + sfx(x.dtype())), per_value(n), a, bufs);
-    launch(rt, kernel(std::string("ssim_grad_vblur") + sfx(x.dtype())), per_value(n), a, bufs);
+    launch(rt, typed_kernel("ssim_grad_hblur", x.dtype()), groups_for(n), a, bufs);
+    launch(rt, typed_kernel("ssim_grad_vblur", x.dtype()), groups_for(n), a, bufs);
   });
 }
 
