@@ -74,6 +74,15 @@ def test_add_64m():
     report("add 64M float32", ours, theirs, f"({gbs:.0f} GB/s, {gbs / 1e3 / HBM_TBPS:.0%} of HBM peak)")
 
 
+def test_exp_64m():
+    a = sc.randn((N,), seed=10, device="cuda")
+    ta = torch.from_dlpack(a)
+    ours = median_seconds(lambda: sc.exp(a), sc_sync)
+    theirs = median_seconds(lambda: torch.exp(ta), torch_sync)
+    gbs = 2 * 4 * N / ours / 1e9
+    report("exp 64M float32", ours, theirs, f"({gbs:.0f} GB/s, {gbs / 1e3 / HBM_TBPS:.0%} of HBM peak)")
+
+
 def test_sum_64m():
     a = sc.randn((N,), seed=3, device="cuda")
     ta = torch.from_dlpack(a)

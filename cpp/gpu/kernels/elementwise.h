@@ -144,6 +144,24 @@ SC_FN T sc_gpu_unary_grad(int op, T g, T v) {
   }
 SC_GPU_FOR_FLOATS(SC_EW_UNARY_FLOAT)
 
+// The dense case of a float unary op (contiguous in and out, < 2^31 elements),
+// shaped like ew_binary_dense: 32-bit indices, four elements per thread.
+#define SC_EW_UNARY_DENSE(SUF, T)                                                    \
+  SC_KERNEL(ew_unary_dense_##SUF, ScUnaryArgs<T>) {                                 \
+    const unsigned n = (unsigned)args.it.n;                                         \
+    const unsigned base = SC_GID_X * (SC_GSIZE_X * 4u) + SC_TID_X;                  \
+    T v[4];                                                                         \
+    for (unsigned k = 0; k < 4u; ++k) {                                             \
+      const unsigned i = base + k * SC_GSIZE_X;                                     \
+      v[k] = i < n ? args.x[i] : (T)0;                                              \
+    }                                                                               \
+    for (unsigned k = 0; k < 4u; ++k) {                                             \
+      const unsigned i = base + k * SC_GSIZE_X;                                     \
+      if (i < n) args.out[i] = sc_gpu_unary_float<T>(args.op, v[k]);                \
+    }                                                                               \
+  }
+SC_GPU_FOR_FLOATS(SC_EW_UNARY_DENSE)
+
 #define SC_EW_UNARY_INT(SUF, T)                                                      \
   SC_KERNEL(ew_unary_##SUF, ScUnaryArgs<T>) {                                       \
     SC_GRID_STRIDE_LOOP(i, args.it.n) {                                             \

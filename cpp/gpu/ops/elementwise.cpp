@@ -115,6 +115,12 @@ void unary(int op, const Tensor& out, const Tensor& x) {
     a.x = gpu_ptr<const T>(x);
     a.it = layout<2>(out.shape(), {&out, &x});
     a.op = op;
+    if (is_floating(out.dtype()) && a.it.mode[0] == SC_OPERAND_CONTIGUOUS &&
+        a.it.mode[1] == SC_OPERAND_CONTIGUOUS && a.it.n < (int64_t(1) << 31)) {
+      launch(rt, typed_kernel("ew_unary_dense", out.dtype()), groups_for((a.it.n + 3) / 4), a,
+             {out.storage().get(), x.storage().get()});
+      return;
+    }
     launch(rt, typed_kernel("ew_unary", out.dtype()), elementwise_dims(a.it.n), a,
            {out.storage().get(), x.storage().get()});
   });
@@ -155,10 +161,7 @@ void binary(int op, const Tensor& out, const Tensor& x, const Tensor& y) {
     a.op = op;
     auto dense = [&](int k) { return a.it.mode[k] == SC_OPERAND_CONTIGUOUS || a.it.mode[k] == SC_OPERAND_IMMEDIATE; };
     if (a.it.mode[0] == SC_OPERAND_CONTIGUOUS && dense(1) && dense(2) && a.it.n < (int64_t(1) << 31)) {
-      LaunchDims d;
-      d.group.x = 256;
-      d.grid.x = (uint32_t)((a.it.n + 1023) / 1024);
-      launch(rt, typed_kernel("ew_binary_dense", out.dtype()), d, a,
+      launch(rt, typed_kernel("ew_binary_dense", out.dtype()), groups_for((a.it.n + 3) / 4), a,
              {out.storage().get(), storage_of(x), storage_of(y)});
       return;
     }
