@@ -96,3 +96,30 @@ def test_sim_memory_is_poisoned():
     # that forgets to write an element cannot pass by luck.
     t = sc.empty((16,), device="sim")
     assert np.isnan(t.numpy()).all()
+
+
+@pytest.mark.skipif(sc.device_count("cuda") == 0, reason="needs a CUDA device")
+@pytest.mark.parametrize("sync_every_launch", [True, False])
+def test_cuda_kernel_fault_names_the_kernel(sync_every_launch):
+    """A faulting CUDA kernel raises RuntimeError naming it (in a subprocess: a
+    fault leaves the CUDA context unusable)."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import numpy as np, splatcore as sc\n"
+            "from splatcore import _core\n"
+            "try:\n"
+            "    _core._gpu_selftest('selftest_wild_read', 'cuda', sc.tensor(np.ones(64, np.float32)), 64, 1, 1, 64)\n"
+            "    sc.synchronize('cuda')\n"
+            "except RuntimeError as e:\n"
+            "    print('RAISED', e)\n")
+    env = dict(os.environ, SPLATCORE_CUDA_SYNC="1" if sync_every_launch else "0")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert "RAISED" in r.stdout, r.stdout + r.stderr
+    assert "selftest_wild_read" in r.stdout
+
+
+def test_wild_read_is_caught_on_sim():
+    with pytest.raises(RuntimeError, match="selftest_wild_read.*out-of-bounds"):
+        run("selftest_wild_read", "sim", np.ones(64, np.float32), 64, 1, 1, 64)

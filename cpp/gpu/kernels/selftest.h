@@ -55,6 +55,9 @@ SC_KERNEL(selftest_atomics, ScSelfTestArgs) {
 SC_KERNEL(selftest_out_of_bounds, ScSelfTestArgs) {
   args.fout[SC_TID_X] = args.fin[args.n + SC_TID_X];  // reads past the end of fin
 }
+SC_KERNEL(selftest_wild_read, ScSelfTestArgs) {
+  args.fout[SC_TID_X] = args.fin[args.n * 1000000000 + SC_TID_X];  // far outside any allocation
+}
 SC_KERNEL(selftest_divergent_barrier, ScSelfTestArgs) {
   if (SC_TID_X < 16) SC_BARRIER();  // half the group never arrives
   args.fout[SC_TID_X] = 1.0f;
