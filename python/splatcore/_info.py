@@ -20,7 +20,11 @@ def info():
             "cpu": 1,
             "cuda": _core.cuda_device_count(),
             "metal": _core.metal_device_count(),
+            "sim": 1,  # the GPU simulator, in every build
         },
+        "gpus": [_core.device_properties(f"{kind}:{i}") for kind in ("cuda", "metal")
+                 for i in range(_core.device_count(kind))],
+        "gpu_gemm": _core._gpu_gemm_library(),
         "blas": _core.blas_name(),
         "threads": _core.num_threads(),
         # the CPU target of the multi-target kernels (SPLATCORE_CPU_TARGET forces one)

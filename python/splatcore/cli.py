@@ -18,6 +18,9 @@ def _cmd_info(args):
     print(f"  backends built : {', '.join(built)}")
     seen = ", ".join(f"{k}: {v}" for k, v in facts["devices"].items())
     print(f"  devices seen   : {seen}")
+    for gpu in facts["gpus"]:
+        print(f"  {gpu['device']:<15}: {gpu['name']}, {gpu['memory_bytes'] / 2**30:.0f} GiB")
+    print(f"  GPU GEMM       : {facts['gpu_gemm']}")
     print(f"  BLAS           : {facts['blas']}")
     print(f"  CPU threads    : {facts['threads']}")
     others = ", ".join(t for t in facts["cpu_targets"] if t != facts["cpu_target"])
