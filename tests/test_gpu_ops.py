@@ -324,3 +324,10 @@ def test_optimizer_row_surgery_on_the_device(device):
     opt.replace_param(p, q, sc.tensor(np.array([0, 6]), device=device))
     with pytest.raises(IndexError, match="out of bounds"):
         sc.synchronize(device)
+
+
+def test_long_columns_reduce_in_chunks(device):
+    x = rng(21).standard_normal((50_000, 3)).astype(np.float32)
+    t = sc.tensor(x, device=device)
+    assert rel(t.sum(axis=0).numpy(), x.astype(np.float64).sum(axis=0)) < 1e-4
+    np.testing.assert_array_equal(t.min(axis=0).numpy(), x.min(axis=0))

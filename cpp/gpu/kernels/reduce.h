@@ -3,7 +3,8 @@
 //   reduce_rows_*: K == 1; a group of 256 reduces one chunk of a row (SIMD
 //     shuffles within each SIMD group, then shared memory across them); long
 //     rows take a second launch over the per-chunk partials.
-//   reduce_cols_*: a thread per output walks R with stride K (coalesced over k).
+//   reduce_cols_*: a thread per output walks R with stride K (coalesced over k);
+//     few outputs over long columns split R into chunks, then reduce the chunks.
 // max / min propagate NaN as NumPy does (the CPU's rule).
 #pragma once
 #include "gpu/kernels/reduce_args.h"
@@ -48,11 +49,14 @@ SC_FN T sc_simd_combine(int op, T v, unsigned lane) {
     }                                                                                     \
   }                                                                                       \
   SC_KERNEL(reduce_cols_##SUF, ScReduceArgs<T>) {                                         \
+    /* a thread per (a, chunk c, k): rows [c chunk, (c + 1) chunk) into out (A, chunks, K) */ \
     const sc_i64 o = (sc_i64)SC_GID_X * SC_GSIZE_X + SC_TID_X;                            \
-    if (o >= args.A * args.K) return;                                                     \
-    const sc_i64 a = o / args.K, k = o - a * args.K;                                      \
+    if (o >= args.A * args.chunks * args.K) return;                                       \
+    const sc_i64 k = o % args.K, c = (o / args.K) % args.chunks, a = o / (args.K * args.chunks); \
+    sc_i64 r1 = (c + 1) * args.chunk;                                                     \
+    if (r1 > args.R) r1 = args.R;                                                         \
     T acc = args.identity;                                                                \
-    for (sc_i64 r = 0; r < args.R; ++r)                                                   \
+    for (sc_i64 r = c * args.chunk; r < r1; ++r)                                          \
       acc = sc_reduce_combine(args.op, acc, sc_reduce_load(args.op, args.src[(a * args.R + r) * args.K + k])); \
     args.out[o] = acc;                                                                    \
   }                                                                                       \

@@ -1,4 +1,5 @@
 // Host side of the reduction GPU kernels.
+#include <algorithm>
 #include <limits>
 #include <string>
 
@@ -46,12 +47,23 @@ void reduce(Reduce op, const Tensor& out, const Tensor& src, int64_t A, int64_t 
     a.identity = identity<T>(op);
     a.op = (int)op;
         if (K > 1 || R <= 256) {
-      // A thread per output.
-      a.out = gpu_ptr<T>(out);
-      a.chunk = R;
-      a.chunks = 1;
-      launch(rt, typed_kernel("reduce_cols", src.dtype()), groups_for(A * K), a,
-             {src.storage().get(), out.storage().get()});
+      // A thread per output, or per (output, chunk of rows) when few outputs
+      // would each walk a long column (then a second pass over the chunks).
+      int64_t chunks = 1;
+      if (A * K < 65536 && R > 1024) chunks = std::min<int64_t>((R + 255) / 256, 65536 / (A * K) + 1);
+      a.chunks = chunks;
+      a.chunk = (R + chunks - 1) / chunks;
+      if (chunks == 1) {
+        a.out = gpu_ptr<T>(out);
+        launch(rt, typed_kernel("reduce_cols", src.dtype()), groups_for(A * K), a,
+               {src.storage().get(), out.storage().get()});
+        return;
+      }
+      Tensor partial = Tensor::empty({A, chunks, K}, src.dtype(), out.device());
+      a.out = gpu_ptr<T>(partial);
+      launch(rt, typed_kernel("reduce_cols", src.dtype()), groups_for(A * chunks * K), a,
+             {src.storage().get(), partial.storage().get()});
+      reduce(op == Reduce::SumSquares ? Reduce::Sum : op, out, partial, A, chunks, K);
       return;
     }
     a.chunks = (R + kChunk - 1) / kChunk;
