@@ -52,6 +52,10 @@ static void check_shape(const Shape& shape, DType dtype) {
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   check_shape(shape, dtype);
+  // Every device tensor is made here: a GPU without float64 (Metal) refuses it at creation.
+  if (dtype == DType::Float64 && device.is_gpu() && !gpu::runtime(device).properties().float64)
+    throw TypeError("float64 tensors cannot live on " + device.str() +
+                    " (Metal GPUs have no 64-bit float): use float32");
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = Storage::allocate(numel_of(shape) * itemsize(dtype), device);
   impl->shape = shape;

@@ -21,12 +21,10 @@ std::string cublas_info() { return "none (no CUDA backend in this build)"; }
 #ifndef SPLATCORE_HAS_METAL
 bool metal_built() { return false; }
 int metal_device_count() { return 0; }
+namespace gpu {
+int metal_runtime_count() { return 0; }
+Runtime& metal_runtime(int) { throw std::logic_error("metal_runtime: no Metal backend in this build"); }
+}  // namespace gpu
 #endif
 
 }  // namespace sc
-
-namespace sc::gpu {
-// The Metal runtime (cpp/gpu/metal) is not written yet: no build has a device.
-int metal_runtime_count() { return 0; }
-Runtime& metal_runtime(int) { throw std::logic_error("metal_runtime: no Metal runtime yet"); }
-}  // namespace sc::gpu

@@ -1,0 +1,3 @@
+// Stub: IOSurfaceRef as an opaque handle.
+#pragma once
+typedef struct __IOSurface* IOSurfaceRef;
