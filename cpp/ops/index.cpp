@@ -305,15 +305,16 @@ Tensor scatter_add(const Tensor& x, int64_t axis, const Tensor& index, const Ten
     // grad_src[o, j, i] = g[o, idx, i] over the index's extent, zero elsewhere.
     Tensor gs = Tensor::empty(it, g[0].dtype());
     run_gather(gs, g[0].detach(), axis, it, *idx, false);
-    if (it != src_shape) {
-      Tensor full = Tensor::zeros(src_shape, gs.dtype());
-      Tensor view = full;
-      for (int64_t d = 0; d < (int64_t)it.size(); ++d) view = view.slice(d, 0, it[d]);
-      view.copy_from(gs);
-      gs = full;
-    }
-    return {g[0], gs};
+    return {g[0], it == src_shape ? gs : embed_in_zeros(gs, src_shape)};
   });
+}
+
+Tensor embed_in_zeros(const Tensor& part, const Shape& shape) {
+  Tensor full = Tensor::zeros(shape, part.dtype(), part.device());
+  Tensor view = full;
+  for (int64_t d = 0; d < part.ndim(); ++d) view = view.slice(d, 0, part.shape()[d]);
+  view.copy_from(part);
+  return full;
 }
 
 // ---- masked_select / nonzero ------------------------------------------------------------

@@ -20,5 +20,8 @@ Tensor nonzero_1d(const Tensor& mask);
 Tensor concat(const std::vector<Tensor>& xs, int64_t axis = 0);
 Tensor stack(const std::vector<Tensor>& xs, int64_t axis = 0);
 Tensor cumsum(const Tensor& x, int64_t axis);
+// `part` placed at the origin of zeros of `shape` (each of its dims <= shape's),
+// on part's device: scatter_add's gradient for a src larger than the index.
+Tensor embed_in_zeros(const Tensor& part, const Shape& shape);
 
 }  // namespace sc

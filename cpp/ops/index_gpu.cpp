@@ -76,14 +76,7 @@ Tensor scatter_add_gpu(const Tensor& x, int64_t axis, const Tensor& index, const
     // grad_src[o, j, i] = g[o, idx, i] over the index's extent, zero elsewhere.
     Tensor gs = Tensor::empty(it, g[0].dtype(), g[0].device());
     gpu::gather(gs, g[0].detach(), idx, axis, it, false);
-    if (it != src_shape) {
-      Tensor full = Tensor::zeros(src_shape, gs.dtype(), gs.device());
-      Tensor view = full;
-      for (int64_t d = 0; d < (int64_t)it.size(); ++d) view = view.slice(d, 0, it[d]);
-      view.copy_from(gs);
-      gs = full;
-    }
-    return {g[0], gs};
+    return {g[0], it == src_shape ? gs : embed_in_zeros(gs, src_shape)};
   });
 }
 
