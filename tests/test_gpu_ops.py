@@ -331,3 +331,9 @@ def test_long_columns_reduce_in_chunks(device):
     t = sc.tensor(x, device=device)
     assert rel(t.sum(axis=0).numpy(), x.astype(np.float64).sum(axis=0)) < 1e-4
     np.testing.assert_array_equal(t.min(axis=0).numpy(), x.min(axis=0))
+
+
+def test_tensor_of_a_device_tensor_keeps_its_device(device):
+    t = sc.tensor(np.arange(3.0), device=device)
+    assert sc.tensor(t).device == t.device
+    assert sc.tensor(t, device="cpu").device == "cpu"

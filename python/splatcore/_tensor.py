@@ -8,7 +8,9 @@ def tensor(data, dtype=None, requires_grad=False, device=None):
     (Python floats become float32), on `device` (default: the default device,
     see set_default_device)."""
     t = _core.Tensor(data, dtype)
-    target = device if device is not None else _core.get_default_device()
+    # Data already on a GPU (a Tensor there, a CUDA array through DLPack) stays
+    # there unless a device is named; everything else goes to the default device.
+    target = device if device is not None else (t.device if t.device != "cpu" else _core.get_default_device())
     t = t.to(device=target)
     if requires_grad:
         t.requires_grad = True
