@@ -13,8 +13,8 @@ else clang++ on PATH.
 
     python tools/check_metal_host.py [FILE.cpp ...]   # default: the backend's sources
 
-Exit status: 0 when every file compiles, 1 on a compile error (printed),
-2 when clang++ or metal-cpp is missing (the reason printed).
+Exit status: 0 when every file compiles (warnings are printed), 1 on a compile
+error (printed), 2 when clang++ or metal-cpp is missing (the reason printed).
 """
 import glob
 import os
@@ -82,9 +82,8 @@ def main(argv):
             if rc != 0:
                 failed = True
                 print(f"{rel}: does not compile against metal-cpp:\n{out}")
-            elif out:  # warnings
-                failed = True
-                print(f"{rel}: warnings:\n{out}")
+            elif out:  # warnings are shown, not fatal: other compilers' -Wall differs
+                print(f"{rel}: compiles, with warnings:\n{out}")
     if not failed:
         print(f"check_metal_host: {len(files)} Metal host sources compile against {metal_cpp}")
     return 1 if failed else 0

@@ -63,7 +63,10 @@ class MetalRuntime final : public Runtime {
         pool_(device, size_t(device->recommendedMaxWorkingSetSize() / 4)),
         // SPLATCORE_METAL_BATCH: dispatches per command buffer (commits without waiting).
         stream_(queue_, env_size("SPLATCORE_METAL_BATCH", 256), 8),
-        pipelines_(device) {
+        pipelines_(device),
+        // SPLATCORE_METAL_SYNC=1 waits after every dispatch, so that a failing
+        // command buffer names the one kernel that failed (for debugging).
+        sync_each_(env_size("SPLATCORE_METAL_SYNC", 0) != 0) {
     if (!queue_) throw std::runtime_error("metal: cannot create a command queue on device " + std::to_string(index));
     metal::AutoreleaseScope pool;
     props_.name = device->name() ? device->name()->utf8String() : "Apple GPU";
@@ -199,6 +202,7 @@ class MetalRuntime final : public Runtime {
     enc->dispatchThreadgroups(MTL::Size(dims.grid.x, dims.grid.y, dims.grid.z),
                               MTL::Size(dims.group.x, dims.group.y, dims.group.z));
     stream_.dispatched();
+    if (sync_each_) stream_.wait();
   }
   void synchronize() override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -224,6 +228,7 @@ class MetalRuntime final : public Runtime {
   metal::BufferPool pool_;
   metal::CommandStream stream_;
   metal::PipelineCache pipelines_;
+  bool sync_each_;
   Properties props_;
   std::mutex mu_;
   std::vector<const MTL::Resource*> resident_;  // scratch of launch()
