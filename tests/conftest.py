@@ -36,5 +36,12 @@ def _gpu_devices():
 
 @pytest.fixture(params=_gpu_devices())
 def gpu_device(request):
-    """Every GPU device this run can use (tests of GPU ops compare it with the CPU)."""
+    """Every GPU device this run can use (tests of GPU ops compare it with the CPU).
+    Metal has no float64: tests marked `needs_float64` skip there, with the reason."""
+    if request.param == "metal" and request.node.get_closest_marker("needs_float64"):
+        pytest.skip("Metal has no float64; this test compares float64 results")
     return request.param
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "needs_float64: the test computes in float64 on the GPU device")
