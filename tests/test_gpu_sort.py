@@ -1,4 +1,4 @@
-"""The GPU radix sort (reduce-then-scan LSD, 4-bit digits) on every GPU device
+"""The GPU radix sort (reduce-then-scan LSD, 8-bit digits) on every GPU device
 against NumPy's stable argsort, over bit ranges, sizes around the tile of 1024
 and heavy duplicates."""
 import numpy as np

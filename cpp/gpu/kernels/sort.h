@@ -1,4 +1,4 @@
-// The GPU radix sort: stable LSD over 4-bit digits of uint32 keys with uint32
+// The GPU radix sort: stable LSD over 8-bit digits of uint32 keys with uint32
 // values, reduce-then-scan (no decoupled look-back: Apple GPUs give no
 // forward-progress guarantee between groups). A pass is three launches:
 //   radix_count   each group counts the digits of its tile of 1024 keys;
@@ -11,7 +11,7 @@
 
 SC_KERNEL(radix_count, ScRadixArgs) {
   SC_SHARED(unsigned int, hist, SC_SORT_DIGITS);
-  if (SC_TID_X < SC_SORT_DIGITS) hist[SC_TID_X] = 0u;
+  for (unsigned int d = SC_TID_X; d < SC_SORT_DIGITS; d += SC_SORT_GROUP) hist[d] = 0u;
   SC_BARRIER();
   const unsigned int base = SC_GID_X * SC_SORT_TILE;
   for (unsigned int k = 0; k < SC_SORT_ITEMS; ++k) {
@@ -19,14 +19,16 @@ SC_KERNEL(radix_count, ScRadixArgs) {
     if (i < args.n) sc_atomic_add(&hist[(args.keys_in[i] >> args.shift) & args.mask], 1u);
   }
   SC_BARRIER();
-  if (SC_TID_X < SC_SORT_DIGITS) args.counts[SC_TID_X * SC_NGROUPS_X + SC_GID_X] = hist[SC_TID_X];
+  for (unsigned int d = SC_TID_X; d < SC_SORT_DIGITS; d += SC_SORT_GROUP)
+    args.counts[d * SC_NGROUPS_X + SC_GID_X] = hist[d];
 }
 
 SC_KERNEL(radix_scatter, ScRadixArgs) {
   SC_SHARED(unsigned int, offset, SC_SORT_DIGITS);                        // next slot per digit
   SC_SHARED(unsigned int, warp_counts, (SC_SORT_GROUP / 32) * SC_SORT_DIGITS);
   const unsigned int warp = SC_SIMD_ID, lane = SC_LANE;
-  if (SC_TID_X < SC_SORT_DIGITS) offset[SC_TID_X] = args.counts[SC_TID_X * SC_NGROUPS_X + SC_GID_X];
+  for (unsigned int d = SC_TID_X; d < SC_SORT_DIGITS; d += SC_SORT_GROUP)
+    offset[d] = args.counts[d * SC_NGROUPS_X + SC_GID_X];
   const unsigned int lanes_below = (1u << lane) - 1u;
   const unsigned int base = SC_GID_X * SC_SORT_TILE;
   for (unsigned int k = 0; k < SC_SORT_ITEMS; ++k) {
@@ -37,7 +39,7 @@ SC_KERNEL(radix_scatter, ScRadixArgs) {
     const unsigned int digit = valid ? ((key >> args.shift) & args.mask) : SC_SORT_DIGITS;
     // Lanes of this SIMD group holding the same digit: AND of the ballots of its bits.
     unsigned int same = sc_simd_ballot(valid);
-    for (unsigned int b = 0; b < 4u; ++b) {
+    for (unsigned int b = 0; b < (unsigned int)SC_SORT_DIGIT_BITS; ++b) {
       const unsigned int bit = sc_simd_ballot(((digit >> b) & 1u) != 0u);
       same &= ((digit >> b) & 1u) ? bit : ~bit;
     }
@@ -56,10 +58,10 @@ SC_KERNEL(radix_scatter, ScRadixArgs) {
       args.values_out[pos] = args.values_in[i];
     }
     SC_BARRIER();
-    if (SC_TID_X < SC_SORT_DIGITS) {
+    for (unsigned int d = SC_TID_X; d < SC_SORT_DIGITS; d += SC_SORT_GROUP) {
       unsigned int total = 0u;
-      for (unsigned int w = 0; w < SC_SORT_GROUP / 32; ++w) total += warp_counts[w * SC_SORT_DIGITS + SC_TID_X];
-      offset[SC_TID_X] += total;
+      for (unsigned int w = 0; w < SC_SORT_GROUP / 32; ++w) total += warp_counts[w * SC_SORT_DIGITS + d];
+      offset[d] += total;
     }
     SC_BARRIER();
   }

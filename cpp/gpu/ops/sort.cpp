@@ -51,12 +51,12 @@ void radix_sort_pairs(const Tensor& keys_out, const Tensor& values_out, const Te
   LaunchDims d = tiles(n);
   Tensor counts = Tensor::empty({(int64_t)SC_SORT_DIGITS * d.grid.x}, DType::UInt32, dev);
   // Ping-pong: the last pass lands in keys_out / values_out.
-  const int passes = (end_bit - begin_bit + 3) / 4;
+  const int passes = (end_bit - begin_bit + SC_SORT_DIGIT_BITS - 1) / SC_SORT_DIGIT_BITS;
   Tensor ka = Tensor::empty({n}, DType::UInt32, dev), va = Tensor::empty({n}, DType::UInt32, dev);
   Tensor src_k = keys_in, src_v = values_in;
   for (int p = 0; p < passes; ++p) {
-    const int shift = begin_bit + 4 * p;
-    const int bits = end_bit - shift < 4 ? end_bit - shift : 4;
+    const int shift = begin_bit + SC_SORT_DIGIT_BITS * p;
+    const int bits = end_bit - shift < SC_SORT_DIGIT_BITS ? end_bit - shift : SC_SORT_DIGIT_BITS;
     const bool last = p == passes - 1;
     // Alternate so that the final pass writes the outputs.
     const bool to_out = ((passes - 1 - p) % 2) == 0;
