@@ -47,12 +47,12 @@ def start_server(host: str = "127.0.0.1", port: int = 8080, log=print):
     """A started viser server and its URL. Other hosts than loopback print a
     warning (anyone who can reach the port sees the scene and can drive it)."""
     viser = require_viser()
-    if host not in LOOPBACK:
-        print(f"warning: the viewer listens on {host}, not only this machine: anyone who can "
-              f"reach port {port} there can see the scene and use its controls", file=sys.stderr)
     chosen = free_port(host, port)
     if chosen != port:
         log(f"viewer: port {port} is busy, using {chosen}")
+    if host not in LOOPBACK:
+        print(f"warning: the viewer listens on {host}, not only this machine: anyone who can "
+              f"reach port {chosen} there can see the scene and use its controls", file=sys.stderr)
     server = viser.ViserServer(host=host, port=chosen, verbose=False)
     # share links would publish the viewer through viser's public relay: off
     server.request_share_url = lambda *a, **k: None
