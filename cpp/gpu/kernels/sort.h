@@ -4,8 +4,9 @@
 //   radix_count   each group counts the digits of its tile of 1024 keys;
 //   scan_u32_*    the (digit, group) counts, digit-major, are exclusive-scanned;
 //   radix_scatter each group ranks its keys stably (ballots of the digit bits
-//                 give, per SIMD group, the earlier lanes with the same digit)
-//                 and writes them at the scanned offsets.
+//                 give, per SIMD group, the earlier lanes with the same digit),
+//                 sorts its tile by digit in shared memory, and writes it out in
+//                 that order at the scanned offsets (coalesced writes).
 #pragma once
 #include "gpu/kernels/sort_args.h"
 
@@ -24,15 +25,19 @@ SC_KERNEL(radix_count, ScRadixArgs) {
 }
 
 SC_KERNEL(radix_scatter, ScRadixArgs) {
-  SC_SHARED(unsigned int, offset, SC_SORT_DIGITS);                        // next slot per digit
+  SC_SHARED(unsigned int, run, SC_SORT_DIGITS);          // keys of each digit ranked so far in the tile
+  SC_SHARED(unsigned int, tile_start, SC_SORT_DIGITS);   // the tile's first slot of each digit
   SC_SHARED(unsigned int, warp_counts, (SC_SORT_GROUP / 32) * SC_SORT_DIGITS);
+  SC_SHARED(unsigned int, warp_sums, SC_SORT_GROUP / 32);
+  SC_SHARED(unsigned int, tile_keys, SC_SORT_TILE);
+  SC_SHARED(unsigned int, tile_values, SC_SORT_TILE);
   const unsigned int warp = SC_SIMD_ID, lane = SC_LANE;
-  for (unsigned int d = SC_TID_X; d < SC_SORT_DIGITS; d += SC_SORT_GROUP)
-    offset[d] = args.counts[d * SC_NGROUPS_X + SC_GID_X];
+  for (unsigned int d = SC_TID_X; d < SC_SORT_DIGITS; d += SC_SORT_GROUP) run[d] = 0u;
   const unsigned int lanes_below = (1u << lane) - 1u;
   const unsigned int base = SC_GID_X * SC_SORT_TILE;
+  unsigned int my_key[SC_SORT_ITEMS], my_digit[SC_SORT_ITEMS], my_rank[SC_SORT_ITEMS];
+  // 1. Rank every key among the tile's keys of its digit, in index order (stable).
   for (unsigned int k = 0; k < SC_SORT_ITEMS; ++k) {
-    // Keys in index order: round k, then thread order.
     const unsigned int i = base + k * SC_SORT_GROUP + SC_TID_X;
     const bool valid = i < args.n;
     const unsigned int key = valid ? args.keys_in[i] : 0u;
@@ -50,20 +55,51 @@ SC_KERNEL(radix_scatter, ScRadixArgs) {
     // The lowest lane of each digit publishes the SIMD group's count of it.
     if (valid && rank == 0u) warp_counts[warp * SC_SORT_DIGITS + digit] = sc_popcount(same);
     SC_BARRIER();
+    my_key[k] = key;
+    my_digit[k] = digit;
+    my_rank[k] = 0u;
     if (valid) {
       unsigned int before = 0u;
       for (unsigned int w = 0; w < warp; ++w) before += warp_counts[w * SC_SORT_DIGITS + digit];
-      const unsigned int pos = offset[digit] + before + rank;
-      args.keys_out[pos] = key;
-      args.values_out[pos] = args.values_in[i];
+      my_rank[k] = run[digit] + before + rank;
     }
     SC_BARRIER();
     for (unsigned int d = SC_TID_X; d < SC_SORT_DIGITS; d += SC_SORT_GROUP) {
       unsigned int total = 0u;
       for (unsigned int w = 0; w < SC_SORT_GROUP / 32; ++w) total += warp_counts[w * SC_SORT_DIGITS + d];
-      offset[d] += total;
+      run[d] += total;
     }
     SC_BARRIER();
+  }
+  // 2. The tile's digit starts: an exclusive scan of run[] (one digit per thread).
+  const unsigned int count = SC_TID_X < SC_SORT_DIGITS ? run[SC_TID_X] : 0u;
+  const unsigned int in_warp = sc_simd_prefix_exclusive_sum(count);
+  if (lane == 31u) warp_sums[warp] = in_warp + count;
+  SC_BARRIER();
+  unsigned int before_warps = 0u;
+  for (unsigned int w = 0; w < warp; ++w) before_warps += warp_sums[w];
+  if (SC_TID_X < SC_SORT_DIGITS) tile_start[SC_TID_X] = before_warps + in_warp;
+  SC_BARRIER();
+  // 3. The tile sorted by digit in shared memory...
+  for (unsigned int k = 0; k < SC_SORT_ITEMS; ++k) {
+    const unsigned int i = base + k * SC_SORT_GROUP + SC_TID_X;
+    if (i >= args.n) continue;
+    const unsigned int slot = tile_start[my_digit[k]] + my_rank[k];
+    tile_keys[slot] = my_key[k];
+    tile_values[slot] = args.values_in[i];
+  }
+  SC_BARRIER();
+  // 4. ...written out in slot order: neighbouring slots of one digit land in
+  // neighbouring addresses (coalesced), at the digit's scanned global offset.
+  const unsigned int in_tile = args.n - base < SC_SORT_TILE ? args.n - base : SC_SORT_TILE;
+  for (unsigned int k = 0; k < SC_SORT_ITEMS; ++k) {
+    const unsigned int slot = k * SC_SORT_GROUP + SC_TID_X;
+    if (slot >= in_tile) continue;
+    const unsigned int key = tile_keys[slot];
+    const unsigned int digit = (key >> args.shift) & args.mask;
+    const unsigned int pos = args.counts[digit * SC_NGROUPS_X + SC_GID_X] + (slot - tile_start[digit]);
+    args.keys_out[pos] = key;
+    args.values_out[pos] = tile_values[slot];
   }
 }
 
