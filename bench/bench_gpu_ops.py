@@ -160,15 +160,18 @@ def test_tiny_op_host_time():
     report("tiny add (1 element), host time per op", ours, theirs, f"({ours * 1e6:.2f} us)")
 
 
-@pytest.mark.parametrize("n", [1_000_000, 10_000_000])
+@pytest.mark.parametrize("n", [1_000_000, 10_000_000, 100_000_000])
 def test_radix_sort_pairs(n):
-    """Our reduce-then-scan radix sort beside CUB (torch.sort, stable) on the same uint32 keys."""
-    keys = sc.tensor(np.random.default_rng(9).integers(0, 2 ** 32, n, dtype=np.uint64).astype(np.uint32),
-                     device="cuda")
+    """Our reduce-then-scan radix sort beside CUB (torch.sort, stable) on the same keys: 31-bit
+    values, so that torch sorts them as int32 (its index output is the value array)."""
+    k = np.random.default_rng(9).integers(0, 2 ** 31, n, dtype=np.int64)
+    keys = sc.tensor(k.astype(np.uint32), device="cuda")
     values = sc.arange(n, dtype="uint32", device="cuda")
-    tk = torch.from_dlpack(keys.astype("int64"))  # torch has no uint32 sort on CUDA in every version
-    ours = median_seconds(lambda: sc.sort.radix_sort_pairs(keys, values), sc_sync, reps=10)
+    tk = torch.from_numpy(k.astype(np.int32)).cuda()
+    ours = median_seconds(lambda: sc.sort.radix_sort_pairs(keys, values, 0, 31), sc_sync, reps=10)
     theirs = median_seconds(lambda: torch.sort(tk, stable=True), torch_sync, reps=10)
-    ko, _ = sc.sort.radix_sort_pairs(keys, values)
-    assert np.array_equal(ko.numpy()[:1000], torch.sort(tk, stable=True).values.cpu().numpy()[:1000])
-    report(f"radix sort pairs {n // 1000000}M uint32 (torch.sort stable, CUB)", ours, theirs)
+    ko, vo = sc.sort.radix_sort_pairs(keys, values, 0, 31)
+    ref = torch.sort(tk, stable=True)
+    assert np.array_equal(ko.numpy()[:1000].astype(np.int64), ref.values.cpu().numpy()[:1000])
+    assert np.array_equal(vo.numpy()[-1000:].astype(np.int64), ref.indices.cpu().numpy()[-1000:])
+    report(f"radix sort pairs {n // 1000000}M 31-bit keys (torch.sort stable int32, CUB)", ours, theirs)
