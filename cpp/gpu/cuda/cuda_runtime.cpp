@@ -1,4 +1,4 @@
-// The CUDA runtime: one non-blocking stream per device, memory from the
+// The CUDA runtime: one stream per device, memory from the
 // stream-ordered pool (cudaMallocAsync, kept cached: the pool's release
 // threshold is unlimited), launches of the kernels nvcc compiled from
 // cpp/gpu/kernels (registered by name), errors raised naming the kernel.
@@ -70,7 +70,10 @@ class CudaRuntime final : public Runtime {
     props_.max_group_size = p.maxThreadsPerBlock;
     props_.max_shared_bytes = p.sharedMemPerBlock;
     props_.float64 = true;
-    check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+    // A blocking stream: it is ordered with the legacy default stream, where
+    // PyTorch and CuPy work by default, so tensors shared through DLPack or
+    // __cuda_array_interface__ see each other's queued writes without a sync.
+    check(cudaStreamCreateWithFlags(&stream_, cudaStreamDefault), "cudaStreamCreate");
     cudaMemPool_t pool;
     check(cudaDeviceGetDefaultMemPool(&pool, index), "cudaDeviceGetDefaultMemPool");
     uint64_t keep = UINT64_MAX;  // never give cached blocks back to the driver at a sync
