@@ -157,13 +157,13 @@ static std::pair<const char*, const char*> byte_span(const Tensor& t) {
     int64_t ext = (t.shape()[d] - 1) * t.strides()[d];
     (ext < 0 ? lo : hi) += ext;
   }
-  const char* base = static_cast<const char*>(t.raw());
+  const char* base = static_cast<const char*>(t.device().is_gpu() ? gpu::gpu_address(t) : t.raw());
   int64_t isz = (int64_t)itemsize(t.dtype());
   return {base + lo * isz, base + (hi + 1) * isz};
 }
 
 static bool may_overlap(const Tensor& a, const Tensor& b) {
-  if (a.numel() == 0 || b.numel() == 0) return false;
+  if (a.numel() == 0 || b.numel() == 0 || a.device() != b.device()) return false;
   auto [a0, a1] = byte_span(a);
   auto [b0, b1] = byte_span(b);
   return a0 < b1 && b0 < a1;
@@ -173,12 +173,6 @@ void Tensor::copy_from(const Tensor& src) {
   if (storage()->readonly)
     throw ValueError("assignment destination is read-only (the tensor wraps read-only memory)");
   Tensor s = src.detach();
-  if (device().is_gpu() || s.device().is_gpu()) {
-    if (s.shape() != shape()) s = s.expand(shape());
-    if (s.device() == device() && s.storage() == storage()) s = s.clone();  // may overlap
-    copy_strided(*this, s);
-    return;
-  }
   // Reading and writing the same memory (t[1:] = t[:-1]): read from a copy.
   if (may_overlap(*this, s)) s = s.clone();
   if (s.shape() != shape()) s = s.expand(shape());
@@ -263,19 +257,13 @@ Tensor Tensor::detach() const {
 
 // ---- repr -------------------------------------------------------------------
 std::string Tensor::repr() const {
-  if (device().is_gpu()) {
-    // The values come from a host copy; the device and autograd state from self.
-    std::string r = detach().to_device(Device{}).repr();
-    r.pop_back();  // ")"
-    r += ", device=" + device().str();
-    if (requires_grad()) r += impl_->grad_fn ? ", grad_fn=" + impl_->grad_fn->name() : ", requires_grad=True";
-    return r + ")";
-  }
+  // Values are read from `host`: self on the CPU, a copy of a GPU tensor.
+  const Tensor host = device().is_gpu() ? detach().to_device(Device{}) : *this;
   std::ostringstream o;
   o << "Tensor(";
   int64_t n = numel();
-  // Reads the element at `off` (elements from raw()) straight from storage:
-  // repr touches only the few elements it prints, never copies the tensor.
+  // Reads the element at `off` (elements from host.raw()) straight from storage:
+  // on the CPU repr touches only the few elements it prints, never copies the tensor.
   auto fmt = [&](int64_t off) {
     std::ostringstream e;
     auto emit = [&](auto x) {
@@ -295,7 +283,7 @@ std::string Tensor::repr() const {
         }
       }
     };
-    SC_DISPATCH_STORAGE(dtype(), { emit(data<scalar_t>()[off]); });
+    SC_DISPATCH_STORAGE(dtype(), { emit(host.data<scalar_t>()[off]); });
     return e.str();
   };
   // nested brackets; elide the middle of long dimensions
@@ -304,7 +292,7 @@ std::string Tensor::repr() const {
       o << fmt(base);
       return;
     }
-    int64_t len = shape()[dim], stride = strides()[dim];
+    int64_t len = shape()[dim], stride = host.strides()[dim];
     o << "[";
     for (int64_t i = 0; i < len; ++i) {
       if (len > 6 && i == 3) {
