@@ -31,10 +31,6 @@ void col2im(const Tensor& cols, const Tensor& image, const ConvShape& s) {
   run("col2im", image, cols, s, image.numel());
 }
 
-}  // namespace sc::gpu
-
-namespace sc::gpu {
-
 void bilinear(bool backward, const Tensor& src, const Tensor& dst, int64_t planes, int64_t H, int64_t W,
               int64_t Ho, int64_t Wo, bool align_corners) {
   if (planes * Ho * Wo == 0) return;

@@ -66,19 +66,9 @@ ScStrided layout(const Shape& shape, const std::array<const Tensor*, K>& ops) {
   return it;
 }
 
-LaunchDims elementwise_dims(int64_t n) {
-  // One element per thread up to 2^22 groups of 256; beyond, the grid-stride loop.
-  uint64_t groups = (uint64_t(n) + 255) / 256;
-  if (groups > (uint64_t(1) << 22)) groups = uint64_t(1) << 22;
-  LaunchDims d;
-  d.group.x = 256;
-  d.grid.x = (uint32_t)(groups ? groups : 1);
-  return d;
-}
-
 template <typename T>
 T immediate_value(const Tensor& t) {
-  T v;
+  T v = T(0);
   SC_DISPATCH_STORAGE(t.dtype(), { v = convert<T>(*t.data<scalar_t>()); });
   return v;
 }
@@ -109,7 +99,7 @@ void unary(int op, const Tensor& out, const Tensor& x) {
   if (out.numel() == 0) return;
   Runtime& rt = runtime(out.device());
   SC_DISPATCH_NUMERIC(out.dtype(), "GPU unary", {
-    using T = std::conditional_t<std::is_same_v<scalar_t, int64_t>, long long, scalar_t>;
+    using T = kernel_t<scalar_t>;
     ScUnaryArgs<T> a;
     a.out = gpu_ptr<T>(out);
     a.x = gpu_ptr<const T>(x);
@@ -121,7 +111,7 @@ void unary(int op, const Tensor& out, const Tensor& x) {
              {out.storage().get(), x.storage().get()});
       return;
     }
-    launch(rt, typed_kernel("ew_unary", out.dtype()), elementwise_dims(a.it.n), a,
+    launch(rt, typed_kernel("ew_unary", out.dtype()), grid_stride_groups(a.it.n), a,
            {out.storage().get(), x.storage().get()});
   });
 }
@@ -136,7 +126,7 @@ void unary_backward(int op, const Tensor& out, const Tensor& g, const Tensor& v)
     a.v = gpu_ptr<const scalar_t>(v);
     a.n = out.numel();
     a.op = op;
-    launch(rt, typed_kernel("ew_unary_backward", out.dtype()), elementwise_dims(a.n),
+    launch(rt, typed_kernel("ew_unary_backward", out.dtype()), grid_stride_groups(a.n),
            a, {out.storage().get(), g.storage().get(), v.storage().get()});
   });
 }
@@ -154,7 +144,7 @@ void binary(int op, const Tensor& out, const Tensor& x, const Tensor& y) {
   if (out.numel() == 0) return;
   Runtime& rt = runtime(out.device());
   SC_DISPATCH_NUMERIC(out.dtype(), "GPU binary", {
-    using T = std::conditional_t<std::is_same_v<scalar_t, int64_t>, long long, scalar_t>;
+    using T = kernel_t<scalar_t>;
     ScBinaryArgs<T> a;
     a.out = gpu_ptr<T>(out);
     fill_binary_operands<ScBinaryArgs<T>, T>(a, out, x, y);
@@ -165,7 +155,7 @@ void binary(int op, const Tensor& out, const Tensor& x, const Tensor& y) {
              {out.storage().get(), storage_of(x), storage_of(y)});
       return;
     }
-    launch(rt, typed_kernel("ew_binary", out.dtype()), elementwise_dims(a.it.n), a,
+    launch(rt, typed_kernel("ew_binary", out.dtype()), grid_stride_groups(a.it.n), a,
            {out.storage().get(), storage_of(x), storage_of(y)});
   });
 }
@@ -174,12 +164,12 @@ void compare(int op, const Tensor& out, const Tensor& x, const Tensor& y) {
   if (out.numel() == 0) return;
   Runtime& rt = runtime(out.device());
   SC_DISPATCH_NUMERIC(x.dtype(), "GPU compare", {
-    using T = std::conditional_t<std::is_same_v<scalar_t, int64_t>, long long, scalar_t>;
+    using T = kernel_t<scalar_t>;
     ScCompareArgs<T> a;
     a.out = gpu_ptr<unsigned char>(out);
     fill_binary_operands<ScCompareArgs<T>, T>(a, out, x, y);
     a.op = op;
-    launch(rt, typed_kernel("ew_compare", x.dtype()), elementwise_dims(a.it.n), a,
+    launch(rt, typed_kernel("ew_compare", x.dtype()), grid_stride_groups(a.it.n), a,
            {out.storage().get(), storage_of(x), storage_of(y)});
   });
 }
@@ -203,7 +193,7 @@ static void where_sized(Runtime& rt, const char* name, const Tensor& out, const 
   bits(x, a.a_imm);
   bits(y, a.b_imm);
   a.it = layout<4>(out.shape(), operands<4>({&out, &c, &x, &y}));
-  launch(rt, kernel(name), elementwise_dims(a.it.n), a,
+  launch(rt, kernel(name), grid_stride_groups(a.it.n), a,
          {out.storage().get(), c.storage().get(), storage_of(x), storage_of(y)});
 }
 
@@ -235,7 +225,7 @@ void fill(const Tensor& out, double value) {
     rt.fill_bytes(a.out, 0, a.n * a.size);
     return;
   }
-  launch(rt, kernel("ew_fill"), elementwise_dims(a.n), a, {out.storage().get()});
+  launch(rt, kernel("ew_fill"), grid_stride_groups(a.n), a, {out.storage().get()});
 }
 
 static bool dense(const Tensor& t) { return t.is_contiguous(); }
@@ -291,7 +281,7 @@ void copy(const Tensor& dst, const Tensor& src_in) {
   a.it = layout<2>(dst.shape(), {&dst, &src});
   a.dst_dtype = (int)dst.dtype();
   a.src_dtype = (int)src.dtype();
-  launch(rt, kernel("ew_copy"), elementwise_dims(a.it.n), a, {dst.storage().get(), src.storage().get()});
+  launch(rt, kernel("ew_copy"), grid_stride_groups(a.it.n), a, {dst.storage().get(), src.storage().get()});
 }
 
 }  // namespace sc::gpu

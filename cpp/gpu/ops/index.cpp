@@ -33,12 +33,16 @@ ErrorWord& error_word(Device d) {
   return w;
 }
 
+// dst / src addressed through their strides over the iteration shape `it`,
+// the indexed axis through the index (of `axis_size` entries along it).
 template <typename T>
-void fill_index_args(ScIndexArgs<T>& a, const Tensor& dst, const Tensor& src, const Tensor& index,
-                     int64_t axis, const Shape& it, bool along_only, int64_t axis_size, ErrorWord& w) {
+void launch_index(const char* name, const Tensor& dst, const Tensor& src, const Tensor& index, int64_t axis,
+                  const Shape& it, bool along_only, int64_t axis_size) {
   if ((int)it.size() > SC_INDEX_MAX_DIMS)
     throw ValueError("GPU indexing: at most " + std::to_string(SC_INDEX_MAX_DIMS) + " dimensions, got " +
                      std::to_string(it.size()));
+  ErrorWord& w = error_word(dst.device());
+  ScIndexArgs<T> a;
   a.dst = gpu_ptr<T>(dst);
   a.src = gpu_ptr<const T>(src);
   a.index = gpu_ptr<const long long>(index);
@@ -54,8 +58,9 @@ void fill_index_args(ScIndexArgs<T>& a, const Tensor& dst, const Tensor& src, co
     a.src_strides[d] = src.strides()[d];
     a.index_strides[d] = along_only ? (d == axis ? 1 : 0) : istr[d];
   }
+  launch(runtime(dst.device()), kernel(name), groups_for(a.n), a,
+         {dst.storage().get(), src.storage().get(), index.storage().get(), w.word.storage().get()});
 }
-
 
 }  // namespace
 
@@ -80,42 +85,29 @@ void check_device_errors(Device d) {
 void gather(const Tensor& out, const Tensor& src, const Tensor& index, int64_t axis, const Shape& it,
             bool along_only) {
   if (numel_of(it) == 0) return;
-  Runtime& rt = runtime(out.device());
-  ErrorWord& w = error_word(out.device());
-  auto run = [&](auto tag, const char* name) {
-    using T = decltype(tag);
-    ScIndexArgs<T> a;
-    fill_index_args<T>(a, out, src, index, axis, it, along_only, src.shape()[axis], w);
-    launch(rt, kernel(name), groups_for(a.n), a,
-           {out.storage().get(), src.storage().get(), index.storage().get(), w.word.storage().get()});
-  };
+  const int64_t n = src.shape()[axis];
   switch (itemsize(out.dtype())) {
-    case 1: run((unsigned char)0, "index_gather_b1"); break;
-    case 2: run((unsigned short)0, "index_gather_b2"); break;
-    case 4: run((unsigned int)0, "index_gather_b4"); break;
-    default: run((unsigned long long)0, "index_gather_b8"); break;
+    case 1: launch_index<unsigned char>("index_gather_b1", out, src, index, axis, it, along_only, n); break;
+    case 2: launch_index<unsigned short>("index_gather_b2", out, src, index, axis, it, along_only, n); break;
+    case 4: launch_index<unsigned int>("index_gather_b4", out, src, index, axis, it, along_only, n); break;
+    default: launch_index<unsigned long long>("index_gather_b8", out, src, index, axis, it, along_only, n); break;
   }
 }
 
 void scatter_add(const Tensor& dst, const Tensor& src, const Tensor& index, int64_t axis, const Shape& it,
                  bool along_only) {
   if (numel_of(it) == 0) return;
-  Runtime& rt = runtime(dst.device());
-  ErrorWord& w = error_word(dst.device());
-  auto run = [&](auto tag, const char* name) {
-    using T = decltype(tag);
-    ScIndexArgs<T> a;
-    fill_index_args<T>(a, dst, src, index, axis, it, along_only, dst.shape()[axis], w);
-    launch(rt, kernel(name), groups_for(a.n), a,
-           {dst.storage().get(), src.storage().get(), index.storage().get(), w.word.storage().get()});
-  };
+  const int64_t n = dst.shape()[axis];
   switch (dst.dtype()) {
-    case DType::Float32: run(0.0f, "index_scatter_add_f32"); break;
-    case DType::Int32: run(0, "index_scatter_add_i32"); break;
-    case DType::UInt32: run(0u, "index_scatter_add_u32"); break;
+    case DType::Float32: launch_index<float>("index_scatter_add_f32", dst, src, index, axis, it, along_only, n); break;
+    case DType::Int32: launch_index<int>("index_scatter_add_i32", dst, src, index, axis, it, along_only, n); break;
+    case DType::UInt32:
+      launch_index<unsigned int>("index_scatter_add_u32", dst, src, index, axis, it, along_only, n);
+      break;
     case DType::Float64:
-      if (!rt.properties().float64) throw TypeError("scatter_add: " + dst.device().str() + " has no float64");
-      run(0.0, "index_scatter_add_f64");
+      if (!runtime(dst.device()).properties().float64)
+        throw TypeError("scatter_add: " + dst.device().str() + " has no float64");
+      launch_index<double>("index_scatter_add_f64", dst, src, index, axis, it, along_only, n);
       break;
     default:
       throw TypeError(std::string("scatter_add on a GPU device takes float32, float64, int32 or uint32, got ") +

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <type_traits>
 
 #include "core/dtype.h"
 #include "core/errors.h"
@@ -19,6 +20,18 @@ inline LaunchDims groups_for(int64_t items, uint32_t group = 256) {
   d.grid.x = (uint32_t)(g ? g : 1);
   return d;
 }
+
+// Groups of 256 for a grid-stride loop over `items`: one item per thread up to
+// 2^22 groups, more per thread beyond.
+inline LaunchDims grid_stride_groups(int64_t items) {
+  LaunchDims d = groups_for(items);
+  if (d.grid.x > (1u << 22)) d.grid.x = 1u << 22;
+  return d;
+}
+
+// The kernels' element type of a host type: int64 is `long long` there (sc_i64).
+template <typename S>
+using kernel_t = std::conditional_t<std::is_same_v<S, int64_t>, long long, S>;
 
 // The kernels' suffix of a numeric dtype ("u8" serves bool too).
 inline const char* dtype_suffix(DType dt, const char* op) {

@@ -8,14 +8,6 @@
 
 namespace sc::gpu {
 
-static LaunchDims optim_dims(int64_t n) {
-  LaunchDims d;
-  d.group.x = 256;
-  uint64_t groups = (uint64_t(n) + 255) / 256;
-  d.grid.x = (uint32_t)(groups > (1u << 22) ? (1u << 22) : (groups ? groups : 1));
-  return d;
-}
-
 void adam_step(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v, const AdamScalars& s) {
   Runtime& rt = runtime(p.device());
   SC_DISPATCH_FLOAT(p.dtype(), "GPU Adam", {
@@ -35,7 +27,7 @@ void adam_step(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& 
     a.bc2_sqrt = (T)s.bc2_sqrt;
     a.decoupled = s.decoupled;
     launch(rt, typed_kernel("adam_step", p.dtype()),
-           optim_dims(a.n), a, {p.storage().get(), g.storage().get(), m.storage().get(), v.storage().get()});
+           grid_stride_groups(a.n), a, {p.storage().get(), g.storage().get(), m.storage().get(), v.storage().get()});
   });
 }
 
@@ -55,7 +47,7 @@ void sgd_step(const Tensor& p, const Tensor& g, const Tensor& buf, const SgdScal
     a.nesterov = s.nesterov;
     a.has_buf = s.has_buf;
     launch(rt, typed_kernel("sgd_step", p.dtype()),
-           optim_dims(a.n), a, {p.storage().get(), g.storage().get(), buf.defined() ? buf.storage().get() : nullptr});
+           grid_stride_groups(a.n), a, {p.storage().get(), g.storage().get(), buf.defined() ? buf.storage().get() : nullptr});
   });
 }
 

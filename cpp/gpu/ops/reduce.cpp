@@ -26,10 +26,6 @@ T identity(Reduce op) {
   return T(0);
 }
 
-// The kernels' element type for int64 (sc_i64 is long long).
-template <typename S>
-using kernel_t = std::conditional_t<std::is_same_v<S, int64_t>, long long, S>;
-
 constexpr int64_t kChunk = 65536;  // row elements per group of the row kernel
 
 }  // namespace

@@ -55,21 +55,28 @@ KernelFn find_kernel(const char* name) {
   return it == registry().end() ? nullptr : it->second;
 }
 
-void check_access(const void* p, size_t bytes) {
+// The live allocation holding [a, a + bytes), or false.
+static bool find_live(uintptr_t a, size_t bytes, Range& r) {
   AllocationTable& t = table();
+  std::shared_lock<std::shared_mutex> lock(t.mu);
+  auto it = t.live.upper_bound(a);
+  if (it == t.live.begin()) return false;
+  --it;
+  if (a < it->first || a + bytes > it->first + it->second) return false;
+  r.lo = it->first;
+  r.hi = it->first + it->second;
+  return true;
+}
+
+void check_access(const void* p, size_t bytes) {
   uintptr_t a = reinterpret_cast<uintptr_t>(p);
-  uint64_t e = t.epoch.load(std::memory_order_acquire);
+  uint64_t e = table().epoch.load(std::memory_order_acquire);
   if (t_last.epoch == e && a >= t_last.lo && a + bytes <= t_last.hi) return;
-  {
-    std::shared_lock<std::shared_mutex> lock(t.mu);
-    auto it = t.live.upper_bound(a);
-    if (it != t.live.begin()) {
-      --it;
-      if (a >= it->first && a + bytes <= it->first + it->second) {
-        t_last = {it->first, it->first + it->second, e};
-        return;
-      }
-    }
+  Range r;
+  if (find_live(a, bytes, r)) {
+    r.epoch = e;
+    t_last = r;
+    return;
   }
   fail(("out-of-bounds device memory access: " + std::to_string(bytes) + " bytes at " +
         std::to_string(a) + " lie outside every live buffer").c_str());
@@ -161,14 +168,8 @@ class SimRuntime final : public gpu::Runtime {
 
  private:
   void checked(const void* p, size_t bytes, const char* what) {
-    if (bytes == 0) return;
-    std::shared_lock<std::shared_mutex> lock(table().mu);
-    uintptr_t a = reinterpret_cast<uintptr_t>(p);
-    auto it = table().live.upper_bound(a);
-    if (it != table().live.begin()) {
-      --it;
-      if (a >= it->first && a + bytes <= it->first + it->second) return;
-    }
+    Range r;
+    if (bytes == 0 || find_live(reinterpret_cast<uintptr_t>(p), bytes, r)) return;
     throw std::runtime_error(std::string("sim: ") + what + " of " + std::to_string(bytes) +
                              " bytes outside every live buffer");
   }
