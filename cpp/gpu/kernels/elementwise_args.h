@@ -48,26 +48,18 @@ struct ScUnaryArgs {
   sc_i32 op;
 };
 
-template <typename T>
+// Out is T for arithmetic, one byte 0/1 (bool) for comparisons.
+template <typename T, typename Out = T>
 struct ScBinaryArgs {
-  SC_PTR(T) out;
+  SC_PTR(Out) out;
   SC_PTR(const T) a;
   SC_PTR(const T) b;
   T a_imm, b_imm;
   ScStrided it;
   sc_i32 op;
 };
-
-// Comparisons write bool (one byte 0/1).
 template <typename T>
-struct ScCompareArgs {
-  SC_PTR(unsigned char) out;
-  SC_PTR(const T) a;
-  SC_PTR(const T) b;
-  T a_imm, b_imm;
-  ScStrided it;
-  sc_i32 op;
-};
+using ScCompareArgs = ScBinaryArgs<T, unsigned char>;
 
 // out = cond ? a : b on raw elements of T (a bit pattern of the element's size).
 template <typename T>

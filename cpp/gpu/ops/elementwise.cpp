@@ -131,8 +131,8 @@ void unary_backward(int op, const Tensor& out, const Tensor& g, const Tensor& v)
   });
 }
 
-template <typename Args, typename T>
-static void fill_binary_operands(Args& a, const Tensor& out, const Tensor& x, const Tensor& y) {
+template <typename T, typename Out>
+static void fill_binary_operands(ScBinaryArgs<T, Out>& a, const Tensor& out, const Tensor& x, const Tensor& y) {
   a.a = operand_ptr<T>(x);
   a.b = operand_ptr<T>(y);
   a.a_imm = operand_immediate<T>(x);
@@ -147,7 +147,7 @@ void binary(int op, const Tensor& out, const Tensor& x, const Tensor& y) {
     using T = kernel_t<scalar_t>;
     ScBinaryArgs<T> a;
     a.out = gpu_ptr<T>(out);
-    fill_binary_operands<ScBinaryArgs<T>, T>(a, out, x, y);
+    fill_binary_operands<T>(a, out, x, y);
     a.op = op;
     auto dense = [&](int k) { return a.it.mode[k] == SC_OPERAND_CONTIGUOUS || a.it.mode[k] == SC_OPERAND_IMMEDIATE; };
     if (a.it.mode[0] == SC_OPERAND_CONTIGUOUS && dense(1) && dense(2) && a.it.n < (int64_t(1) << 31)) {
@@ -167,7 +167,7 @@ void compare(int op, const Tensor& out, const Tensor& x, const Tensor& y) {
     using T = kernel_t<scalar_t>;
     ScCompareArgs<T> a;
     a.out = gpu_ptr<unsigned char>(out);
-    fill_binary_operands<ScCompareArgs<T>, T>(a, out, x, y);
+    fill_binary_operands<T>(a, out, x, y);
     a.op = op;
     launch(rt, typed_kernel("ew_compare", x.dtype()), grid_stride_groups(a.it.n), a,
            {out.storage().get(), storage_of(x), storage_of(y)});
