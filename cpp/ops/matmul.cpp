@@ -158,9 +158,17 @@ Tensor mm_gpu(const Tensor& A, const Tensor& B, const Shape& batch, const Shape&
   Shape sa = batch, sb = batch;
   sa.push_back(M), sa.push_back(K);
   sb.push_back(K), sb.push_back(N);
+  Tensor C = Tensor::empty(out_shape, A.dtype(), A.device());
+  if (numel_of(batch_of(B)) == 1) {
+    // One B for the whole batch (the linear-layer case): a single (nb*M, K) @ (K, N),
+    // with no copy of B per batch entry.
+    Tensor Ap = A.expand(sa).contiguous().reshape({1, nb * M, K});
+    Tensor Bp = B.contiguous().reshape({1, K, N});
+    gpu::batched_matmul(C.reshape({1, nb * M, N}), Ap, Bp);
+    return C;
+  }
   Tensor Ap = A.expand(sa).contiguous().reshape({nb, M, K});
   Tensor Bp = B.expand(sb).contiguous().reshape({nb, K, N});
-  Tensor C = Tensor::empty(out_shape, A.dtype(), A.device());
   gpu::batched_matmul(C.reshape({nb, M, N}), Ap, Bp);
   return C;
 }
