@@ -29,10 +29,45 @@ def _cmd_info(args):
     return 0
 
 
+def device_arg(text):
+    """An argparse type for --device: auto, cpu, cuda[:N], metal[:N] or sim (the
+    GPU simulator, for tests), available here; else argparse's one-line usage
+    error (exit 2) naming --device, what it expects and what came."""
+    from ._device import check_device
+
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return check_device(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+device_arg.__name__ = "device"
+
+
+def _device(args):
+    """The device of a command: --device, with auto resolved and said."""
+    from ._device import auto_device
+
+    if args.device != "auto":
+        return args.device
+    picked = auto_device()
+    print(f"device: auto picked {picked} (order: cuda, metal, cpu)", file=sys.stderr)
+    return picked
+
+
+def _device_opt(s):
+    s.add_argument("--device", type=device_arg, default="cpu", metavar="{auto,cpu,cuda,metal}",
+                   help="where to run: auto (CUDA, then Metal, then the CPU), cpu (default), "
+                        "cuda[:N], metal; sim is the GPU simulator, for tests")
+
+
 def _train_config(args):
     from .trainer import TrainConfig
 
-    cfg = TrainConfig(seed=args.seed, random_background=args.random_background)
+    cfg = TrainConfig(seed=args.seed, random_background=args.random_background,
+                      device=_device(args))
     if args.sh_degree is not None:
         cfg.sh_degree = args.sh_degree
     if args.iters is not None:
@@ -79,6 +114,7 @@ def _cmd_demo(args):
 
     ds = make_dataset(n_views=args.views, width=args.width, height=args.height, seed=args.seed)
     cfg = demo_config(args.iters, args.seed)
+    cfg.device = _device(args)
     if args.sh_degree is not None:
         cfg.sh_degree = args.sh_degree
     xyz, rgb = ds.points
@@ -90,19 +126,19 @@ def _cmd_demo(args):
     return 130 if metrics.get("interrupted") else 0
 
 
-def _load_scene(path):
+def _load_scene(path, device="cpu"):
     from .gaussians import Gaussians
 
     if not os.path.exists(path):
         raise FileNotFoundError(f"scene file not found: {path}")
-    return Gaussians.load_ply(path)
+    return Gaussians.load_ply(path, device=device)
 
 
 def _cmd_render(args):
     from .io.dataset import ColmapDataset
     from .pipeline import render_views
 
-    g = _load_scene(args.scene)
+    g = _load_scene(args.scene, _device(args))
     views = ColmapDataset(args.cameras, split="all", downscale=args.downscale)
     render_views(g, views, args.output, progress=not args.quiet)
     print(f"rendered {len(views)} views to {args.output}")
@@ -113,7 +149,7 @@ def _cmd_eval(args):
     from .io.dataset import ColmapDataset
     from .pipeline import evaluate_scene
 
-    g = _load_scene(args.scene)
+    g = _load_scene(args.scene, _device(args))
     views = ColmapDataset(args.data, split=args.split, downscale=args.downscale)
     if len(views) == 0:
         raise ValueError(f"{args.data}: the {args.split!r} split has no views (every 8th image is "
@@ -168,6 +204,7 @@ def _cmd_scan(args):
 
     cfg = scan_train_config(args.iters, args.seed, 3 if args.sh_degree is None else args.sh_degree)
     cfg.random_background = args.random_background
+    cfg.device = _device(args)
     with _live_view(args) as live:
         res = _run_scan(args, cfg, scan)
         live.finish(res.metrics or {})
@@ -262,6 +299,7 @@ def build_parser():
         s.add_argument("--sh-degree", type=int, choices=[0, 1, 2, 3], default=None)
         s.add_argument("--random-background", action="store_true")
         s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+        _device_opt(s)
         _viewer_opts(s, live=True)
 
     s = sub.add_parser("train", help="train 3D Gaussians on a COLMAP dataset (images/ + sparse/0)")
@@ -303,6 +341,7 @@ def build_parser():
     s.add_argument("-o", "--output", required=True)
     s.add_argument("--downscale", type=int, default=1, choices=[1, 2, 4, 8])
     s.add_argument("-q", "--quiet", action="store_true")
+    _device_opt(s)
     s.set_defaults(func=_cmd_render)
 
     s = sub.add_parser("eval", help="PSNR/SSIM of a scene .ply on a dataset's held-out views")
@@ -310,6 +349,7 @@ def build_parser():
     s.add_argument("data")
     s.add_argument("--split", default="test", choices=["test", "train", "all"])
     s.add_argument("--downscale", type=int, default=1, choices=[1, 2, 4, 8])
+    _device_opt(s)
     s.set_defaults(func=_cmd_eval)
 
     s = sub.add_parser("export", help="mesh a scene .ply (marching cubes) into .stl / .ply / .obj, "

@@ -10,7 +10,9 @@ from ._autograd import no_grad
 def evaluate_views(gaussians, views, background=None, render_dir=None, compare=True):
     """PSNR and SSIM of `gaussians` rendered from each view against its image.
     With `render_dir`, writes <name>.png and (compare) <name>_compare.png
-    (ground truth | render). Returns {"views": [...], "mean": {"psnr", "ssim"}}."""
+    (ground truth | render). Renders and scores on the Gaussians' device.
+    Returns {"views": [...], "mean": {"psnr", "ssim"}}."""
+    from ._device import on_device
     from .io.images import save_png
     from .loss import psnr, ssim
 
@@ -18,7 +20,8 @@ def evaluate_views(gaussians, views, background=None, render_dir=None, compare=T
     with no_grad():
         for v in views:
             img, _, _ = gaussians.render(v, background=background)
-            gt = _core.Tensor(np.ascontiguousarray(v["image"], np.float32))
+            gt = on_device(_core.Tensor(np.ascontiguousarray(v["image"], np.float32)),
+                           gaussians.device)
             rows.append({"name": v["name"], "psnr": float(psnr(img, gt)), "ssim": float(ssim(img, gt))})
             if render_dir:
                 out = np.clip(img.numpy(), 0, 1)

@@ -25,18 +25,21 @@ class Gaussians:
 
     NAMES = ("means", "scales", "quats", "opacities", "sh0", "shN")
 
-    def __init__(self, means, scales, quats, opacities, sh0, shN):
+    def __init__(self, means, scales, quats, opacities, sh0, shN, device=None):
+        """Arrays (NumPy, or Tensors on any device) copied into new parameter
+        tensors on `device` (None: the default device, "cpu" unless changed)."""
+        from ._device import resolve_device
+
+        device = resolve_device(device)
         arrays = dict(means=means, scales=scales, quats=quats, opacities=opacities, sh0=sh0, shN=shN)
         n = None
         for name, a in arrays.items():
-            a = np.ascontiguousarray(np.asarray(a, np.float32))
+            a = np.ascontiguousarray(_host_array(a), np.float32)
             if n is None:
                 n = a.shape[0]
             if a.shape[0] != n:
                 raise ValueError(f"Gaussians: {name} has {a.shape[0]} rows, means has {n}")
-            t = _core.Tensor(a.copy())
-            t.requires_grad = True
-            setattr(self, name, t)
+            setattr(self, name, _parameter(_core.Tensor(a.copy()), device))
         self._check_shapes()
 
     def _check_shapes(self):
@@ -55,14 +58,34 @@ class Gaussians:
         return self.means.shape[0]
 
     @property
+    def device(self):
+        """The device of the parameters ("cpu", "sim:0", "cuda:0", ...)."""
+        return self.means.device
+
+    def to(self, device):
+        """Moves the parameters to `device`, in place (as torch's Module.to), and
+        returns self. Do it before an optimizer holds them: the optimizer keeps
+        the tensors it was given."""
+        from ._device import resolve_device, same_device
+
+        device = resolve_device(device)
+        for name in self.NAMES:
+            t = getattr(self, name)
+            if not same_device(t.device, device):
+                setattr(self, name, _parameter(t.detach().to(device), device))
+        return self
+
+    @property
     def sh_degree(self):
         return int(round(np.sqrt(self.shN.shape[1] + 1))) - 1
 
     @classmethod
-    def from_points(cls, xyz, rgb=None, sh_degree=3, init_opacity=0.1, init_scale=1.0, seed=0):
+    def from_points(cls, xyz, rgb=None, sh_degree=3, init_opacity=0.1, init_scale=1.0, seed=0,
+                    device=None):
         """Initialisation of 3DGS: one Gaussian per point, isotropic log-scale from the
         mean distance to the 3 nearest neighbours, identity rotation, opacity 0.1,
-        DC colour from the point colour (uint8 or [0,1] floats)."""
+        DC colour from the point colour (uint8 or [0,1] floats). Computed on the
+        CPU, then placed on `device`."""
         xyz = np.asarray(xyz, np.float64)
         if xyz.ndim != 2 or xyz.shape[1] != 3 or len(xyz) == 0:
             raise ValueError(f"from_points: xyz must have shape (N, 3) with N > 0, got {xyz.shape}")
@@ -83,12 +106,14 @@ class Gaussians:
         k = (sh_degree + 1) ** 2
         sh0 = rgb_to_sh0(rgb)[:, None, :]
         shN = np.zeros((n, k - 1, 3))
-        return cls(xyz, scales, quats, opac, sh0, shN)
+        return cls(xyz, scales, quats, opac, sh0, shN, device=device)
 
     def render(self, view, sh_degree=None, background=None, viewmat=None):
         """Rasterize from a view (dict-like with viewmat, K, width, height):
-        returns (image (H,W,3), alpha (H,W,1), info). `viewmat` overrides the
-        view's (a Tensor with requires_grad gets the pose gradient)."""
+        returns (image (H,W,3), alpha (H,W,1), info) on the parameters' device.
+        `viewmat` overrides the view's (a Tensor with requires_grad gets the pose
+        gradient). The camera and background stay host arrays (a few numbers,
+        read by the rasterizer's host side)."""
         bg = None if background is None else np.asarray(background, np.float32)
         if viewmat is None:
             viewmat = np.ascontiguousarray(view["viewmat"], np.float32)
@@ -103,6 +128,7 @@ class Gaussians:
         return {name: getattr(self, name) for name in self.NAMES}
 
     def numpy(self):
+        """Host copies of the parameters (NumPy arrays), from any device."""
         return {name: np.array(getattr(self, name).numpy(), copy=True) for name in self.NAMES}
 
     # ---- PLY ------------------------------------------------------------------
@@ -117,9 +143,26 @@ class Gaussians:
         return int(keep.sum())
 
     @classmethod
-    def load_ply(cls, path):
+    def load_ply(cls, path, device=None):
         from .io.ply import read_splat_ply
 
         d = read_splat_ply(path)
         return cls(d.means, d.scales_log, d.quats_wxyz, d.opacity_logits, d.sh_dc[:, None, :],
-                   d.sh_rest)
+                   d.sh_rest, device=device)
+
+
+def _host_array(a):
+    """A NumPy array of `a` (a Tensor on any device is copied to the host)."""
+    if isinstance(a, _core.Tensor):
+        return a.detach().numpy()
+    return np.asarray(a)
+
+
+def _parameter(t, device):
+    """`t` (a CPU or device tensor, no grad) as a leaf parameter on `device`."""
+    from ._device import same_device
+
+    if not same_device(t.device, device):
+        t = t.to(device)
+    t.requires_grad = True
+    return t

@@ -13,14 +13,16 @@ from .trainer import Trainer, TrainConfig, cameras_json, fmt_time, write_json
 
 
 def train_scene(train_views, test_views, points, scene_extent, out_dir, config=None, resume=None,
-                progress=True, log=print, checkpoint_every=1000):
+                progress=True, log=print, checkpoint_every=1000, device=None):
     """Trains Gaussians initialised from `points` (xyz, rgb) and writes to out_dir:
     scene.ply, cameras.json, checkpoint.safetensors (also every `checkpoint_every`
     steps; 0: only at the end), curve.csv, metrics.json and renders/ (held-out
     views and ground-truth|render side by sides). Returns (trainer, metrics).
     Ctrl-C or SIGTERM stops training early; the outputs are still written in
     full, with "interrupted": true in metrics.json. Temporary files a hard kill
-    left in out_dir are removed first."""
+    left in out_dir are removed first. `device` ("cpu", "cuda", "metal", "sim",
+    "auto"; None: config.device) is where training runs; the outputs do not
+    depend on it."""
     from .checkpoint import FILENAME
     from .io.atomic import remove_stale_temporaries
     from .stop import graceful_stop
@@ -31,12 +33,12 @@ def train_scene(train_views, test_views, points, scene_extent, out_dir, config=N
         remove_stale_temporaries(d)
     xyz, rgb = points
     g = Gaussians.from_points(xyz, rgb, sh_degree=cfg.sh_degree)
-    trainer = Trainer(train_views, g, scene_extent, cfg)
+    trainer = Trainer(train_views, g, scene_extent, cfg, device=device)
     if resume:
         trainer.load_checkpoint(resume)
         log(f"resumed from {resume} at step {trainer.step}")
     log(f"training {len(g)} initial Gaussians on {len(train_views)} views "
-        f"({len(test_views)} held out) for {cfg.iters} steps")
+        f"({len(test_views)} held out) for {cfg.iters} steps on {trainer.device}")
     ckpt = os.path.join(out_dir, FILENAME)
     with graceful_stop():  # a signal while the outputs are written waits for them
         interrupted = trainer.train(progress=progress, checkpoint_path=ckpt,

@@ -13,6 +13,8 @@ from .strategy import DefaultStrategy, DensifyConfig
 
 # Step hooks (the live viewer): each is called as hook(trainer, loss) after every step of
 # every Trainer.train inside a `step_hook(...)` block; hooks keep their own work cheap.
+# `loss` is a LossValue: float() or formatting it waits for the device, so a hook reads
+# it only on the steps where it shows it.
 _STEP_HOOKS = []
 
 
@@ -43,6 +45,9 @@ class TrainConfig:
     random_background: bool = False
     seed: int = 0
     densify: DensifyConfig = field(default_factory=DensifyConfig)
+    # where training runs: "cpu", "cuda", "metal", "sim" (the GPU simulator, for
+    # tests) or "auto" (CUDA, then Metal, then the CPU); not saved in checkpoints
+    device: str = "cpu"
 
     def scaled_to(self, iters):
         """A copy for a shorter/longer run: densification windows scale with `iters`."""
@@ -64,24 +69,81 @@ def _image_tensor(image):
     return _core.Tensor(np.ascontiguousarray(image, dtype=np.float32))
 
 
+class LossValue:
+    """A step's loss, left where it was computed: float(v) (or formatting it,
+    f"{v:.4f}") waits for the device and reads the one number, once."""
+
+    __slots__ = ("tensor", "_value")
+
+    def __init__(self, tensor):
+        self.tensor = tensor
+        self._value = None
+
+    def __float__(self):
+        if self._value is None:
+            self._value = float(self.tensor.item())
+        return self._value
+
+    def __format__(self, spec):
+        return format(float(self), spec)
+
+    def __repr__(self):
+        return f"LossValue({float(self)!r})"
+
+
+class _TrainingImage:
+    """A training view's image as a tensor on the training device, made once (a
+    GPU device keeps one per view: images are uploaded once, not every step),
+    and the target on another background for views with a known coverage."""
+
+    def __init__(self, view, device):
+        from ._device import on_device
+
+        self.view = view
+        self.device = device
+        self.image = on_device(_image_tensor(view["image"]), device)
+        self._uncovered = None  # 1 - alpha, (H, W, 1), made on first use
+
+    def target(self, background):
+        """The image re-composited on `background` (host (3,) float32): the pixels
+        the view's alpha leaves uncovered show it instead of the view's own."""
+        if background is None or "alpha" not in self.view:
+            return self.image
+        from ._device import on_device
+
+        if self._uncovered is None:
+            a = np.asarray(self.view["alpha"], np.float32)[..., None]
+            self._uncovered = on_device(_core.Tensor(np.ascontiguousarray(1 - a)), self.device)
+        view_bg = np.asarray(self.view["background"] if "background" in self.view else 0.0, np.float32)
+        shift = on_device(_core.Tensor(np.ascontiguousarray(background - view_bg, np.float32)),
+                          self.device)
+        return self.image + self._uncovered * shift
+
+
 class Trainer:
     """Trains `gaussians` on `train_views` (items with image, viewmat, K, width,
     height, name). `scene_extent` scales the position learning rate and the
-    densification size thresholds."""
+    densification size thresholds. `device` ("cpu", "cuda", "metal", "sim",
+    "auto"; None: config.device) is where the parameters, the optimizer's
+    moments, the densification statistics and the training images live; the
+    Gaussians are moved there (in place)."""
 
-    def __init__(self, train_views, gaussians, scene_extent, config=None):
+    def __init__(self, train_views, gaussians, scene_extent, config=None, device=None):
+        from ._device import resolve_device
         from .loss import gs_loss  # noqa: F401  (fail early if the loss op is missing)
 
         if len(train_views) == 0:
             raise ValueError("Trainer: no training views")
         self.cfg = config or TrainConfig()
+        self.device = resolve_device(self.cfg.device if device is None else device)
         self.views = train_views
-        self.g = gaussians
+        self.g = gaussians.to(self.device)
         self.scene_extent = float(scene_extent)
         self.step = 0
         self.rng = np.random.default_rng(self.cfg.seed)
         self._order = np.zeros(0, np.int64)
         self._pos = 0
+        self._images = {}  # view index -> _TrainingImage (GPU devices)
         c = self.cfg
         ext = self.scene_extent
         eps = 1e-15  # as gsplat: Adam's eps far below every gradient scale
@@ -104,33 +166,45 @@ class Trainer:
     def current_sh_degree(self):
         return min(self.cfg.sh_degree, self.g.sh_degree, self.step // self.cfg.sh_degree_interval)
 
-    def _next_view(self):
+    def _next_index(self):
         if self._pos >= len(self._order):
             self._order = self.rng.permutation(len(self.views))
             self._pos = 0
         i = int(self._order[self._pos])
         self._pos += 1
-        return self.views[i]
+        return i
+
+    def _next_view(self):
+        return self.views[self._next_index()]
+
+    def _training_image(self, i):
+        """View i's image on the device: kept for the run on a GPU device; on the
+        CPU a zero-copy tensor over the dataset's (cached) array."""
+        img = self._images.get(i)
+        if img is None:
+            img = _TrainingImage(self.views[i], self.device)
+            if self.device != "cpu":
+                self._images[i] = img
+        return img
 
     def render(self, view, sh_degree=None, background=None):
         bg = self.cfg.background if background is None else background
         return self.g.render(view, self.current_sh_degree() if sh_degree is None else sh_degree, bg)
 
     def train_step(self):
+        """One step. Returns (loss as a LossValue, not read yet; image; target;
+        what densification changed). Nothing here waits on the device, except
+        what the rasterizer and the refine steps read (see strategy.py)."""
         from .loss import gs_loss
 
-        view = self._next_view()
-        gt = np.asarray(view["image"], np.float32)
+        i = self._next_index()
+        view = self.views[i]
         bg = None
         if self.cfg.random_background:
             bg = self.rng.random(3).astype(np.float32)
         self.means_schedule.step(self.step)
         img, alpha, info = self.render(view, background=bg)
-        target = _image_tensor(gt)
-        if bg is not None and "alpha" in view:  # re-composite known-coverage targets on bg
-            a = np.asarray(view["alpha"], np.float32)[..., None]
-            view_bg = np.asarray(view["background"] if "background" in view else 0.0, np.float32)
-            target = _image_tensor(gt + (1 - a) * (bg - view_bg))
+        target = self._training_image(i).target(bg)
         loss = gs_loss(img, target, self.cfg.lambda_ssim)
         loss.backward()
         info["width"], info["height"] = int(view["width"]), int(view["height"])
@@ -138,7 +212,7 @@ class Trainer:
         self.opt.step()
         self.opt.zero_grad()
         self.step += 1
-        return float(loss.item()), img, target, refined
+        return LossValue(loss.detach()), img, target, refined
 
     # ---- the loop --------------------------------------------------------------------
     def train(self, out_dir=None, progress=True, log_every=10, checkpoint_path=None,
@@ -166,8 +240,9 @@ class Trainer:
                     for hook in hooks:
                         hook(self, loss)
                     if self.step % log_every == 0 or self.step == self.cfg.iters:
+                        # the only reads of the step's results: every log_every steps
                         p = float(psnr(img.detach(), target))
-                        self.history.append((self.step, loss, p, len(self.g), self.elapsed()))
+                        self.history.append((self.step, float(loss), p, len(self.g), self.elapsed()))
                         if bar is not None:
                             bar.set_postfix(loss=f"{loss:.4f}", psnr=f"{p:.2f}", n=len(self.g))
                     if bar is not None:
@@ -200,12 +275,14 @@ class Trainer:
     # ---- checkpoints ---------------------------------------------------------------------
     def save_checkpoint(self, path):
         """Everything needed to resume bit-exactly, in splatcore.checkpoint's
-        format (safetensors + JSON: reading it cannot run code)."""
+        format (safetensors + JSON: reading it cannot run code). Every tensor is
+        copied to the host: the file does not depend on the device, and a run
+        resumes on any device."""
         from . import checkpoint
 
         checkpoint.save(path, {
             "step": self.step,
-            "config": asdict(self.cfg),
+            "config": _config_without_device(self.cfg),
             "gaussians": self.g.numpy(),
             "optimizer": self.opt.state_dict(),
             "strategy": self.strategy.state(),
@@ -232,7 +309,8 @@ class Trainer:
     def _restore(self, state):
         _check_finite_arrays(state, "state")
         a = state["gaussians"]
-        new = Gaussians(a["means"], a["scales"], a["quats"], a["opacities"], a["sh0"], a["shN"])
+        new = Gaussians(a["means"], a["scales"], a["quats"], a["opacities"], a["sh0"], a["shN"],
+                        device=self.device)
         for name in Gaussians.NAMES:  # put the restored tensors in the optimizer's groups
             old = getattr(self.g, name)
             n_old, n_new = old.shape[0], getattr(new, name).shape[0]
@@ -250,6 +328,13 @@ class Trainer:
         self._elapsed_before = float(state["elapsed"])
         self._t0 = time.time()
         self.means_schedule.step(self.step)
+
+
+def _config_without_device(cfg):
+    """The config as saved in checkpoints: where it ran is not part of it."""
+    d = asdict(cfg)
+    d.pop("device", None)
+    return d
 
 
 def _check_finite_arrays(obj, where):
@@ -287,4 +372,4 @@ def fmt_time(s):
     return f"{int(s // 60)}m{int(s % 60):02d}s" if s >= 60 else f"{s:.1f}s"
 
 
-__all__ = ["TrainConfig", "Trainer", "cameras_json", "write_json", "fmt_time", "step_hook"]
+__all__ = ["TrainConfig", "Trainer", "LossValue", "cameras_json", "write_json", "fmt_time", "step_hook"]
