@@ -139,8 +139,9 @@ Tensor Tensor::slice(int64_t axis, int64_t start, int64_t stop, int64_t step) co
   Tensor out = make_view(*this, sh, st, off);
   Shape in_shape = shape();
   DType dt = dtype();
+  Device dev = device();
   return record_op1("slice", {*this}, out, [=](const Grads& g) -> Grads {
-    Tensor gi = Tensor::zeros(in_shape, dt);
+    Tensor gi = Tensor::zeros(in_shape, dt, dev);
     gi.slice(axis, start, stop, step).copy_from(g[0]);
     return {gi};
   });
@@ -159,8 +160,9 @@ Tensor Tensor::select(int64_t axis, int64_t index) const {
   Tensor out = make_view(*this, sh, st, offset() + index * strides()[axis]);
   Shape in_shape = shape();
   DType dt = dtype();
+  Device dev = device();
   return record_op1("select", {*this}, out, [=](const Grads& g) -> Grads {
-    Tensor gi = Tensor::zeros(in_shape, dt);
+    Tensor gi = Tensor::zeros(in_shape, dt, dev);
     gi.select(axis, index).copy_from(g[0]);
     return {gi};
   });

@@ -6,6 +6,7 @@
 #include "core/errors.h"
 #include "core/thread_pool.h"
 #include "kernels/projection.h"
+#include "kernels/tile_binning.h"
 #include "kernels/radix_sort.h"
 #include "ops/sort.h"
 
@@ -13,44 +14,18 @@ namespace sc {
 
 namespace {
 
-// Pixel-index box [x0, x1] x [y0, y1] whose centres lie within the footprint.
-struct PixelBox {
-  int64_t x0, x1, y0, y1;
-  bool empty() const { return x0 > x1 || y0 > y1; }
-};
-
-template <typename T>
-PixelBox pixel_box(const T* m, const T* conic, T r2, int64_t W, int64_t H) {
-  // half extents of the ellipse d^T conic d <= r2: sqrt(r2 * cov_xx), cov = inverse(conic)
-  T det = conic[0] * conic[2] - conic[1] * conic[1];
-  T hx = std::sqrt(std::max(T(0), r2 * conic[2] / det));
-  T hy = std::sqrt(std::max(T(0), r2 * conic[0] / det));
-  PixelBox b;
-  b.x0 = std::max<int64_t>(0, (int64_t)std::ceil(m[0] - hx - T(0.5)));
-  b.x1 = std::min<int64_t>(W - 1, (int64_t)std::floor(m[0] + hx - T(0.5)));
-  b.y0 = std::max<int64_t>(0, (int64_t)std::ceil(m[1] - hy - T(0.5)));
-  b.y1 = std::min<int64_t>(H - 1, (int64_t)std::floor(m[1] + hy - T(0.5)));
-  return b;
-}
-
-// Calls fn(tile_id) for every tile whose pixel centres the footprint reaches.
+// Calls fn(tile_id) for every tile whose pixel centres the footprint reaches
+// (kernels/tile_binning.h, shared with the GPU rasterizer).
 template <typename T, typename Fn>
 void for_each_tile(const T* m, const T* conic, T r2, int64_t W, int64_t H, int64_t ts,
                    int64_t tiles_x, Fn&& fn) {
-  PixelBox b = pixel_box(m, conic, r2, W, H);
-  if (b.empty()) return;
-  // a little slack so rounding never drops a pixel the compositor would draw
-  T limit = r2 * T(1.0001) + T(1e-6);
-  for (int64_t ty = b.y0 / ts; ty <= b.y1 / ts; ++ty) {
-    T py0 = T(std::max(ty * ts, b.y0)) + T(0.5), py1 = T(std::min((ty + 1) * ts - 1, b.y1)) + T(0.5);
-    for (int64_t tx = b.x0 / ts; tx <= b.x1 / ts; ++tx) {
-      T px0 = T(std::max(tx * ts, b.x0)) + T(0.5), px1 = T(std::min((tx + 1) * ts - 1, b.x1)) + T(0.5);
-      // offsets d = mean - pixel over the tile's pixel centres
-      T q = sc_min_quadratic_on_rect(conic[0], conic[1], conic[2], m[0] - px1, m[0] - px0,
-                                     m[1] - py1, m[1] - py0);
-      if (q <= limit) fn(ty * tiles_x + tx);
-    }
-  }
+  int box[4];
+  if (!sc_footprint_pixel_box(m[0], m[1], conic[0], conic[1], conic[2], r2, (int)W, (int)H, box)) return;
+  T limit = sc_tile_limit(r2);
+  for (int ty = box[2] / (int)ts; ty <= box[3] / (int)ts; ++ty)
+    for (int tx = box[0] / (int)ts; tx <= box[1] / (int)ts; ++tx)
+      if (sc_tile_reached(m[0], m[1], conic[0], conic[1], conic[2], limit, box, tx, ty, (int)ts))
+        fn(ty * tiles_x + tx);
 }
 
 int bits_for(uint64_t n) {

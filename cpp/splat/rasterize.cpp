@@ -17,6 +17,8 @@
 #include "ops/ops.h"
 #include "splat/binning.h"
 #include "splat/composite_rows.h"
+#include "splat/raster_setup.h"
+#include "splat/rasterize_gpu.h"
 
 namespace sc {
 
@@ -36,8 +38,8 @@ RenderMode parse_render_mode(const std::string& s) {
 
 namespace {
 
-bool has_depth(RenderMode m) { return m != RenderMode::RGB; }
-bool has_color(RenderMode m) { return m == RenderMode::RGB || m == RenderMode::RGB_D || m == RenderMode::RGB_ED; }
+using raster::has_color;
+using raster::has_depth;
 
 // ---- argument checks ----------------------------------------------------------
 // True when none of p[0..n) is NaN or infinite (exponent bits all ones).
@@ -58,7 +60,9 @@ inline bool all_finite(const T* p, int n) {
 // element and cost more than projecting the Gaussians).
 void check_finite(const Tensor& t, const char* name) {
   if (!t.defined()) return;
-  Tensor c = t.detach().contiguous();
+  Tensor c = t.detach();
+  if (c.device().is_gpu()) c = c.to_device(Device{});  // viewmat, K, background: small
+  c = c.contiguous();
   bool ok = true;
   SC_DISPATCH_FLOAT(c.dtype(), "rasterize", {
     const scalar_t* p = c.data<scalar_t>();
@@ -87,6 +91,21 @@ void check_shape(const Tensor& t, const Shape& expect, const char* name) {
   }
 }
 
+// Per-Gaussian inputs on the device of means; the camera and background on
+// the CPU or that device.
+void check_devices(const Tensor& means, std::initializer_list<std::pair<const Tensor*, const char*>> per_gaussian,
+                   std::initializer_list<std::pair<const Tensor*, const char*>> small) {
+  const Device d = means.device();
+  for (auto& [t, name] : per_gaussian)
+    if (t->defined() && t->device() != d)
+      throw ValueError(std::string("rasterize: ") + name + " is on " + t->device().str() + " but means is on " +
+                       d.str() + "; the per-Gaussian inputs must share one device");
+  for (auto& [t, name] : small)
+    if (t->defined() && t->device() != d && t->device().is_gpu())
+      throw ValueError(std::string("rasterize: ") + name + " is on " + t->device().str() +
+                       "; expected the CPU or the device of means (" + d.str() + ")");
+}
+
 void check_options(const RasterizeOptions& opt) {
   if (opt.width <= 0 || opt.height <= 0)
     throw ValueError("rasterize: width and height must be positive, got " + std::to_string(opt.width) +
@@ -108,57 +127,6 @@ void check_dtypes(const Tensor& means, const std::pair<const Tensor*, const char
     if (t->defined() && t->dtype() != dt)
       throw TypeError(std::string("rasterize: ") + name + " has dtype " + dtype_name(t->dtype()) +
                       " but means has " + dtype_name(dt) + "; all inputs must share one dtype");
-}
-
-template <typename T>
-ScCamera<T> make_camera(const Tensor& viewmat, const Tensor& K, const RasterizeOptions& o) {
-  Tensor V = viewmat.detach().to(dtype_of<T>::value).contiguous();
-  Tensor Kc = K.detach().to(dtype_of<T>::value).contiguous();
-  const T* v = V.data<T>();
-  const T* k = Kc.data<T>();
-  ScCamera<T> c;
-  for (int i = 0; i < 3; ++i) {
-    for (int j = 0; j < 3; ++j) c.R[i * 3 + j] = v[i * 4 + j];
-    c.t[i] = v[i * 4 + 3];
-  }
-  c.fx = k[0];
-  c.fy = k[4];
-  c.cx = k[2];
-  c.cy = k[5];
-  c.width = (int)o.width;
-  c.height = (int)o.height;
-  c.near_plane = (T)o.near_plane;
-  c.far_plane = (T)o.far_plane;
-  c.eps2d = (T)o.eps2d;
-  return c;
-}
-
-// Camera centre = column 3 of inverse(viewmat) (the full 4x4, as gsplat
-// computes it, so the viewmat gradient is that of the matrix inverse: for a
-// rigid pose this is -R^T t, but the bottom row gets a gradient too).
-// Vinv receives the 4x4 inverse (row-major), center its column 3.
-template <typename T>
-void invert4(const T* m, T* inv) {
-  // Gauss-Jordan with partial pivoting, in double.
-  double a[4][8];
-  for (int i = 0; i < 4; ++i)
-    for (int j = 0; j < 8; ++j) a[i][j] = j < 4 ? (double)m[i * 4 + j] : (j - 4 == i ? 1.0 : 0.0);
-  for (int c = 0; c < 4; ++c) {
-    int piv = c;
-    for (int r = c + 1; r < 4; ++r)
-      if (std::fabs(a[r][c]) > std::fabs(a[piv][c])) piv = r;
-    if (a[piv][c] == 0.0) throw ValueError("rasterize: viewmat is singular");
-    for (int j = 0; j < 8; ++j) std::swap(a[c][j], a[piv][j]);
-    double d = a[c][c];
-    for (int j = 0; j < 8; ++j) a[c][j] /= d;
-    for (int r = 0; r < 4; ++r)
-      if (r != c) {
-        double f = a[r][c];
-        for (int j = 0; j < 8; ++j) a[r][j] -= f * a[c][j];
-      }
-  }
-  for (int i = 0; i < 4; ++i)
-    for (int j = 0; j < 4; ++j) inv[i * 4 + j] = (T)a[i][j + 4];
 }
 
 // Per-row record lists of a tile (see sc_composite_forward_row's `idx`):
@@ -657,7 +625,8 @@ RasterizeResult rasterize_impl(const Tensor& means, const Tensor& quats, const T
                                const RasterizeOptions& opt, bool raw) {
   auto S = std::make_shared<RasterState<T>>();
   S->opt = opt;
-  S->cam = make_camera<T>(viewmat, K, opt);
+  raster::Setup<T> setup = raster::make_setup<T>(viewmat, K, background, colors, colors_rest, opt);
+  S->cam = setup.cam;
   S->n = means.shape()[0];
   S->means = means.detach().contiguous();
   S->quats = quats.detach().contiguous();
@@ -684,20 +653,12 @@ RasterizeResult rasterize_impl(const Tensor& means, const Tensor& quats, const T
   }
   S->colors = colors.detach().contiguous();
   if (colors_rest.defined()) S->colors_rest = colors_rest.detach().contiguous();
-  int64_t ncol = has_color(opt.mode) ? (opt.sh_degree ? 3 : colors.shape()[1]) : 0;
-  S->C = ncol + (has_depth(opt.mode) ? 1 : 0);
-  S->sh_k = opt.sh_degree ? colors.shape()[1] + (colors_rest.defined() ? colors_rest.shape()[1] : 0) : 0;
-  {
-    Tensor V = viewmat.detach().to(dtype_of<T>::value).contiguous();
-    invert4(V.data<T>(), S->Vinv);
-    for (int i = 0; i < 4; ++i) S->campos[i] = S->Vinv[i * 4 + 3];
-  }
-  // The background fills the colour channels only (gsplat); depth composites on 0.
-  S->bg.assign(S->C, T(0));
-  if (background.defined() && ncol > 0) {
-    S->background = background.detach().contiguous();
-    for (int64_t c = 0; c < ncol; ++c) S->bg[c] = S->background.template data<T>()[c];
-  }
+  S->C = setup.C;
+  S->sh_k = setup.sh_k;
+  std::copy(setup.Vinv, setup.Vinv + 16, S->Vinv);
+  std::copy(setup.campos, setup.campos + 4, S->campos);
+  S->bg = setup.bg;
+  if (background.defined() && setup.ncol > 0) S->background = background.detach().contiguous();
   {
     SC_STAGE("raster.project");
     project_all(*S);
@@ -745,13 +706,7 @@ RasterizeResult rasterize_impl(const Tensor& means, const Tensor& quats, const T
             });
   image = outs[0];
   alpha = outs[1];
-  // expected depth: accumulated depth over accumulated alpha
-  if (opt.mode == RenderMode::ED || opt.mode == RenderMode::RGB_ED) {
-    int64_t d = S->C - 1;
-    Tensor ed = image.slice(-1, d, d + 1) / clamp(alpha, 1e-10, std::nullopt);
-    image = d == 0 ? ed : concat({image.slice(-1, 0, d), ed}, -1);
-  }
-  res.image = image;
+  res.image = raster::with_expected_depth(image, alpha, S->C, opt.mode);
   res.alpha = alpha;
   return res;
 }
@@ -766,6 +721,12 @@ RasterizeResult run_rasterize(const Tensor& means, const Tensor& quats, const Te
   check_finite(viewmat, "viewmat");
   check_finite(K, "K");
   check_finite(background, "background");
+  check_devices(means, {{&quats, "quats"}, {&scales, "scales"}, {&opacities, "opacities"},
+                        {&colors, colors_rest.defined() ? "sh0" : "colors_or_sh"}, {&colors_rest, "shN"}},
+                {{&viewmat, "viewmat"}, {&K, "K"}, {&background, "background"}});
+  if (means.device().is_gpu())
+    return raster::rasterize_gpu(means, quats, scales, opacities, colors, colors_rest, viewmat, K, background,
+                                 opt, raw);
   if (means.dtype() == DType::Float32)
     return rasterize_impl<float>(means, quats, scales, opacities, colors, colors_rest, viewmat, K,
                                  background, opt, raw);
@@ -859,7 +820,7 @@ ProjectionResult project_gaussians(const Tensor& means, const Tensor& quats, con
     using T = decltype(tag);
     RasterState<T> S;
     S.opt = o;
-    S.cam = make_camera<T>(viewmat, K, o);
+    S.cam = raster::make_setup<T>(viewmat, K, Tensor(), colors, Tensor(), o).cam;
     S.n = n;
     S.means = means.detach().contiguous();
     S.quats = quats.detach().contiguous();

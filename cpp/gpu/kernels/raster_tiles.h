@@ -1,0 +1,208 @@
+// The GPU rasterizer's per-tile compositing (3DGS, Kerbl et al. 2023, eq. 3),
+// a group per tile and a thread per pixel. The group stages `batch` records
+// at a time in shared memory: [mx, my, A, B, Cc, opacity_eff, f_0..f_{C-1}]
+// as in kernels/composite.h, whose per-pixel arithmetic this repeats, so the
+// image matches the CPU's.
+//   raster_forward   front to back; stops once every pixel of the tile is done.
+//   raster_backward  back to front from each pixel's last contributor; each
+//                    SIMD group sums its pixels' terms of a record with SIMD
+//                    collectives, the group adds its SIMD groups' sums in a
+//                    fixed order and stores the record's gradient at its
+//                    emission index (one writer: no atomics, deterministic).
+#pragma once
+#include "gpu/kernels/raster_args.h"
+#include "kernels/composite.h"
+
+// Where the thread sits: its tile, its pixel in the tile, its slot in the group.
+struct ScTileThread {
+  unsigned int tile_x, tile_y, tx, ty, local, lane, simd, threads;
+};
+
+// Stages sorted records [begin + k0, begin + k0 + count) of the tile into `recs`
+// (and, when `emit` is given, their emission indices).
+template <typename T>
+SC_FN void sc_raster_stage(SC_ARGS_REF(ScRasterTileArgs<T>) a, ScTileThread th, unsigned int first,
+                           unsigned int count, SC_THREADGROUP T* recs, SC_THREADGROUP unsigned int* emit) {
+  const int C = a.C, stride = sc_record_stride(C);
+  for (unsigned int q = th.local; q < count; q += th.threads) {
+    const unsigned int e = a.sorted_emit[first + q];
+    const unsigned int g = a.emit_gauss[e];
+    SC_THREADGROUP T* r = recs + q * stride;
+    r[0] = a.mean2d[2 * g];
+    r[1] = a.mean2d[2 * g + 1];
+    for (int k = 0; k < 3; ++k) r[2 + k] = a.conic[3 * g + k];
+    r[5] = a.opac_eff[g];
+    for (int c = 0; c < C; ++c) r[6 + c] = a.feats[(sc_i64)g * C + c];
+    if (emit) emit[q] = e;
+  }
+}
+
+template <typename T>
+SC_FN void sc_raster_forward_tile(SC_ARGS_REF(ScRasterTileArgs<T>) a, ScTileThread th, SC_THREADGROUP T* recs,
+                                  SC_THREADGROUP unsigned int* flags) {
+  const int C = a.C, stride = sc_record_stride(C);
+  const unsigned int ts = (unsigned int)a.tile_size;
+  const unsigned int x = th.tile_x * ts + th.tx, y = th.tile_y * ts + th.ty;
+  const bool inside = x < (unsigned int)a.width && y < (unsigned int)a.height;
+  const unsigned int tile = th.tile_y * (unsigned int)a.tiles_x + th.tile_x;
+  const unsigned int begin = a.tile_ranges[2 * tile], end = a.tile_ranges[2 * tile + 1];
+  const T px = T(x) + T(0.5), py = T(y) + T(0.5);
+  const unsigned int simds = (th.threads + 31u) / 32u;
+  T acc[SC_MAX_CHANNELS];
+  for (int c = 0; c < C; ++c) acc[c] = T(0);
+  T Tr = T(1);
+  bool done = !inside;
+  int last = 0;
+  for (unsigned int base = begin; base < end; base += (unsigned int)a.batch) {
+    const unsigned int count = end - base < (unsigned int)a.batch ? end - base : (unsigned int)a.batch;
+    sc_raster_stage(a, th, base, count, recs, (SC_THREADGROUP unsigned int*)0);
+    const unsigned int alive = sc_simd_ballot(!done);
+    if (th.lane == 0u) flags[th.simd] = alive != 0u ? 1u : 0u;
+    SC_BARRIER();
+    unsigned int any = 0u;
+    for (unsigned int s = 0; s < simds; ++s) any |= flags[s];
+    if (any == 0u) break;  // every pixel of the tile is done (uniform: all read the same flags)
+    for (unsigned int k = 0; k < count && !done; ++k) {
+      SC_THREADGROUP const T* r = recs + k * stride;
+      const T dx = r[0] - px, dy = r[1] - py;
+      const T sigma = T(0.5) * (r[2] * dx * dx + r[4] * dy * dy) + r[3] * dx * dy;
+      T al = r[5] * sc_exp(-sigma);
+      al = al < a.alpha_max ? al : a.alpha_max;
+      if (!(sigma >= T(0) && al >= T(SC_ALPHA_THRESHOLD))) continue;
+      const T next = Tr * (T(1) - al);
+      if (next <= T(SC_TRANSMITTANCE_EPS)) {  // not added
+        done = true;
+        break;
+      }
+      const T w = al * Tr;
+      for (int c = 0; c < C; ++c) acc[c] += r[6 + c] * w;
+      Tr = next;
+      last = (int)(base - begin + k + 1u);
+    }
+    SC_BARRIER();  // before the next batch overwrites the records
+  }
+  if (!inside) return;
+  const sc_i64 pix = (sc_i64)y * a.width + x;
+  for (int c = 0; c < C; ++c) a.image[pix * C + c] = acc[c] + Tr * a.bg[c];
+  a.alpha[pix] = T(1) - Tr;
+  a.trans[pix] = Tr;
+  a.last[pix] = last;
+}
+
+// sums: (simds, batch, grad stride) partial sums of the SIMD groups.
+template <typename T>
+SC_FN void sc_raster_backward_tile(SC_ARGS_REF(ScRasterTileArgs<T>) a, ScTileThread th, SC_THREADGROUP T* recs,
+                                   SC_THREADGROUP T* sums, SC_THREADGROUP unsigned int* emit,
+                                   SC_THREADGROUP unsigned int* flags) {
+  const int C = a.C, stride = sc_record_stride(C), gs = sc_grad_stride(C);
+  const unsigned int ts = (unsigned int)a.tile_size, B = (unsigned int)a.batch;
+  const unsigned int x = th.tile_x * ts + th.tx, y = th.tile_y * ts + th.ty;
+  const bool inside = x < (unsigned int)a.width && y < (unsigned int)a.height;
+  const unsigned int tile = th.tile_y * (unsigned int)a.tiles_x + th.tile_x;
+  const unsigned int begin = a.tile_ranges[2 * tile];
+  const T px = T(x) + T(0.5), py = T(y) + T(0.5);
+  const unsigned int simds = (th.threads + 31u) / 32u;
+  const sc_i64 pix = (sc_i64)y * a.width + x;
+  const T Tf = inside ? a.trans[pix] : T(1);
+  const int last = inside ? a.last[pix] : 0;
+  const T va_out = inside ? a.v_alpha[pix] : T(0);
+  T vo[SC_MAX_CHANNELS], behind[SC_MAX_CHANNELS];  // output gradients; features behind + T_final bg
+  for (int c = 0; c < C; ++c) {
+    vo[c] = inside ? a.v_image[pix * C + c] : T(0);
+    behind[c] = inside ? Tf * a.bg[c] : T(0);
+  }
+  // the group's furthest last contributor
+  const unsigned int m = (unsigned int)sc_simd_max(last);
+  if (th.lane == 0u) flags[th.simd] = m;
+  SC_BARRIER();
+  unsigned int kmax = 0u;
+  for (unsigned int s = 0; s < simds; ++s) kmax = flags[s] > kmax ? flags[s] : kmax;
+  T Tr = Tf;
+  const T lastf = T(last);
+  for (unsigned int nb = (kmax + B - 1u) / B; nb > 0u; --nb) {
+    const unsigned int k0 = (nb - 1u) * B;
+    const unsigned int count = kmax - k0 < B ? kmax - k0 : B;
+    sc_raster_stage(a, th, begin + k0, count, recs, emit);
+    SC_BARRIER();
+    for (unsigned int kk = count; kk > 0u; --kk) {
+      const unsigned int k = kk - 1u;
+      SC_THREADGROUP const T* r = recs + k * stride;
+      const T dx = r[0] - px, dy = r[1] - py;
+      const T sigma = T(0.5) * (r[2] * dx * dx + r[4] * dy * dy) + r[3] * dx * dy;
+      const T G = sc_exp(-sigma);
+      const T a_raw = r[5] * G;
+      const T al = a_raw < a.alpha_max ? a_raw : a.alpha_max;
+      const bool active = T(k0 + k) < lastf && sigma >= T(0) && al >= T(SC_ALPHA_THRESHOLD);
+      SC_THREADGROUP T* out = sums + (th.simd * B + k) * gs;
+      if (sc_simd_ballot(active) == 0u) {  // no pixel of this SIMD group: a zero partial
+        if (th.lane == 0u)
+          for (int s = 0; s < gs; ++s) out[s] = T(0);
+        continue;
+      }
+      const T inv = T(1) / (T(1) - al);
+      const T t_k = active ? Tr * inv : Tr;  // transmittance in front of record k
+      Tr = t_k;
+      const T w = (active ? al : T(0)) * t_k;
+      T v_a = va_out * Tf * inv;  // d alpha_out / d alpha_k = T_final / (1 - alpha_k)
+      for (int c = 0; c < C; ++c) {
+        // d out_c / d alpha_k = f_kc T_k - behind_c / (1 - alpha_k)
+        const T f = r[6 + c];
+        const T l_f = sc_simd_sum(w * vo[c]);
+        if (th.lane == 0u) out[6 + c] = l_f;
+        v_a += vo[c] * (f * t_k - behind[c] * inv);
+        behind[c] += f * w;
+      }
+      const T va = (active && a_raw < a.alpha_max) ? v_a : T(0);  // alpha = opacity G unless clamped
+      const T v_sigma = -va * r[5] * G;
+      const T gx = (r[2] * dx + r[3] * dy) * v_sigma, gy = (r[3] * dx + r[4] * dy) * v_sigma;
+      const T l[8] = {gx, gy, T(0.5) * dx * dx * v_sigma, dx * dy * v_sigma, T(0.5) * dy * dy * v_sigma,
+                      va * G, fabs(gx), fabs(gy)};
+      for (int s = 0; s < 8; ++s) {
+        const T v = sc_simd_sum(l[s]);
+        if (th.lane == 0u) out[s < 6 ? s : C + s] = v;
+      }
+    }
+    SC_BARRIER();
+    // the group's sum of each record's SIMD-group partials, in SIMD-group order
+    for (unsigned int q = th.local; q < count * (unsigned int)gs; q += th.threads) {
+      const unsigned int k = q / (unsigned int)gs, s = q % (unsigned int)gs;
+      T total = T(0);
+      for (unsigned int g = 0; g < simds; ++g) total += sums[(g * B + k) * gs + s];
+      a.isect_grad[(sc_i64)emit[k] * gs + s] = total;
+    }
+    SC_BARRIER();  // before the next batch overwrites records and sums
+  }
+}
+
+#define SC_RASTER_TILE_THREAD                                                                      \
+  ScTileThread th;                                                                                 \
+  th.tile_x = SC_GID_X;                                                                            \
+  th.tile_y = SC_GID_Y;                                                                            \
+  th.tx = SC_TID_X;                                                                                \
+  th.ty = SC_TID_Y;                                                                                \
+  th.local = SC_LOCAL_ID;                                                                          \
+  th.lane = SC_LANE;                                                                               \
+  th.simd = SC_SIMD_ID;                                                                            \
+  th.threads = SC_GSIZE_X * SC_GSIZE_Y;
+
+// Shared memory: flags (32 words, static), then the dynamic part: records
+// (batch x stride), and for the backward the SIMD-group sums (simds x batch x
+// grad stride) and the emission indices (batch).
+#define SC_RASTER_TILE_KERNELS(SUF, T)                                                            \
+  SC_KERNEL(raster_forward_##SUF, ScRasterTileArgs<T>) {                                         \
+    SC_SHARED(unsigned int, flags, 32);                                                          \
+    SC_DYNAMIC_SHARED(T, recs);                                                                  \
+    SC_RASTER_TILE_THREAD                                                                        \
+    sc_raster_forward_tile<T>(args, th, recs, flags);                                            \
+  }                                                                                              \
+  SC_KERNEL(raster_backward_##SUF, ScRasterTileArgs<T>) {                                        \
+    SC_SHARED(unsigned int, flags, 32);                                                          \
+    SC_DYNAMIC_SHARED(T, recs);                                                                  \
+    SC_RASTER_TILE_THREAD                                                                        \
+    const unsigned int simds = (th.threads + 31u) / 32u;                                         \
+    SC_THREADGROUP T* sums = recs + args.batch * sc_record_stride(args.C);                       \
+    SC_THREADGROUP unsigned int* emit =                                                          \
+        (SC_THREADGROUP unsigned int*)(sums + simds * args.batch * sc_grad_stride(args.C));       \
+    sc_raster_backward_tile<T>(args, th, recs, sums, emit, flags);                               \
+  }
+SC_GPU_FOR_FLOATS(SC_RASTER_TILE_KERNELS)

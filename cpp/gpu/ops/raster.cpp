@@ -1,0 +1,264 @@
+// Host side of the GPU rasterizer: launches the per-Gaussian stages
+// (gpu/kernels/raster_gaussians.h), the two radix sorts, and the per-tile
+// compositing (gpu/kernels/raster_tiles.h). One host read per forward: the
+// intersection count (to size the intersection arrays) with the error words.
+#include "gpu/ops/raster.h"
+
+#include <algorithm>
+#include <string>
+
+#include "gpu/kernels/raster_args.h"
+#include "gpu/ops/gpu_ops.h"
+#include "gpu/ops/launch.h"
+#include "gpu/runtime.h"
+#include "kernels/composite.h"
+
+namespace sc::gpu {
+
+namespace {
+
+const Storage* st(const Tensor& t) { return t.defined() ? t.storage().get() : nullptr; }
+
+template <typename U>
+U* ptr(const Tensor& t) {
+  return t.defined() ? gpu_ptr<U>(t) : nullptr;
+}
+
+int bits_for(uint64_t n) {
+  int b = 0;
+  while (b < 32 && (uint64_t(1) << b) < n) ++b;
+  return b > 0 ? b : 1;
+}
+
+// Shared memory a tile kernel may use beside its 32 static flag words.
+constexpr size_t kTileSharedBudget = 24 * 1024;
+
+template <typename T>
+ScRasterGaussianArgs<T> gaussian_args(const RasterDeviceState<T>& S) {
+  ScRasterGaussianArgs<T> a{};
+  const RasterConfig& c = S.cfg;
+  a.means = ptr<const T>(S.means);
+  a.quats = ptr<const T>(S.quats);
+  a.scales = ptr<T>(S.scales);
+  a.opacities = ptr<T>(S.opacities);
+  a.colors = ptr<const T>(S.colors);
+  a.colors_rest = ptr<const T>(S.colors_rest);
+  a.mean2d = ptr<T>(S.mean2d);
+  a.conic = ptr<T>(S.conic);
+  a.opac_eff = ptr<T>(S.opac_eff);
+  a.r2 = ptr<T>(S.r2);
+  a.depth = ptr<T>(S.depth);
+  a.feats = ptr<T>(S.feats);
+  a.radii = ptr<int>(S.radii);
+  a.by_depth = ptr<const unsigned int>(S.by_depth);
+  a.rank = ptr<unsigned int>(S.rank);
+  a.offsets = ptr<unsigned int>(S.offsets);
+  a.tile_ranges = ptr<unsigned int>(S.tile_ranges);
+  a.emit_gauss = ptr<unsigned int>(S.emit_gauss);
+  a.cam = S.cam;
+  for (int k = 0; k < 16; ++k) a.Vinv[k] = S.Vinv[k];
+  a.n = S.n;
+  a.n_isects = S.n_isects;
+  a.C = c.C, a.ncol = c.ncol, a.sh_degree = c.sh_degree, a.sh_k = c.sh_k, a.col_row = c.col_row;
+  a.split = c.split, a.has_depth = c.has_depth, a.antialiased = c.antialiased, a.raw = c.raw;
+  a.tiles_x = S.tiles_x, a.tiles_y = S.tiles_y, a.tile_size = c.tile_size;
+  return a;
+}
+
+template <typename T>
+ScRasterTileArgs<T> tile_args(const RasterDeviceState<T>& S) {
+  ScRasterTileArgs<T> a{};
+  a.mean2d = ptr<const T>(S.mean2d);
+  a.conic = ptr<const T>(S.conic);
+  a.opac_eff = ptr<const T>(S.opac_eff);
+  a.feats = ptr<const T>(S.feats);
+  a.tile_ranges = ptr<const unsigned int>(S.tile_ranges);
+  a.sorted_emit = ptr<const unsigned int>(S.sorted_emit);
+  a.emit_gauss = ptr<const unsigned int>(S.emit_gauss);
+  a.trans = ptr<T>(S.trans);
+  a.last = ptr<int>(S.last);
+  for (int k = 0; k < 16; ++k) a.bg[k] = S.bg[k];
+  a.alpha_max = (T)S.cfg.alpha_max;
+  a.width = S.cfg.width, a.height = S.cfg.height, a.tile_size = S.cfg.tile_size;
+  a.tiles_x = S.tiles_x, a.C = S.cfg.C;
+  return a;
+}
+
+LaunchDims tile_dims(int tiles_x, int tiles_y, int ts, size_t shared_bytes) {
+  LaunchDims d;
+  d.grid.x = (uint32_t)tiles_x;
+  d.grid.y = (uint32_t)tiles_y;
+  d.group.x = d.group.y = (uint32_t)ts;
+  d.dynamic_shared_bytes = (uint32_t)shared_bytes;
+  return d;
+}
+
+const char* error_name(int word, bool split) {
+  switch (word) {
+    case SC_RASTER_ERR_MEANS: return "means";
+    case SC_RASTER_ERR_QUATS: return "quats";
+    case SC_RASTER_ERR_SCALES: return "scales";
+    case SC_RASTER_ERR_OPACITIES: return "opacities";
+    default: return split ? "sh0 or shN" : "colors_or_sh";
+  }
+}
+
+}  // namespace
+
+template <typename T>
+void raster_forward(RasterDeviceState<T>& S, const Tensor& image, const Tensor& alpha) {
+  const RasterConfig& c = S.cfg;
+  const Device dev = S.means.device();
+  Runtime& rt = runtime(dev);
+  const DType dt = dtype_of<T>::value;
+  const int64_t n = S.n, ts = c.tile_size;
+  if (ts * ts > rt.properties().max_group_size)
+    throw ValueError("rasterize: tile_size " + std::to_string(ts) + " needs " + std::to_string(ts * ts) +
+                     " threads per group; this device allows " + std::to_string(rt.properties().max_group_size));
+  S.tiles_x = (int)((c.width + ts - 1) / ts);
+  S.tiles_y = (int)((c.height + ts - 1) / ts);
+  const int64_t n_tiles = (int64_t)S.tiles_x * S.tiles_y;
+  if (c.raw) {  // log-scales and logits -> scales and opacities
+    Tensor raw_s = S.scales, raw_o = S.opacities;
+    S.scales = Tensor::empty({n, 3}, dt, dev);
+    S.opacities = Tensor::empty({n}, dt, dev);
+    ScRasterGaussianArgs<T> a = gaussian_args(S);
+    a.raw_scales = gpu_ptr<const T>(raw_s);
+    a.raw_opacities = gpu_ptr<const T>(raw_o);
+    launch(rt, typed_kernel("raster_activate", dt), groups_for(n), a,
+           {st(raw_s), st(raw_o), st(S.scales), st(S.opacities)});
+  }
+  S.mean2d = Tensor::empty({n, 2}, dt, dev);
+  S.conic = Tensor::empty({n, 3}, dt, dev);
+  S.opac_eff = Tensor::empty({n}, dt, dev);
+  S.r2 = Tensor::empty({n}, dt, dev);
+  S.depth = Tensor::empty({n}, dt, dev);
+  S.feats = Tensor::empty({n, c.C}, dt, dev);
+  S.radii = Tensor::empty({n, 2}, DType::Int32, dev);
+  S.rank = Tensor::empty({n}, DType::UInt32, dev);
+  S.offsets = Tensor::empty({n + 1}, DType::UInt32, dev);
+  Tensor depth_key = Tensor::empty({n}, DType::UInt32, dev);
+  Tensor identity = Tensor::empty({n}, DType::UInt32, dev);
+  Tensor errors = Tensor::zeros({SC_RASTER_ERR_WORDS}, DType::UInt32, dev);
+  S.by_depth = Tensor::empty({n}, DType::UInt32, dev);
+  {  // 1. projection, features and depth keys
+    ScRasterGaussianArgs<T> a = gaussian_args(S);
+    a.depth_key = gpu_ptr<unsigned int>(depth_key);
+    a.identity = gpu_ptr<unsigned int>(identity);
+    a.errors = gpu_ptr<unsigned int>(errors);
+    launch(rt, typed_kernel("raster_project", dt), groups_for(n), a,
+           {st(S.means), st(S.quats), st(S.scales), st(S.opacities), st(S.colors), st(S.colors_rest),
+            st(S.mean2d), st(S.conic), st(S.opac_eff), st(S.r2), st(S.depth), st(S.feats), st(S.radii),
+            st(depth_key), st(identity), st(errors)});
+  }
+  // 2. front to back (stable: equal depths keep index order, as on the CPU)
+  {
+    Tensor sorted_keys = Tensor::empty({n}, DType::UInt32, dev);
+    radix_sort_pairs(sorted_keys, S.by_depth, depth_key, identity, 0, 32);
+  }
+  // 3. ranks and tile counts in depth order, scanned into emission offsets
+  {
+    ScRasterGaussianArgs<T> a = gaussian_args(S);
+    launch(rt, typed_kernel("raster_rank", dt), groups_for(n + 1), a,
+           {st(S.by_depth), st(S.rank), st(S.offsets), st(S.mean2d), st(S.conic), st(S.r2)});
+    exclusive_scan_u32(S.offsets);
+  }
+  // the one host read: intersection count and error words
+  uint32_t status[SC_RASTER_ERR_WORDS + 1];
+  rt.copy_to_host(status, gpu_ptr<unsigned int>(errors), sizeof(uint32_t) * SC_RASTER_ERR_WORDS);
+  rt.copy_to_host(status + SC_RASTER_ERR_WORDS, gpu_ptr<unsigned int>(S.offsets) + n, sizeof(uint32_t));
+  for (int w = 0; w < SC_RASTER_ERR_WORDS; ++w)
+    if (status[w])
+      throw ValueError(std::string("rasterize: ") + error_name(w, c.split) + " contains NaN or infinite values");
+  S.n_isects = status[SC_RASTER_ERR_WORDS];
+  const int64_t m = S.n_isects;
+  // 4. emission, then the stable sort by tile id on only the bits tile ids need
+  S.emit_gauss = Tensor::empty({std::max<int64_t>(m, 1)}, DType::UInt32, dev);
+  S.sorted_emit = Tensor::empty({std::max<int64_t>(m, 1)}, DType::UInt32, dev);
+  S.tile_ranges = Tensor::zeros({n_tiles, 2}, DType::UInt32, dev);
+  if (m > 0) {
+    Tensor tile_keys = Tensor::empty({m}, DType::UInt32, dev), emit_ids = Tensor::empty({m}, DType::UInt32, dev);
+    Tensor sorted_tiles = Tensor::empty({m}, DType::UInt32, dev);
+    ScRasterGaussianArgs<T> a = gaussian_args(S);
+    a.tile_keys = gpu_ptr<unsigned int>(tile_keys);
+    a.emit_ids = gpu_ptr<unsigned int>(emit_ids);
+    launch(rt, typed_kernel("raster_emit", dt), groups_for(n), a,
+           {st(S.by_depth), st(S.offsets), st(S.mean2d), st(S.conic), st(S.r2), st(tile_keys), st(emit_ids),
+            st(S.emit_gauss)});
+    radix_sort_pairs(sorted_tiles, S.sorted_emit, tile_keys, emit_ids, 0,
+                     bits_for((uint64_t)n_tiles));
+    a.sorted_tiles = gpu_ptr<const unsigned int>(sorted_tiles);
+    launch(rt, typed_kernel("raster_tile_ranges", dt), groups_for(m), a, {st(sorted_tiles), st(S.tile_ranges)});
+  }
+  // 5. compositing, a group per tile
+  S.trans = Tensor::empty({c.height, c.width, 1}, dt, dev);
+  S.last = Tensor::empty({c.height, c.width}, DType::Int32, dev);
+  ScRasterTileArgs<T> a = tile_args(S);
+  a.image = gpu_ptr<T>(image);
+  a.alpha = gpu_ptr<T>(alpha);
+  const size_t rec_bytes = sizeof(T) * sc_record_stride(c.C);
+  a.batch = (int)std::min<int64_t>(ts * ts, (int64_t)(kTileSharedBudget / rec_bytes));
+  launch(rt, typed_kernel("raster_forward", dt), tile_dims(S.tiles_x, S.tiles_y, (int)ts, a.batch * rec_bytes), a,
+         {st(S.mean2d), st(S.conic), st(S.opac_eff), st(S.feats), st(S.tile_ranges), st(S.sorted_emit),
+          st(S.emit_gauss), st(image), st(alpha), st(S.trans), st(S.last)});
+}
+
+template <typename T>
+RasterGradients raster_backward(const RasterDeviceState<T>& S, const Tensor& v_image, const Tensor& v_alpha) {
+  const RasterConfig& c = S.cfg;
+  const Device dev = S.means.device();
+  Runtime& rt = runtime(dev);
+  const DType dt = dtype_of<T>::value;
+  const int64_t n = S.n, ts = c.tile_size;
+  const int gs = sc_grad_stride(c.C);
+  Tensor vi = v_image.contiguous(), va = v_alpha.contiguous();
+  // 1. per intersection, a group per tile
+  Tensor isect_grad = Tensor::empty({std::max<int64_t>(1, S.n_isects * gs)}, dt, dev);
+  {
+    ScRasterTileArgs<T> a = tile_args(S);
+    a.v_image = gpu_ptr<const T>(vi);
+    a.v_alpha = gpu_ptr<const T>(va);
+    a.isect_grad = gpu_ptr<T>(isect_grad);
+    const int64_t simds = (ts * ts + 31) / 32;
+    const size_t per_record = sizeof(T) * (sc_record_stride(c.C) + simds * gs) + sizeof(uint32_t);
+    a.batch = (int)std::max<int64_t>(1, std::min<int64_t>(64, (int64_t)(kTileSharedBudget / per_record)));
+    launch(rt, typed_kernel("raster_backward", dt), tile_dims(S.tiles_x, S.tiles_y, (int)ts, a.batch * per_record),
+           a,
+           {st(S.mean2d), st(S.conic), st(S.opac_eff), st(S.feats), st(S.tile_ranges), st(S.sorted_emit),
+            st(S.emit_gauss), st(S.trans), st(S.last), st(vi), st(va), st(isect_grad)});
+  }
+  // 2. per Gaussian
+  RasterGradients g;
+  g.means = Tensor::empty({n, 3}, dt, dev);
+  g.quats = Tensor::empty({n, 4}, dt, dev);
+  g.scales = Tensor::empty({n, 3}, dt, dev);
+  g.opacities = Tensor::empty({n}, dt, dev);
+  g.colors = Tensor::empty(S.colors.shape(), dt, dev);
+  if (c.split) g.colors_rest = Tensor::empty(S.colors_rest.shape(), dt, dev);
+  g.mean2d = Tensor::empty({n, 2}, dt, dev);
+  g.absgrad = Tensor::empty({n, 2}, dt, dev);
+  g.view_rows = Tensor::empty({n, 16}, dt, dev);
+  ScRasterGaussianArgs<T> a = gaussian_args(S);
+  a.isect_grad = gpu_ptr<const T>(isect_grad);
+  a.v_means = gpu_ptr<T>(g.means);
+  a.v_quats = gpu_ptr<T>(g.quats);
+  a.v_scales = gpu_ptr<T>(g.scales);
+  a.v_opacities = gpu_ptr<T>(g.opacities);
+  a.v_colors = gpu_ptr<T>(g.colors);
+  a.v_colors_rest = ptr<T>(g.colors_rest);
+  a.v_mean2d = gpu_ptr<T>(g.mean2d);
+  a.v_absgrad = gpu_ptr<T>(g.absgrad);
+  a.v_view_rows = gpu_ptr<T>(g.view_rows);
+  launch(rt, typed_kernel("raster_gaussian_backward", dt), groups_for(n), a,
+         {st(S.means), st(S.quats), st(S.scales), st(S.opacities), st(S.colors), st(S.colors_rest), st(S.rank),
+          st(S.offsets), st(isect_grad), st(g.means), st(g.quats), st(g.scales), st(g.opacities), st(g.colors),
+          st(g.colors_rest), st(g.mean2d), st(g.absgrad), st(g.view_rows)});
+  return g;
+}
+
+template void raster_forward<float>(RasterDeviceState<float>&, const Tensor&, const Tensor&);
+template void raster_forward<double>(RasterDeviceState<double>&, const Tensor&, const Tensor&);
+template RasterGradients raster_backward<float>(const RasterDeviceState<float>&, const Tensor&, const Tensor&);
+template RasterGradients raster_backward<double>(const RasterDeviceState<double>&, const Tensor&, const Tensor&);
+
+}  // namespace sc::gpu
