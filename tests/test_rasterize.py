@@ -8,9 +8,6 @@ Tolerances (relative L2, ||out - ref|| / ||ref||):
   forward: < 1e-4 per input (scenes screened to stay away from the
   α = 1/255, T = 1e-4, α_max and colour-clamp discontinuities).
 * C++ vs gsplat goldens: render/alpha < 1e-4 (max abs < 1e-3), gradients < 1e-3.
-
-The reference tests always run; the C++ tests skip until splatcore.splat
-exists (they carry the `needs_cpp` mark).
 """
 import json
 import os
@@ -24,13 +21,7 @@ import pytest
 import raster_reference as ref
 from helpers import rel_err
 
-try:
-    import splatcore as sc
-except Exception:  # the extension is not built in this environment
-    sc = None
-
-HAS_RASTER = sc is not None and hasattr(sc, "splat") and hasattr(sc.splat, "rasterize")
-needs_cpp = pytest.mark.skipif(not HAS_RASTER, reason="splatcore.splat.rasterize is not built yet")
+import splatcore as sc  # a broken build fails here, loudly
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GOLDEN_DIR = os.environ.get("SPLATCORE_GOLDEN_GSPLAT",
@@ -392,7 +383,6 @@ _MODES = ("RGB", "D", "ED", "RGB+D", "RGB+ED")
 _SH = (None, 0, 1, 2, 3)
 
 
-@needs_cpp
 @pytest.mark.parametrize("antialiased", [False, True])
 @pytest.mark.parametrize("render_mode", _MODES)
 @pytest.mark.parametrize("sh_degree", _SH)
@@ -407,7 +397,6 @@ def test_random_scene_matches_reference(sh_degree, render_mode, antialiased):
     compare_to_reference(scene, np.float64, F64_TOL, **kw)
 
 
-@needs_cpp
 def test_alpha_max_clamp():
     """Opacities near 1: the per-pixel clamp alpha <= ref.ALPHA_MAX decides the
     image (the goldens cannot tell 0.99 from 0.999; see raster_reference)."""
@@ -430,7 +419,6 @@ def test_alpha_max_clamp():
     compare_to_reference(scene, np.float32, F32_TOL, **kw)
 
 
-@needs_cpp
 def test_direct_colors_any_channel_count():
     scene = screened(lambda s: random_scene(s, n=120, sh_degree=None, n_colors=5), 7,
                      [dict(render_mode="RGB+D")])
@@ -439,7 +427,6 @@ def test_direct_colors_any_channel_count():
         assert img.shape == (48, 64, 6)
 
 
-@needs_cpp
 def test_info_fields():
     scene = screened(lambda s: random_scene(s, n=200, sh_degree=3), 8)
     n = scene["means"].shape[0]
@@ -466,7 +453,6 @@ def test_info_fields():
     assert n_isects >= int(ex["n_tiles16"].sum()), (n_isects, int(ex["n_tiles16"].sum()))
 
 
-@needs_cpp
 @pytest.mark.parametrize("tile_size", [8])
 def test_tile_size_gives_same_image(tile_size):
     scene = random_scene(9, n=250, width=37, height=23, sh_degree=2)
@@ -498,7 +484,6 @@ _FD_CASES = [  # sh_degree, render_mode, antialiased, background, dense
 ]
 
 
-@needs_cpp
 @pytest.mark.parametrize("sh_degree, render_mode, antialiased, background, dense", _FD_CASES)
 def test_backward_vs_finite_differences(sh_degree, render_mode, antialiased, background, dense):
     kw = dict(render_mode=render_mode, antialiased=antialiased)
@@ -528,7 +513,6 @@ def test_backward_vs_finite_differences(sh_degree, render_mode, antialiased, bac
         assert np.all(grads[name][n - 2:] == 0), f"culled Gaussians got a {name} gradient"
 
 
-@needs_cpp
 @pytest.mark.parametrize("render_mode, antialiased", [("RGB+ED", True), ("RGB", False)])
 def test_means2d_grad(render_mode, antialiased):
     """info['means2d'].grad = FD of the reference w.r.t. an offset of the 2D
@@ -558,7 +542,6 @@ def test_means2d_grad(render_mode, antialiased):
     assert np.all(np.abs(g[:-2]).sum(1) > 0)
 
 
-@needs_cpp
 def test_means2d_grad_random_scene_float32():
     scene = random_scene(11, n=250, sh_degree=3)
     img, alpha, ex = ref.render_reference(**scene_args(scene), render_mode="RGB", stats=True)
@@ -579,7 +562,6 @@ def test_means2d_grad_random_scene_float32():
         assert np.isfinite(v).all(), k
 
 
-@needs_cpp
 def test_float32_grads_match_float64():
     kw = dict(render_mode="RGB+ED", antialiased=True)
     scene = screened(lambda s: random_scene(s, n=150, sh_degree=3), 12, [kw])
@@ -596,7 +578,6 @@ def test_float32_grads_match_float64():
 
 # =================================================================== golden
 
-@needs_cpp
 @needs_golden
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name", GOLDEN_FILES)
@@ -645,7 +626,6 @@ def _camera_scene(pc, scales, width=32, height=24, sh_degree=3, seed=0):
                 background=np.array([0.1, 0.2, 0.3]))
 
 
-@needs_cpp
 def test_behind_camera_and_near_plane():
     pc = [[0.0, 0.0, -1.0],     # behind
           [0.0, 0.0, 0.0],      # at the camera centre (SH direction 0/0)
@@ -662,7 +642,6 @@ def test_behind_camera_and_near_plane():
         assert np.all(_np(info["radii"])[:3] == 0)
 
 
-@needs_cpp
 def test_gaussians_on_the_border():
     rng = np.random.default_rng(2)
     W, H = 32, 24
@@ -677,7 +656,6 @@ def test_gaussians_on_the_border():
     _edge_check(scene, dict(render_mode="RGB+D"))
 
 
-@needs_cpp
 def test_degenerate_scales():
     def make(seed):
         scene = random_scene(seed, n=60, width=32, height=24, sh_degree=1, n_culled=0)
@@ -691,7 +669,6 @@ def test_degenerate_scales():
     _edge_check(scene, dict(render_mode="RGB+ED", antialiased=True))
 
 
-@needs_cpp
 @pytest.mark.parametrize("render_mode", ["RGB", "RGB+D", "D"])
 def test_zero_gaussians(render_mode):
     bg = np.array([0.2, 0.4, 0.6]) if render_mode != "D" else None
@@ -714,7 +691,6 @@ def test_zero_gaussians(render_mode):
                                    atol=1e-10)
 
 
-@needs_cpp
 def test_one_pixel_image():
     K = np.array([[1.2, 0, 0.5], [0, 1.2, 0.5], [0, 0, 1]])
     kw = dict(render_mode="RGB+ED")
@@ -723,7 +699,6 @@ def test_one_pixel_image():
     _edge_check(scene, kw)
 
 
-@needs_cpp
 def test_size_not_multiple_of_tile():
     kw = dict(render_mode="RGB+D", antialiased=True)
     scene = screened(lambda s: random_scene(s, n=200, width=37, height=23, sh_degree=3), 15,
@@ -734,7 +709,6 @@ def test_size_not_multiple_of_tile():
         assert img.shape == (23, 37, 3)
 
 
-@needs_cpp
 @pytest.mark.parametrize("arg", ["means", "scales", "opacities"])
 def test_nan_input_raises(arg):
     scene = random_scene(16, n=10, width=16, height=12, sh_degree=0, n_culled=0)
@@ -756,7 +730,6 @@ _BAD_SHAPES = [  # argument, replacement shape, sh_degree
 ]
 
 
-@needs_cpp
 @pytest.mark.parametrize("arg, shape, sh_degree", _BAD_SHAPES)
 def test_wrong_shape_raises(arg, shape, sh_degree):
     scene = random_scene(17, n=10, width=16, height=12, sh_degree=sh_degree, n_culled=0)
@@ -769,7 +742,6 @@ def test_wrong_shape_raises(arg, shape, sh_degree):
     assert re.search(_shape_re(shape), msg), f"message does not show the shape {shape}: {msg}"
 
 
-@needs_cpp
 def test_million_gaussians():
     """1M tiny Gaussians at 256x256: forward + backward without blowing up
     memory (each touches a few pixels: the 0.3 px low-pass dominates)."""
@@ -817,7 +789,6 @@ def edge_scene(seed, n=300):
     return scene
 
 
-@needs_cpp
 @pytest.mark.parametrize("antialiased", [False, True])
 def test_gaussians_reaching_in_from_off_screen(antialiased):
     kw = dict(antialiased=antialiased)
@@ -833,7 +804,6 @@ def test_gaussians_reaching_in_from_off_screen(antialiased):
     compare_to_reference(scene, np.float32, F32_TOL, **kw)
 
 
-@needs_cpp
 @pytest.mark.parametrize("name", ["means", "quats", "scales", "opacities", "colors_or_sh"])
 def test_non_finite_input_is_an_error(name):
     scene = random_scene(41, n=60, sh_degree=2, n_culled=0)
@@ -846,7 +816,6 @@ def test_non_finite_input_is_an_error(name):
         cpp_forward(scene)
 
 
-@needs_cpp
 @pytest.mark.parametrize("sh_degree,antialiased", [(0, False), (1, True), (2, False), (3, True)])
 def test_parameter_form_matches_activated_form(sh_degree, antialiased):
     """rasterize_params(log-scales, logits, sh0, shN) against rasterize on exp,
@@ -890,7 +859,6 @@ def test_parameter_form_matches_activated_form(sh_degree, antialiased):
         assert not g1["shN"][:, (sh_degree + 1) ** 2 - 1:].any()
 
 
-@needs_cpp
 def test_parameter_form_errors():
     scene = random_scene(5, n=10, sh_degree=1, n_culled=0)
     n = len(scene["means"])

@@ -172,6 +172,10 @@ SC_FN void sc_raster_backward_tile(SC_ARGS_REF(ScRasterTileArgs<T>) a, ScTileThr
     }
     SC_BARRIER();  // before the next batch overwrites records and sums
   }
+  // records behind every pixel's last contributor: a zero gradient
+  const unsigned int behind_count = a.tile_ranges[2 * tile + 1] - begin - kmax;
+  for (unsigned int q = th.local; q < behind_count * (unsigned int)gs; q += th.threads)
+    a.isect_grad[(sc_i64)a.sorted_emit[begin + kmax + q / (unsigned int)gs] * gs + q % (unsigned int)gs] = T(0);
 }
 
 #define SC_RASTER_TILE_THREAD                                                                      \
