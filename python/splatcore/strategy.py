@@ -99,10 +99,14 @@ class DefaultStrategy:
         """Host copies of the statistics and the RNG state (for checkpoints)."""
         return {"grad2d": self.grad2d, "count": self.count, "rng": self.rng.bit_generator.state}
 
-    def load_state(self, st):
+    def load_state(self, st, device=None):
+        """Restore what state() returned; the statistics go to `device` (None:
+        to the Gaussians' device at the next step)."""
         self.grad2d = st.get("grad2d")
         self.count = st.get("count")
         self.rng.bit_generator.state = st["rng"]
+        if device is not None:
+            self._place(device)
 
     def step_post_backward(self, gaussians, optimizer, info, step):
         """Accumulate view-space gradients; refine the set of Gaussians when due.
@@ -126,11 +130,19 @@ class DefaultStrategy:
         if self._grad_sum is None or len(self._grad_sum) != n or self._count is None \
                 or len(self._count) != n:
             self._reset_stats(gaussians)
+        self._place(device)
+        return self._grad_sum, self._count
+
+    def _place(self, device):
+        """The statistics on `device`, in its dtype (cast on the host before an
+        upload: Metal has no float64)."""
         from ._device import on_device
 
-        self._grad_sum = _as_dtype(on_device(self._grad_sum, device), _stats_dtype(device))
-        self._count = _as_dtype(on_device(self._count, device), _stats_dtype(device))
-        return self._grad_sum, self._count
+        dtype = _stats_dtype(device)
+        for name in ("_grad_sum", "_count"):
+            t = getattr(self, name)
+            if t is not None:
+                setattr(self, name, on_device(_as_dtype(t, dtype), device))
 
     def _reset_stats(self, gaussians):
         n, device = len(gaussians), gaussians.device

@@ -319,7 +319,7 @@ class Trainer:
                                    if n_old else np.full(n_new, -1, np.int64))
             setattr(self.g, name, getattr(new, name))
         self.opt.load_state_dict(state["optimizer"])
-        self.strategy.load_state(state["strategy"])
+        self.strategy.load_state(state["strategy"], device=self.device)
         self.rng.bit_generator.state = state["rng"]
         self._order = np.asarray(state["order"], np.int64)
         self._pos = int(state["pos"])
