@@ -404,3 +404,37 @@ def test_cli_demo_on_device_writes_outputs(tmp_path, gpu_device):
     if len(ds.test):
         ev = evaluate_views(g, ds.test)
         assert abs(ev["mean"]["psnr"] - m["mean"]["psnr"]) < 0.05
+
+
+def test_cli_train_render_eval_on_device_match_cpu(tmp_path, gpu_device, capsys):
+    """train / render / eval with --device on a COLMAP dataset: the device's
+    renders and scores are the CPU's (same scene file) within float32 rounding."""
+    import json
+
+    from helpers_colmap import write_tiny_colmap
+    from splatcore.cli import main
+    from splatcore.io.images import load_image
+
+    data = str(tmp_path / "data")
+    write_tiny_colmap(data, n_images=3, n_points=60)
+    out = str(tmp_path / "out")
+    assert main(["train", data, "-o", out, "--iters", "3", "--device", gpu_device, "-q"]) == 0
+    scene_ply = os.path.join(out, "scene.ply")
+    from splatcore.cli import _load_scene
+
+    assert _on(_load_scene(scene_ply, gpu_device).means, gpu_device)  # render / eval load it there
+    renders, scores = {}, {}
+    for device in ("cpu", gpu_device):
+        r = str(tmp_path / f"r_{device.replace(':', '_')}")
+        assert main(["render", scene_ply, "--cameras", data, "-o", r, "--device", device, "-q"]) == 0
+        renders[device] = [load_image(os.path.join(r, f)) for f in sorted(os.listdir(r))]
+        capsys.readouterr()
+        assert main(["eval", scene_ply, data, "--split", "all", "--device", device]) == 0
+        scores[device] = json.loads(capsys.readouterr().out)
+    assert len(renders[gpu_device]) == 3
+    for a, b in zip(renders["cpu"], renders[gpu_device]):
+        assert np.abs(np.asarray(a, np.float32) - np.asarray(b, np.float32)).max() <= 1 / 255 + 1e-6
+    for a, b in zip(scores["cpu"]["views"], scores[gpu_device]["views"]):
+        assert a["name"] == b["name"]
+        np.testing.assert_allclose(b["psnr"], a["psnr"], rtol=1e-4)
+        np.testing.assert_allclose(b["ssim"], a["ssim"], rtol=1e-4, atol=1e-6)
