@@ -438,3 +438,12 @@ def test_cli_train_render_eval_on_device_match_cpu(tmp_path, gpu_device, capsys)
         assert a["name"] == b["name"]
         np.testing.assert_allclose(b["psnr"], a["psnr"], rtol=1e-4)
         np.testing.assert_allclose(b["ssim"], a["ssim"], rtol=1e-4, atol=1e-6)
+
+
+def test_trainer_device_defaults_to_the_gaussians(scene, gpu_device):
+    g = Gaussians.from_points(*scene.points, sh_degree=1, device=gpu_device)
+    assert _on(g.means, gpu_device)
+    t = Trainer(scene.train, g, scene.scene_extent(), _config(4))
+    assert _on(t.g.means, gpu_device) and t.g is g
+    cpu = Trainer(scene.train, g, scene.scene_extent(), _config(4), device="cpu")
+    assert cpu.g.device == "cpu"  # moved, in place

@@ -21,8 +21,8 @@ def train_scene(train_views, test_views, points, scene_extent, out_dir, config=N
     Ctrl-C or SIGTERM stops training early; the outputs are still written in
     full, with "interrupted": true in metrics.json. Temporary files a hard kill
     left in out_dir are removed first. `device` ("cpu", "cuda", "metal", "sim",
-    "auto"; None: config.device) is where training runs; the outputs do not
-    depend on it."""
+    "auto"; None: config.device, else the default device) is where training
+    runs; the outputs do not depend on it."""
     from .checkpoint import FILENAME
     from .io.atomic import remove_stale_temporaries
     from .stop import graceful_stop

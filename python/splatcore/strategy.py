@@ -161,7 +161,8 @@ class DefaultStrategy:
             _core.accumulate_grad2d(g, info["radii"], sx, sy, grad_sum, count)
             return
         with no_grad():
-            g = g.detach().astype(grad_sum.dtype) * self._ndc_scale(sx, sy, g.device, grad_sum.dtype)
+            scale = self._ndc_scale(sx, sy, g.device, grad_sum.dtype)
+            g = g.detach().astype(grad_sum.dtype) * scale
             seen = _core.greater(_core.max(info["radii"], axis=1), 0)  # radii are >= 0
             self._grad_sum = grad_sum + _core.where(seen, _core.norm(g, axis=1), 0.0)
             self._count = count + seen.astype(count.dtype)
@@ -255,7 +256,8 @@ class DefaultStrategy:
         prune = _core.less(_core.sigmoid(grown["opacities"]), cfg.prune_opacity)
         if step > cfg.reset_every:
             max_scale = _core.exp(_core.max(grown["scales"], axis=1))
-            prune = _core.logical_or(prune, _core.greater(max_scale, cfg.prune_scale3d * self.scene_extent))
+            too_big = _core.greater(max_scale, cfg.prune_scale3d * self.scene_extent)
+            prune = _core.logical_or(prune, too_big)
         return prune
 
     def _reset_opacity(self, gaussians, optimizer):

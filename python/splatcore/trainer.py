@@ -3,6 +3,7 @@ import contextlib
 import json
 import time
 from dataclasses import asdict, dataclass, field
+from typing import Optional
 
 import numpy as np
 
@@ -46,8 +47,9 @@ class TrainConfig:
     seed: int = 0
     densify: DensifyConfig = field(default_factory=DensifyConfig)
     # where training runs: "cpu", "cuda", "metal", "sim" (the GPU simulator, for
-    # tests) or "auto" (CUDA, then Metal, then the CPU); not saved in checkpoints
-    device: str = "cpu"
+    # tests), "auto" (CUDA, then Metal, then the CPU) or None (where the Gaussians
+    # are); not saved in checkpoints
+    device: Optional[str] = None
 
     def scaled_to(self, iters):
         """A copy for a shorter/longer run: densification windows scale with `iters`."""
@@ -124,9 +126,10 @@ class Trainer:
     """Trains `gaussians` on `train_views` (items with image, viewmat, K, width,
     height, name). `scene_extent` scales the position learning rate and the
     densification size thresholds. `device` ("cpu", "cuda", "metal", "sim",
-    "auto"; None: config.device) is where the parameters, the optimizer's
-    moments, the densification statistics and the training images live; the
-    Gaussians are moved there (in place)."""
+    "auto"; None: config.device, and where the Gaussians are when that is None
+    too) is where the parameters, the optimizer's moments, the densification
+    statistics and the training images live; the Gaussians are moved there (in
+    place)."""
 
     def __init__(self, train_views, gaussians, scene_extent, config=None, device=None):
         from ._device import resolve_device
@@ -135,7 +138,7 @@ class Trainer:
         if len(train_views) == 0:
             raise ValueError("Trainer: no training views")
         self.cfg = config or TrainConfig()
-        self.device = resolve_device(self.cfg.device if device is None else device)
+        self.device = resolve_device(_first_given(device, self.cfg.device, gaussians.device))
         self.views = train_views
         self.g = gaussians.to(self.device)
         self.scene_extent = float(scene_extent)
@@ -328,6 +331,10 @@ class Trainer:
         self._elapsed_before = float(state["elapsed"])
         self._t0 = time.time()
         self.means_schedule.step(self.step)
+
+
+def _first_given(*values):
+    return next(v for v in values if v is not None)
 
 
 def _config_without_device(cfg):
