@@ -447,3 +447,20 @@ def test_trainer_device_defaults_to_the_gaussians(scene, gpu_device):
     assert _on(t.g.means, gpu_device) and t.g is g
     cpu = Trainer(scene.train, g, scene.scene_extent(), _config(4), device="cpu")
     assert cpu.g.device == "cpu"  # moved, in place
+
+
+def test_random_background_on_a_colmap_dataset(tmp_path, gpu_device):
+    """Dataset items without alpha train with --random-background (the target is
+    the image itself) on the device as on the CPU."""
+    from helpers_colmap import write_tiny_colmap
+    from splatcore.io.dataset import ColmapDataset
+
+    write_tiny_colmap(str(tmp_path), n_images=2, n_points=40)
+    ds = ColmapDataset(str(tmp_path), split="all")
+    losses = []
+    for device in ("cpu", gpu_device):
+        cfg = TrainConfig(seed=0, sh_degree=0, random_background=True, device=device).scaled_to(3)
+        t = Trainer(ds, Gaussians.from_points(ds.points.xyz, ds.points.rgb, sh_degree=0),
+                    ds.scene_extent(), cfg)
+        losses.append([float(t.train_step()[0]) for _ in range(3)])
+    np.testing.assert_allclose(losses[1], losses[0], rtol=LOSS_RTOL)

@@ -93,33 +93,43 @@ class LossValue:
         return f"LossValue({float(self)!r})"
 
 
+def _view_field(view, key):
+    """view[key], or None where the view has no such field (dicts, dataset items
+    and synthetic views alike; `key in item` is not a test every item supports)."""
+    try:
+        return view[key]
+    except (KeyError, IndexError):
+        return None
+
+
 class _TrainingImage:
     """A training view's image as a tensor on the training device, made once (a
     GPU device keeps one per view: images are uploaded once, not every step),
-    and the target on another background for views with a known coverage."""
+    and the target on another background for views with a known coverage. It
+    keeps no reference to the view's host image (the dataset's cache bounds those)."""
 
     def __init__(self, view, device):
         from ._device import on_device
 
-        self.view = view
         self.device = device
         self.image = on_device(_image_tensor(view["image"]), device)
-        self._uncovered = None  # 1 - alpha, (H, W, 1), made on first use
+        self._alpha = _view_field(view, "alpha")  # host (H, W), or None
+        view_bg = _view_field(view, "background")
+        self._view_bg = np.asarray(0.0 if view_bg is None else view_bg, np.float32)
+        self._uncovered = None  # 1 - alpha, (H, W, 1) on the device, made on first use
 
     def target(self, background):
         """The image re-composited on `background` (host (3,) float32): the pixels
         the view's alpha leaves uncovered show it instead of the view's own."""
-        if background is None or "alpha" not in self.view:
+        if background is None or self._alpha is None:
             return self.image
         from ._device import on_device
 
         if self._uncovered is None:
-            a = np.asarray(self.view["alpha"], np.float32)[..., None]
+            a = np.asarray(self._alpha, np.float32)[..., None]
             self._uncovered = on_device(_core.Tensor(np.ascontiguousarray(1 - a)), self.device)
-        view_bg = np.asarray(self.view["background"] if "background" in self.view else 0.0, np.float32)
-        shift = on_device(_core.Tensor(np.ascontiguousarray(background - view_bg, np.float32)),
-                          self.device)
-        return self.image + self._uncovered * shift
+        shift = np.ascontiguousarray(background - self._view_bg, np.float32)
+        return self.image + self._uncovered * on_device(_core.Tensor(shift), self.device)
 
 
 class Trainer:
