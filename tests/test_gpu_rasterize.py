@@ -110,12 +110,18 @@ def test_dense_scene_early_stop_and_batches(device):
 
 
 @pytest.mark.needs_float64
-@pytest.mark.parametrize("tile_size", [1, 7, 16, 32])
+@pytest.mark.parametrize("tile_size", [1, 7, 16])
 def test_tile_sizes(device, tile_size):
     scene = random_scene(8, n=60, width=33, height=21, sh_degree=1)
     want = render(scene, "cpu", np.float64, tile_size=tile_size)
     got = render(scene, device, np.float64, tile_size=tile_size)
     assert_match(got, want, 1e-10, 1e-12, f"tile {tile_size}")
+
+
+def test_tile_size_above_16_refused(device):
+    scene = random_scene(8, n=20, width=33, height=21, sh_degree=1)
+    with pytest.raises(ValueError, match="tile_size must be at most 16 on a GPU device.*got 32"):
+        render(scene, device, np.float32, tile_size=32)
 
 
 def params_render(scene, device, dtype):

@@ -14,6 +14,7 @@
 
 #include "backend/backends.h"
 #include "core/errors.h"
+#include "core/profile.h"
 #include "gpu/backend_hooks.h"
 #include "gpu/cuda/registrar.h"
 
@@ -130,16 +131,24 @@ class CudaRuntime final : public Runtime {
       k.cached[(int)DeviceType::CUDA] = fn;
     }
     use();
+    // SPLATCORE_PROFILE: each kernel's time, alone on the GPU, as stage "gpu.<kernel>"
+    const bool timed = stage_timing_enabled();
+    double t0 = 0;
+    if (timed) {
+      synchronize();
+      t0 = stage_clock();
+    }
     void* params[1] = {const_cast<void*>(args)};
     cudaError_t e = cudaLaunchKernel(fn, dim3(d.grid.x, d.grid.y, d.grid.z),
                                      dim3(d.group.x, d.group.y, d.group.z), params,
                                      d.dynamic_shared_bytes, stream_);
     if (e != cudaSuccess) raise(std::string("kernel '") + k.name() + "' failed to launch", e);
     last_kernel_ = k.name();
-    if (sync_every_launch()) {
+    if (sync_every_launch() || timed) {
       e = cudaStreamSynchronize(stream_);
       if (e != cudaSuccess) raise(std::string("kernel '") + k.name() + "' failed", e);
     }
+    if (timed) add_stage_time((std::string("gpu.") + k.name()).c_str(), stage_clock() - t0);
   }
   void synchronize() override {
     use();

@@ -39,7 +39,6 @@ struct ScRasterGaussianArgs {
   SC_PTR(unsigned int) errors;      // SC_RASTER_ERR_WORDS words, set to 1 on a bad value
   // binning
   SC_PTR(const unsigned int) by_depth;  // (N,) Gaussians front to back
-  SC_PTR(unsigned int) rank;            // (N,) inverse of by_depth
   SC_PTR(unsigned int) offsets;         // (N + 1,) counts in depth order, scanned in place
   SC_PTR(unsigned int) tile_keys;       // (n_isects,) emitted tile ids
   SC_PTR(unsigned int) emit_ids;        // (n_isects,) 0..n_isects-1
@@ -48,6 +47,7 @@ struct ScRasterGaussianArgs {
   SC_PTR(unsigned int) tile_ranges;     // (n_tiles, 2) [begin, end) in sorted order
   // backward
   SC_PTR(const T) isect_grad;  // (n_isects, sc_grad_stride(C)) by emission index
+  SC_PTR(T) isect_sums;        // (N, sc_grad_stride(C) + 1) their sums per Gaussian, and 1 if any
   SC_PTR(T) v_means;
   SC_PTR(T) v_quats;
   SC_PTR(T) v_scales;

@@ -4,14 +4,15 @@
 //   raster_activate   exp(log-scale), sigmoid(logit) of the parameter form;
 //   raster_project    EWA projection, footprint, culling, features, depth keys;
 //   (radix sort of the depth keys)
-//   raster_rank       depth ranks and each Gaussian's tile count, in depth order;
+//   raster_count      each Gaussian's tile count, in depth order;
 //   (exclusive scan: emission offsets)
 //   raster_emit       a thread per Gaussian writes its tiles at its offsets;
 //   (radix sort of the tile ids, stable: front to back within each tile)
 //   raster_tile_ranges  each tile's [begin, end) among the sorted intersections;
-//   raster_gaussian_backward  sums each Gaussian's intersection gradients (they
-//                     are contiguous in emission order: no atomics, so runs are
-//                     deterministic) and applies the projection and SH chain rule.
+//   raster_sum_isects  a SIMD group per Gaussian sums its intersection gradients
+//                     (contiguous in emission order: no atomics, so runs are
+//                     deterministic);
+//   raster_gaussian_backward  the projection and SH chain rule per Gaussian.
 #pragma once
 #include "gpu/kernels/raster_args.h"
 #include "kernels/composite.h"
@@ -110,13 +111,14 @@ SC_FN void sc_raster_project(SC_ARGS_REF(ScRasterGaussianArgs<T>) a, sc_i64 i) {
   if (a.has_depth) f[a.ncol] = z;
 }
 
-// Walks the tiles Gaussian g reaches (row-major) from its stored footprint;
-// with `emit`, writes them at emission slots [o, o_end). Returns the count.
-// raster_rank and raster_emit both call it on the same stored values, so the
-// count and the emission agree.
+// A SIMD group walks the tiles Gaussian g reaches, row-major over its tile
+// box, 32 tiles per step (a thread per Gaussian would wait on the largest of
+// its 32); with `emit` the hits are written at emission slots o, o + 1, ...
+// in that order. Returns the count (on every lane). raster_count and
+// raster_emit both call it on the same stored values, so they agree.
 template <typename T>
-SC_FN unsigned int sc_raster_walk_tiles(SC_ARGS_REF(ScRasterGaussianArgs<T>) a, unsigned int g, bool emit,
-                                        unsigned int o, unsigned int o_end) {
+SC_GROUP_FN unsigned int sc_raster_walk_tiles(SC_ARGS_REF(ScRasterGaussianArgs<T>) a, unsigned int g, bool emit,
+                                              unsigned int o, unsigned int lane) {
   const T r2 = a.r2[g];
   if (!(r2 > T(0))) return 0u;
   const T mx = a.mean2d[2 * g], my = a.mean2d[2 * g + 1];
@@ -125,38 +127,62 @@ SC_FN unsigned int sc_raster_walk_tiles(SC_ARGS_REF(ScRasterGaussianArgs<T>) a, 
   if (!sc_footprint_pixel_box(mx, my, A, B, Cc, r2, a.cam.width, a.cam.height, box)) return 0u;
   const T limit = sc_tile_limit(r2);
   const int ts = a.tile_size;
+  const int tx0 = box[0] / ts, ty0 = box[2] / ts;
+  const unsigned int cols = (unsigned int)(box[1] / ts - tx0 + 1);
+  const unsigned int tiles = cols * (unsigned int)(box[3] / ts - ty0 + 1);
+  const unsigned int below = (1u << lane) - 1u;
   unsigned int count = 0u;
-  for (int ty = box[2] / ts; ty <= box[3] / ts; ++ty)
-    for (int tx = box[0] / ts; tx <= box[1] / ts; ++tx) {
-      if (!sc_tile_reached(mx, my, A, B, Cc, limit, box, tx, ty, ts)) continue;
-      if (emit && o < o_end) {
-        a.tile_keys[o] = (unsigned int)(ty * a.tiles_x + tx);
-        a.emit_ids[o] = o;
-        a.emit_gauss[o] = g;
-        ++o;
-      }
-      ++count;
+  for (unsigned int base = 0u; base < tiles; base += 32u) {
+    const unsigned int t = base + lane;
+    const int tx = tx0 + (int)(t % cols), ty = ty0 + (int)(t / cols);
+    const bool hit = t < tiles && sc_tile_reached(mx, my, A, B, Cc, limit, box, tx, ty, ts);
+    const unsigned int mask = sc_simd_ballot(hit);
+    if (emit && hit) {
+      const unsigned int slot = o + count + sc_popcount(mask & below);
+      a.tile_keys[slot] = (unsigned int)(ty * a.tiles_x + tx);
+      a.emit_ids[slot] = slot;
+      a.emit_gauss[slot] = g;
     }
+    count += sc_popcount(mask);
+  }
   return count;
 }
 
-// Thread j of n + 1: depth rank of the j-th Gaussian front to back, and its
-// tile count at slot j (slot n = 0, so the scan's last entry is the total).
+// SIMD group j of n + 1: the tile count of the j-th Gaussian front to back at
+// slot j (slot n = 0, so the scan's last entry is the total).
 template <typename T>
-SC_FN void sc_raster_rank(SC_ARGS_REF(ScRasterGaussianArgs<T>) a, sc_i64 j) {
-  if (j == a.n) {
-    a.offsets[j] = 0u;
-    return;
-  }
-  const unsigned int g = a.by_depth[j];
-  a.rank[g] = (unsigned int)j;
-  a.offsets[j] = sc_raster_walk_tiles(a, g, false, 0u, 0u);
+SC_GROUP_FN void sc_raster_count(SC_ARGS_REF(ScRasterGaussianArgs<T>) a, sc_i64 j, unsigned int lane) {
+  const unsigned int count = j < a.n ? sc_raster_walk_tiles(a, a.by_depth[j], false, 0u, lane) : 0u;
+  if (lane == 0u) a.offsets[j] = count;
 }
 
 template <typename T>
-SC_FN void sc_raster_emit(SC_ARGS_REF(ScRasterGaussianArgs<T>) a, sc_i64 j) {
-  const unsigned int o = a.offsets[j], o_end = a.offsets[j + 1];
-  if (o < o_end) sc_raster_walk_tiles(a, a.by_depth[j], true, o, o_end);
+SC_GROUP_FN void sc_raster_emit(SC_ARGS_REF(ScRasterGaussianArgs<T>) a, sc_i64 j, unsigned int lane) {
+  const unsigned int o = a.offsets[j];
+  if (o < a.offsets[j + 1]) sc_raster_walk_tiles(a, a.by_depth[j], true, o, lane);
+}
+
+// SIMD group j sums the j-th Gaussian's (front to back) intersection
+// gradients, contiguous rows of gs values from offsets[j]: lane l reads slot
+// l % gs of every (32 / gs)-th row, coalesced, and the lanes of one slot are
+// then added in lane order (deterministic). Writes row g = by_depth[j] of
+// isect_sums (gs + 1 values: the sums, then 1 when g has intersections).
+template <typename T>
+SC_GROUP_FN void sc_raster_sum_isects(SC_ARGS_REF(ScRasterGaussianArgs<T>) a, sc_i64 j, unsigned int lane) {
+  const unsigned int gs = (unsigned int)sc_grad_stride(a.C), rows = 32u / gs;
+  const unsigned int e0 = a.offsets[j], e1 = a.offsets[j + 1];
+  const unsigned int row = lane / gs, slot = lane % gs;
+  T acc = T(0);
+  if (row < rows)
+    for (unsigned int e = e0 + row; e < e1; e += rows) acc += a.isect_grad[(sc_i64)e * gs + slot];
+  T total = acc;
+  for (unsigned int r = 1u; r < rows; ++r) {
+    const T other = sc_simd_shuffle(acc, (lane + r * gs) & 31u);
+    if (row == 0u) total += other;
+  }
+  const sc_i64 g = a.by_depth[j];
+  if (row == 0u) a.isect_sums[g * (gs + 1u) + slot] = total;
+  if (lane == 0u) a.isect_sums[g * (gs + 1u) + gs] = e1 > e0 ? T(1) : T(0);
 }
 
 template <typename T>
@@ -166,7 +192,7 @@ SC_FN void sc_raster_tile_range(SC_ARGS_REF(ScRasterGaussianArgs<T>) a, sc_i64 p
   if (p == a.n_isects - 1 || a.sorted_tiles[p + 1] != t) a.tile_ranges[2 * t + 1] = (unsigned int)(p + 1);
 }
 
-// Gaussian i's gradients from its intersections' (gpu/kernels/raster_tiles.h),
+// Gaussian i's gradients from the sum of its intersections' (sc_raster_sum_isects),
 // the CPU's backward_all step 2 (splat/rasterize.cpp) per thread.
 template <typename T>
 SC_FN void sc_raster_gaussian_backward(SC_ARGS_REF(ScRasterGaussianArgs<T>) a, sc_i64 i) {
@@ -175,9 +201,8 @@ SC_FN void sc_raster_gaussian_backward(SC_ARGS_REF(ScRasterGaussianArgs<T>) a, s
   const int col_written = ncol == 0 ? 0 : (a.sh_degree >= 0 ? (a.sh_degree + 1) * (a.sh_degree + 1) * 3 : ncol);
   SC_DEVICE T* vp = a.v_view_rows + 16 * i;
   for (int k = 0; k < 16; ++k) vp[k] = T(0);
-  const unsigned int rk = a.rank[i];
-  const unsigned int e0 = a.offsets[rk], e1 = a.offsets[rk + 1];
-  if (e0 == e1) {  // culled or no pixel reached: every gradient is 0
+  SC_DEVICE const T* sums = a.isect_sums + i * (gs + 1);
+  if (sums[gs] == T(0)) {  // culled or no pixel reached: every gradient is 0
     for (int k = 0; k < 3; ++k) a.v_means[3 * i + k] = T(0), a.v_scales[3 * i + k] = T(0);
     for (int k = 0; k < 4; ++k) a.v_quats[4 * i + k] = T(0);
     a.v_opacities[i] = T(0);
@@ -187,9 +212,7 @@ SC_FN void sc_raster_gaussian_backward(SC_ARGS_REF(ScRasterGaussianArgs<T>) a, s
     return;
   }
   T acc[SC_MAX_CHANNELS + 8];
-  for (int k = 0; k < gs; ++k) acc[k] = T(0);
-  for (unsigned int e = e0; e < e1; ++e)
-    for (int k = 0; k < gs; ++k) acc[k] += a.isect_grad[(sc_i64)e * gs + k];
+  for (int k = 0; k < gs; ++k) acc[k] = sums[k];
   if (!a.split)
     for (int k = col_written; k < a.col_row; ++k) a.v_colors[i * a.col_row + k] = T(0);
   a.v_mean2d[2 * i] = acc[0];
@@ -249,12 +272,19 @@ SC_FN void sc_raster_gaussian_backward(SC_ARGS_REF(ScRasterGaussianArgs<T>) a, s
     const sc_i64 item = (sc_i64)SC_GID_X * SC_GSIZE_X + SC_TID_X; \
     if (item < (COUNT)) FN<T>(args, item);                    \
   }
+// A SIMD group per item (groups of 256 threads: 8 items each).
+#define SC_RASTER_PER_SIMD_KERNEL(NAME, FN, COUNT, SUF, T)                         \
+  SC_KERNEL(NAME##_##SUF, ScRasterGaussianArgs<T>) {                              \
+    const sc_i64 item = ((sc_i64)SC_GID_X * SC_GSIZE_X + SC_TID_X) / 32;          \
+    if (item < (COUNT)) FN<T>(args, item, SC_LANE);                               \
+  }
 
 #define SC_RASTER_GAUSSIAN_KERNELS(SUF, T)                                                    \
   SC_RASTER_PER_ITEM_KERNEL(raster_activate, sc_raster_activate, args.n, SUF, T)              \
   SC_RASTER_PER_ITEM_KERNEL(raster_project, sc_raster_project, args.n, SUF, T)                \
-  SC_RASTER_PER_ITEM_KERNEL(raster_rank, sc_raster_rank, args.n + 1, SUF, T)                  \
-  SC_RASTER_PER_ITEM_KERNEL(raster_emit, sc_raster_emit, args.n, SUF, T)                      \
+  SC_RASTER_PER_SIMD_KERNEL(raster_count, sc_raster_count, args.n + 1, SUF, T)                \
+  SC_RASTER_PER_SIMD_KERNEL(raster_emit, sc_raster_emit, args.n, SUF, T)                      \
   SC_RASTER_PER_ITEM_KERNEL(raster_tile_ranges, sc_raster_tile_range, args.n_isects, SUF, T)  \
+  SC_RASTER_PER_SIMD_KERNEL(raster_sum_isects, sc_raster_sum_isects, args.n, SUF, T)          \
   SC_RASTER_PER_ITEM_KERNEL(raster_gaussian_backward, sc_raster_gaussian_backward, args.n, SUF, T)
 SC_GPU_FOR_FLOATS(SC_RASTER_GAUSSIAN_KERNELS)

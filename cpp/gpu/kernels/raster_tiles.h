@@ -37,10 +37,12 @@ SC_FN void sc_raster_stage(SC_ARGS_REF(ScRasterTileArgs<T>) a, ScTileThread th, 
   }
 }
 
-template <typename T>
-SC_FN void sc_raster_forward_tile(SC_ARGS_REF(ScRasterTileArgs<T>) a, ScTileThread th, SC_THREADGROUP T* recs,
-                                  SC_THREADGROUP unsigned int* flags) {
-  const int C = a.C, stride = sc_record_stride(C);
+// CT: the channel count when known at compile time (3: RGB), else 0 (a.C), so
+// that the common case keeps its per-channel arrays in registers.
+template <typename T, int CT>
+SC_GROUP_FN void sc_raster_forward_tile(SC_ARGS_REF(ScRasterTileArgs<T>) a, ScTileThread th, SC_THREADGROUP T* recs,
+                                        SC_THREADGROUP unsigned int* flags) {
+  const int C = CT > 0 ? CT : a.C, stride = sc_record_stride(C);
   const unsigned int ts = (unsigned int)a.tile_size;
   const unsigned int x = th.tile_x * ts + th.tx, y = th.tile_y * ts + th.ty;
   const bool inside = x < (unsigned int)a.width && y < (unsigned int)a.height;
@@ -89,12 +91,59 @@ SC_FN void sc_raster_forward_tile(SC_ARGS_REF(ScRasterTileArgs<T>) a, ScTileThre
   a.last[pix] = last;
 }
 
+// Reduce-scatter of N (16 or 32) values across the 32 lanes of a full SIMD
+// group, a butterfly: at each step a lane keeps half of its values and adds its
+// partner's copy of that half, so N values cost N - 1 (N = 32) or N (N = 16)
+// shuffles where N separate sums would cost 5 N. Returns the group's total of
+// value sc_reduce_scatter_index<N>(lane) (for N = 16 lanes 2i and 2i + 1 both
+// hold value i). Overwrites v.
+template <int N>
+SC_FN unsigned int sc_reduce_scatter_index(unsigned int lane) { return N == 32 ? lane : (lane >> 1) & 15u; }
+
+template <int N, typename T>
+SC_GROUP_FN T sc_simd_reduce_scatter(SC_THREAD T* v, unsigned int lane) {
+  int m = N;
+  for (unsigned int o = 16u; o >= 1u; o >>= 1) {
+    if (m == 1) {  // N = 16: the last step adds the pair's copies
+      v[0] += sc_simd_shuffle(v[0], lane ^ o);
+      break;
+    }
+    const int half = m / 2;
+    const bool up = (lane & o) != 0u;
+    for (int j = 0; j < half; ++j) {
+      const T send = up ? v[j] : v[j + half];
+      const T keep = up ? v[j + half] : v[j];
+      v[j] = keep + sc_simd_shuffle(send, lane ^ o);
+    }
+    m = half;
+  }
+  return v[0];
+}
+
+// Adds one record's per-pixel gradient terms l[0..gs) over the SIMD group into
+// out[0..gs): a reduce-scatter on full SIMD groups, separate sums otherwise.
+template <int N, typename T>
+SC_GROUP_FN void sc_raster_simd_grads(SC_THREAD T* l, int gs, ScTileThread th, bool full_simd,
+                                      SC_THREADGROUP T* out) {
+  if (full_simd) {
+    for (int s = gs; s < N; ++s) l[s] = T(0);
+    const T v = sc_simd_reduce_scatter<N>(l, th.lane);
+    const unsigned int idx = sc_reduce_scatter_index<N>(th.lane);
+    if ((N == 32 || (th.lane & 1u) == 0u) && idx < (unsigned int)gs) out[idx] = v;
+  } else {
+    for (int s = 0; s < gs; ++s) {
+      const T v = sc_simd_sum(l[s]);
+      if (th.lane == 0u) out[s] = v;
+    }
+  }
+}
+
 // sums: (simds, batch, grad stride) partial sums of the SIMD groups.
-template <typename T>
-SC_FN void sc_raster_backward_tile(SC_ARGS_REF(ScRasterTileArgs<T>) a, ScTileThread th, SC_THREADGROUP T* recs,
-                                   SC_THREADGROUP T* sums, SC_THREADGROUP unsigned int* emit,
-                                   SC_THREADGROUP unsigned int* flags) {
-  const int C = a.C, stride = sc_record_stride(C), gs = sc_grad_stride(C);
+template <typename T, int CT>
+SC_GROUP_FN void sc_raster_backward_tile(SC_ARGS_REF(ScRasterTileArgs<T>) a, ScTileThread th, SC_THREADGROUP T* recs,
+                                         SC_THREADGROUP T* sums, SC_THREADGROUP unsigned int* emit,
+                                         SC_THREADGROUP unsigned int* flags) {
+  const int C = CT > 0 ? CT : a.C, stride = sc_record_stride(C), gs = sc_grad_stride(C);
   const unsigned int ts = (unsigned int)a.tile_size, B = (unsigned int)a.batch;
   const unsigned int x = th.tile_x * ts + th.tx, y = th.tile_y * ts + th.ty;
   const bool inside = x < (unsigned int)a.width && y < (unsigned int)a.height;
@@ -102,6 +151,7 @@ SC_FN void sc_raster_backward_tile(SC_ARGS_REF(ScRasterTileArgs<T>) a, ScTileThr
   const unsigned int begin = a.tile_ranges[2 * tile];
   const T px = T(x) + T(0.5), py = T(y) + T(0.5);
   const unsigned int simds = (th.threads + 31u) / 32u;
+  const bool full_simd = th.threads % 32u == 0u;  // every SIMD group has 32 lanes
   const sc_i64 pix = (sc_i64)y * a.width + x;
   const T Tf = inside ? a.trans[pix] : T(1);
   const int last = inside ? a.last[pix] : 0;
@@ -144,23 +194,30 @@ SC_FN void sc_raster_backward_tile(SC_ARGS_REF(ScRasterTileArgs<T>) a, ScTileThr
       Tr = t_k;
       const T w = (active ? al : T(0)) * t_k;
       T v_a = va_out * Tf * inv;  // d alpha_out / d alpha_k = T_final / (1 - alpha_k)
+      // the record's gradient slots (composite.h): mean, conic, opacity, features, |mean|
+      T l[32];
       for (int c = 0; c < C; ++c) {
         // d out_c / d alpha_k = f_kc T_k - behind_c / (1 - alpha_k)
         const T f = r[6 + c];
-        const T l_f = sc_simd_sum(w * vo[c]);
-        if (th.lane == 0u) out[6 + c] = l_f;
+        l[6 + c] = w * vo[c];
         v_a += vo[c] * (f * t_k - behind[c] * inv);
         behind[c] += f * w;
       }
       const T va = (active && a_raw < a.alpha_max) ? v_a : T(0);  // alpha = opacity G unless clamped
       const T v_sigma = -va * r[5] * G;
       const T gx = (r[2] * dx + r[3] * dy) * v_sigma, gy = (r[3] * dx + r[4] * dy) * v_sigma;
-      const T l[8] = {gx, gy, T(0.5) * dx * dx * v_sigma, dx * dy * v_sigma, T(0.5) * dy * dy * v_sigma,
-                      va * G, fabs(gx), fabs(gy)};
-      for (int s = 0; s < 8; ++s) {
-        const T v = sc_simd_sum(l[s]);
-        if (th.lane == 0u) out[s < 6 ? s : C + s] = v;
-      }
+      l[0] = gx;
+      l[1] = gy;
+      l[2] = T(0.5) * dx * dx * v_sigma;
+      l[3] = dx * dy * v_sigma;
+      l[4] = T(0.5) * dy * dy * v_sigma;
+      l[5] = va * G;
+      l[6 + C] = fabs(gx);
+      l[7 + C] = fabs(gy);
+      if (gs <= 16)
+        sc_raster_simd_grads<16>(l, gs, th, full_simd, out);
+      else
+        sc_raster_simd_grads<32>(l, gs, th, full_simd, out);
     }
     SC_BARRIER();
     // the group's sum of each record's SIMD-group partials, in SIMD-group order
@@ -192,14 +249,14 @@ SC_FN void sc_raster_backward_tile(SC_ARGS_REF(ScRasterTileArgs<T>) a, ScTileThr
 // Shared memory: flags (32 words, static), then the dynamic part: records
 // (batch x stride), and for the backward the SIMD-group sums (simds x batch x
 // grad stride) and the emission indices (batch).
-#define SC_RASTER_TILE_KERNELS(SUF, T)                                                            \
-  SC_KERNEL(raster_forward_##SUF, ScRasterTileArgs<T>) {                                         \
+#define SC_RASTER_TILE_KERNEL_PAIR(NAME, SUF, T, CT)                                              \
+  SC_KERNEL(raster_forward##NAME##_##SUF, ScRasterTileArgs<T>) {                                 \
     SC_SHARED(unsigned int, flags, 32);                                                          \
     SC_DYNAMIC_SHARED(T, recs);                                                                  \
     SC_RASTER_TILE_THREAD                                                                        \
-    sc_raster_forward_tile<T>(args, th, recs, flags);                                            \
+    sc_raster_forward_tile<T, CT>(args, th, recs, flags);                                        \
   }                                                                                              \
-  SC_KERNEL(raster_backward_##SUF, ScRasterTileArgs<T>) {                                        \
+  SC_KERNEL(raster_backward##NAME##_##SUF, ScRasterTileArgs<T>) {                                \
     SC_SHARED(unsigned int, flags, 32);                                                          \
     SC_DYNAMIC_SHARED(T, recs);                                                                  \
     SC_RASTER_TILE_THREAD                                                                        \
@@ -207,6 +264,10 @@ SC_FN void sc_raster_backward_tile(SC_ARGS_REF(ScRasterTileArgs<T>) a, ScTileThr
     SC_THREADGROUP T* sums = recs + args.batch * sc_record_stride(args.C);                       \
     SC_THREADGROUP unsigned int* emit =                                                          \
         (SC_THREADGROUP unsigned int*)(sums + simds * args.batch * sc_grad_stride(args.C));       \
-    sc_raster_backward_tile<T>(args, th, recs, sums, emit, flags);                               \
+    sc_raster_backward_tile<T, CT>(args, th, recs, sums, emit, flags);                           \
   }
+// raster_forward_f32 / raster_backward_f32 for any channel count, *_rgb_* for 3
+#define SC_RASTER_TILE_KERNELS(SUF, T)       \
+  SC_RASTER_TILE_KERNEL_PAIR(, SUF, T, 0)    \
+  SC_RASTER_TILE_KERNEL_PAIR(_rgb, SUF, T, 3)
 SC_GPU_FOR_FLOATS(SC_RASTER_TILE_KERNELS)

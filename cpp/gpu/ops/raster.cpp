@@ -32,6 +32,7 @@ int bits_for(uint64_t n) {
 
 // Shared memory a tile kernel may use beside its 32 static flag words.
 constexpr size_t kTileSharedBudget = 24 * 1024;
+constexpr int64_t kMaxTileSize = 16;
 
 template <typename T>
 ScRasterGaussianArgs<T> gaussian_args(const RasterDeviceState<T>& S) {
@@ -51,7 +52,6 @@ ScRasterGaussianArgs<T> gaussian_args(const RasterDeviceState<T>& S) {
   a.feats = ptr<T>(S.feats);
   a.radii = ptr<int>(S.radii);
   a.by_depth = ptr<const unsigned int>(S.by_depth);
-  a.rank = ptr<unsigned int>(S.rank);
   a.offsets = ptr<unsigned int>(S.offsets);
   a.tile_ranges = ptr<unsigned int>(S.tile_ranges);
   a.emit_gauss = ptr<unsigned int>(S.emit_gauss);
@@ -112,9 +112,11 @@ void raster_forward(RasterDeviceState<T>& S, const Tensor& image, const Tensor& 
   Runtime& rt = runtime(dev);
   const DType dt = dtype_of<T>::value;
   const int64_t n = S.n, ts = c.tile_size;
-  if (ts * ts > rt.properties().max_group_size)
-    throw ValueError("rasterize: tile_size " + std::to_string(ts) + " needs " + std::to_string(ts * ts) +
-                     " threads per group; this device allows " + std::to_string(rt.properties().max_group_size));
+  // a group of tile_size^2 threads per tile; 256 keeps every kernel within
+  // every backend's registers per group
+  if (ts > kMaxTileSize)
+    throw ValueError("rasterize: tile_size must be at most " + std::to_string(kMaxTileSize) +
+                     " on a GPU device (a group of tile_size^2 threads per tile), got " + std::to_string(ts));
   S.tiles_x = (int)((c.width + ts - 1) / ts);
   S.tiles_y = (int)((c.height + ts - 1) / ts);
   const int64_t n_tiles = (int64_t)S.tiles_x * S.tiles_y;
@@ -135,7 +137,6 @@ void raster_forward(RasterDeviceState<T>& S, const Tensor& image, const Tensor& 
   S.depth = Tensor::empty({n}, dt, dev);
   S.feats = Tensor::empty({n, c.C}, dt, dev);
   S.radii = Tensor::empty({n, 2}, DType::Int32, dev);
-  S.rank = Tensor::empty({n}, DType::UInt32, dev);
   S.offsets = Tensor::empty({n + 1}, DType::UInt32, dev);
   Tensor depth_key = Tensor::empty({n}, DType::UInt32, dev);
   Tensor identity = Tensor::empty({n}, DType::UInt32, dev);
@@ -156,11 +157,11 @@ void raster_forward(RasterDeviceState<T>& S, const Tensor& image, const Tensor& 
     Tensor sorted_keys = Tensor::empty({n}, DType::UInt32, dev);
     radix_sort_pairs(sorted_keys, S.by_depth, depth_key, identity, 0, 32);
   }
-  // 3. ranks and tile counts in depth order, scanned into emission offsets
+  // 3. tile counts in depth order, scanned into emission offsets
   {
     ScRasterGaussianArgs<T> a = gaussian_args(S);
-    launch(rt, typed_kernel("raster_rank", dt), groups_for(n + 1), a,
-           {st(S.by_depth), st(S.rank), st(S.offsets), st(S.mean2d), st(S.conic), st(S.r2)});
+    launch(rt, typed_kernel("raster_count", dt), groups_for(32 * (n + 1)), a,
+           {st(S.by_depth), st(S.offsets), st(S.mean2d), st(S.conic), st(S.r2)});
     exclusive_scan_u32(S.offsets);
   }
   // the one host read: intersection count and error words
@@ -182,7 +183,7 @@ void raster_forward(RasterDeviceState<T>& S, const Tensor& image, const Tensor& 
     ScRasterGaussianArgs<T> a = gaussian_args(S);
     a.tile_keys = gpu_ptr<unsigned int>(tile_keys);
     a.emit_ids = gpu_ptr<unsigned int>(emit_ids);
-    launch(rt, typed_kernel("raster_emit", dt), groups_for(n), a,
+    launch(rt, typed_kernel("raster_emit", dt), groups_for(32 * n), a,
            {st(S.by_depth), st(S.offsets), st(S.mean2d), st(S.conic), st(S.r2), st(tile_keys), st(emit_ids),
             st(S.emit_gauss)});
     radix_sort_pairs(sorted_tiles, S.sorted_emit, tile_keys, emit_ids, 0,
@@ -198,7 +199,7 @@ void raster_forward(RasterDeviceState<T>& S, const Tensor& image, const Tensor& 
   a.alpha = gpu_ptr<T>(alpha);
   const size_t rec_bytes = sizeof(T) * sc_record_stride(c.C);
   a.batch = (int)std::min<int64_t>(ts * ts, (int64_t)(kTileSharedBudget / rec_bytes));
-  launch(rt, typed_kernel("raster_forward", dt), tile_dims(S.tiles_x, S.tiles_y, (int)ts, a.batch * rec_bytes), a,
+  launch(rt, typed_kernel(c.C == 3 ? "raster_forward_rgb" : "raster_forward", dt), tile_dims(S.tiles_x, S.tiles_y, (int)ts, a.batch * rec_bytes), a,
          {st(S.mean2d), st(S.conic), st(S.opac_eff), st(S.feats), st(S.tile_ranges), st(S.sorted_emit),
           st(S.emit_gauss), st(image), st(alpha), st(S.trans), st(S.last)});
 }
@@ -222,7 +223,7 @@ RasterGradients raster_backward(const RasterDeviceState<T>& S, const Tensor& v_i
     const int64_t simds = (ts * ts + 31) / 32;
     const size_t per_record = sizeof(T) * (sc_record_stride(c.C) + simds * gs) + sizeof(uint32_t);
     a.batch = (int)std::max<int64_t>(1, std::min<int64_t>(64, (int64_t)(kTileSharedBudget / per_record)));
-    launch(rt, typed_kernel("raster_backward", dt), tile_dims(S.tiles_x, S.tiles_y, (int)ts, a.batch * per_record),
+    launch(rt, typed_kernel(c.C == 3 ? "raster_backward_rgb" : "raster_backward", dt), tile_dims(S.tiles_x, S.tiles_y, (int)ts, a.batch * per_record),
            a,
            {st(S.mean2d), st(S.conic), st(S.opac_eff), st(S.feats), st(S.tile_ranges), st(S.sorted_emit),
             st(S.emit_gauss), st(S.trans), st(S.last), st(vi), st(va), st(isect_grad)});
@@ -240,6 +241,10 @@ RasterGradients raster_backward(const RasterDeviceState<T>& S, const Tensor& v_i
   g.view_rows = Tensor::empty({n, 16}, dt, dev);
   ScRasterGaussianArgs<T> a = gaussian_args(S);
   a.isect_grad = gpu_ptr<const T>(isect_grad);
+  Tensor isect_sums = Tensor::empty({n, gs + 1}, dt, dev);
+  a.isect_sums = gpu_ptr<T>(isect_sums);
+  launch(rt, typed_kernel("raster_sum_isects", dt), groups_for(32 * n), a,
+         {st(S.by_depth), st(S.offsets), st(isect_grad), st(isect_sums)});
   a.v_means = gpu_ptr<T>(g.means);
   a.v_quats = gpu_ptr<T>(g.quats);
   a.v_scales = gpu_ptr<T>(g.scales);
@@ -250,8 +255,7 @@ RasterGradients raster_backward(const RasterDeviceState<T>& S, const Tensor& v_i
   a.v_absgrad = gpu_ptr<T>(g.absgrad);
   a.v_view_rows = gpu_ptr<T>(g.view_rows);
   launch(rt, typed_kernel("raster_gaussian_backward", dt), groups_for(n), a,
-         {st(S.means), st(S.quats), st(S.scales), st(S.opacities), st(S.colors), st(S.colors_rest), st(S.rank),
-          st(S.offsets), st(isect_grad), st(g.means), st(g.quats), st(g.scales), st(g.opacities), st(g.colors),
+         {st(S.means), st(S.quats), st(S.scales), st(S.opacities), st(S.colors), st(S.colors_rest), st(isect_sums), st(g.means), st(g.quats), st(g.scales), st(g.opacities), st(g.colors),
           st(g.colors_rest), st(g.mean2d), st(g.absgrad), st(g.view_rows)});
   return g;
 }

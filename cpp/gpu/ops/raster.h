@@ -27,7 +27,7 @@ struct RasterDeviceState {
   // inputs, contiguous on the device; raw: log-scales and logits, activated by the forward
   Tensor means, quats, scales, opacities, colors, colors_rest;
   // per Gaussian
-  Tensor mean2d, conic, opac_eff, r2, depth, feats, radii, by_depth, rank, offsets;
+  Tensor mean2d, conic, opac_eff, r2, depth, feats, radii, by_depth, offsets;
   // per intersection / tile / pixel
   Tensor sorted_emit, emit_gauss, tile_ranges, trans, last;
   int64_t n = 0, n_isects = 0;
