@@ -32,6 +32,19 @@
 #include "kernels/compat.h"
 #include "kernels/marching_cubes_tables.h"
 
+// 64-bit offsets, and the explicit fused multiply-add of the vertex bodies
+// (see "vertices on a grid" below).
+#if defined(__METAL_VERSION__)
+typedef long sc_mc_i64;
+#define SC_MC_FMA(a, b, c) fma(a, b, c)
+#elif defined(__CUDACC__)
+typedef __INT64_TYPE__ sc_mc_i64;
+#define SC_MC_FMA(a, b, c) fmaf(a, b, c)
+#else
+typedef __INT64_TYPE__ sc_mc_i64;
+#define SC_MC_FMA(a, b, c) __builtin_fmaf(a, b, c)
+#endif
+
 // Offset (0 or 1) of corner c along axis a.
 SC_FN sc_i32 sc_mc_corner_offset(sc_i32 c, sc_i32 a) { return (c >> (2 - a)) & 1; }
 
@@ -189,9 +202,9 @@ SC_FN void sc_mc_normal(SC_THREAD const float* grad0, SC_THREAD const float* gra
                         float sign, SC_THREAD const float* inv_spacing, SC_THREAD float* n) {
   float len2 = 0.0f;
   for (sc_i32 a = 0; a < 3; ++a) {
-    float g = (grad0[a] + t * (grad1[a] - grad0[a])) * inv_spacing[a];
+    float g = SC_MC_FMA(t, grad1[a] - grad0[a], grad0[a]) * inv_spacing[a];
     n[a] = -sign * g;
-    len2 += g * g;
+    len2 = SC_MC_FMA(g, g, len2);
   }
   if (len2 > 0.0f) {
     float s = 1.0f / sqrt(len2);
@@ -199,4 +212,209 @@ SC_FN void sc_mc_normal(SC_THREAD const float* grad0, SC_THREAD const float* gra
   } else {
     for (sc_i32 a = 0; a < 3; ++a) n[a] = 0.0f;
   }
+}
+
+// ---- vertices on a grid: the bodies the CPU driver and the GPU kernels share --
+//
+// Everything a vertex needs, computed with the same operations on every
+// backend so that CPU and GPU meshes are bit-identical: the multiply-adds are
+// written as explicit fused multiply-adds (SC_MC_FMA), so no compiler is left
+// to contract them (or not) on its own (SC_MC_FMA and sc_mc_i64 are at the top).
+
+// The grid marching cubes runs over: n real points per axis, surrounded by
+// `pad` (0 or 1) layers of virtual outside points, N = n + 2 pad extended
+// points per axis. Extended coordinates (I, J, K) index the extended grid.
+// Plain scalars only (it travels inside GPU argument structs).
+struct ScMcGrid {
+  sc_mc_i64 n[3];
+  sc_mc_i64 N[3];
+  sc_i32 pad;
+  sc_i32 has_mask;       // a mask (uint8, shape n) is given
+  sc_i32 channels;       // colour channels per point (0: no colours)
+  float level, sign;     // relative value g = sign * (v - level)
+  float spacing[3], origin[3], inv_spacing[3];
+};
+
+SC_FN sc_i32 sc_mc_real(SC_THREAD const ScMcGrid& G, sc_mc_i64 I, sc_mc_i64 J, sc_mc_i64 K) {
+  const sc_mc_i64 p = G.pad;
+  return (I >= p && I < G.n[0] + p && J >= p && J < G.n[1] + p && K >= p && K < G.n[2] + p) ? 1 : 0;
+}
+
+// Offset of a real point (extended coordinates) in the volume.
+SC_FN sc_mc_i64 sc_mc_offset(SC_THREAD const ScMcGrid& G, sc_mc_i64 I, sc_mc_i64 J, sc_mc_i64 K) {
+  const sc_mc_i64 p = G.pad;
+  return ((I - p) * G.n[1] + (J - p)) * G.n[2] + (K - p);
+}
+
+// A real point inside the mask (when there is one).
+template <typename MP>
+SC_FN sc_i32 sc_mc_valid_real(SC_THREAD const ScMcGrid& G, MP mask, sc_mc_i64 I, sc_mc_i64 J,
+                              sc_mc_i64 K) {
+  if (!sc_mc_real(G, I, J, K)) return 0;
+  return (!G.has_mask || mask[sc_mc_offset(G, I, J, K)] != 0) ? 1 : 0;
+}
+
+// Relative value at an extended point (pad points are outside: -1).
+template <typename VP>
+SC_FN float sc_mc_rel_point(SC_THREAD const ScMcGrid& G, VP vol, sc_mc_i64 I, sc_mc_i64 J,
+                            sc_mc_i64 K) {
+  if (!sc_mc_real(G, I, J, K)) return -1.0f;
+  return sc_mc_rel(vol[sc_mc_offset(G, I, J, K)], G.level, G.sign);
+}
+
+// Configuration of the cell whose corner 0 is (I, J, K), given its case
+// (neither 0 nor 255): the corner values are read only for ambiguous cases.
+template <typename VP>
+SC_FN sc_i32 sc_mc_cell_config_at(SC_THREAD const ScMcGrid& G, VP vol, sc_mc_i64 I, sc_mc_i64 J,
+                                  sc_mc_i64 K, sc_i32 cube_case, SC_DEVICE const sc_i32* table) {
+  if (!sc_mc_case_is_ambiguous(cube_case, table)) return sc_mc_case_config(cube_case, table);
+  float g[8];
+  for (sc_i32 c = 0; c < 8; ++c)
+    g[c] = sc_mc_rel_point(G, vol, I + sc_mc_corner_offset(c, 0), J + sc_mc_corner_offset(c, 1),
+                           K + sc_mc_corner_offset(c, 2));
+  return sc_mc_cell_config(cube_case, g, table);
+}
+
+// Gradient of the raw field (index space) at a real point, neighbours taken
+// when in the grid and in the mask.
+template <typename VP, typename MP>
+SC_FN void sc_mc_gradient(SC_THREAD const ScMcGrid& G, VP vol, MP mask, sc_mc_i64 I, sc_mc_i64 J,
+                          sc_mc_i64 K, SC_THREAD float* g) {
+  const sc_mc_i64 c = sc_mc_offset(G, I, J, K);
+  const sc_mc_i64 i = I - G.pad, j = J - G.pad, k = K - G.pad;
+  if (!G.has_mask && i > 0 && j > 0 && k > 0 && i + 1 < G.n[0] && j + 1 < G.n[1] &&
+      k + 1 < G.n[2]) {
+    // interior, no mask: central differences
+    const sc_mc_i64 s0 = G.n[1] * G.n[2], s1 = G.n[2];
+    g[0] = sc_mc_diff(vol[c - s0], vol[c], vol[c + s0], 1, 1);
+    g[1] = sc_mc_diff(vol[c - s1], vol[c], vol[c + s1], 1, 1);
+    g[2] = sc_mc_diff(vol[c - 1], vol[c], vol[c + 1], 1, 1);
+    return;
+  }
+  const float v0 = vol[c];
+  for (sc_i32 a = 0; a < 3; ++a) {
+    const sc_mc_i64 dI = a == 0 ? 1 : 0, dJ = a == 1 ? 1 : 0, dK = a == 2 ? 1 : 0;
+    const sc_i32 hm = sc_mc_valid_real(G, mask, I - dI, J - dJ, K - dK);
+    const sc_i32 hp = sc_mc_valid_real(G, mask, I + dI, J + dJ, K + dK);
+    const float vm = hm ? vol[sc_mc_offset(G, I - dI, J - dJ, K - dK)] : 0.0f;
+    const float vp = hp ? vol[sc_mc_offset(G, I + dI, J + dJ, K + dK)] : 0.0f;
+    g[a] = sc_mc_diff(vm, v0, vp, hm, hp);
+  }
+}
+
+// The crossing on the edge from extended point (I, J, K) along axis a: the
+// volume offsets of its real ends, whether each end is real (a pad point is
+// not), and t, the crossing's position along the edge when both are.
+struct ScMcEdge {
+  sc_mc_i64 i0, i1;
+  float t;
+  sc_i32 r0, r1;
+};
+
+template <typename VP>
+SC_FN ScMcEdge sc_mc_edge(SC_THREAD const ScMcGrid& G, VP vol, sc_mc_i64 I, sc_mc_i64 J,
+                          sc_mc_i64 K, sc_i32 a) {
+  ScMcEdge e;
+  const sc_mc_i64 I1 = I + (a == 0 ? 1 : 0), J1 = J + (a == 1 ? 1 : 0), K1 = K + (a == 2 ? 1 : 0);
+  e.r0 = sc_mc_real(G, I, J, K);
+  e.r1 = sc_mc_real(G, I1, J1, K1);
+  e.i0 = e.r0 ? sc_mc_offset(G, I, J, K) : 0;
+  e.i1 = e.r1 ? sc_mc_offset(G, I1, J1, K1) : 0;
+  e.t = 0.5f;
+  if (e.r0 && e.r1)
+    e.t = sc_mc_edge_t(sc_mc_rel(vol[e.i0], G.level, G.sign), sc_mc_rel(vol[e.i1], G.level, G.sign));
+  return e;
+}
+
+// World position of the crossing (origin + index * spacing). On an edge to a
+// pad point the crossing is at the midpoint.
+SC_FN void sc_mc_edge_position(SC_THREAD const ScMcGrid& G, sc_mc_i64 I, sc_mc_i64 J, sc_mc_i64 K,
+                               sc_i32 a, SC_THREAD const ScMcEdge& e, SC_THREAD float* pos) {
+  float p[3];
+  p[0] = (float)(I - G.pad);
+  p[1] = (float)(J - G.pad);
+  p[2] = (float)(K - G.pad);
+  p[a] += e.t;
+  for (sc_i32 d = 0; d < 3; ++d) pos[d] = SC_MC_FMA(G.spacing[d], p[d], G.origin[d]);
+}
+
+// Outward unit normal at the crossing: the gradients of the two ends blended
+// (sc_mc_normal); on an edge to a pad point the cap faces away from the grid
+// along the edge's axis.
+template <typename VP, typename MP>
+SC_FN void sc_mc_edge_normal(SC_THREAD const ScMcGrid& G, VP vol, MP mask, sc_mc_i64 I,
+                             sc_mc_i64 J, sc_mc_i64 K, sc_i32 a, SC_THREAD const ScMcEdge& e,
+                             SC_THREAD float* nrm) {
+  if (e.r0 && e.r1) {
+    float g0[3], g1[3];
+    sc_mc_gradient(G, vol, mask, I, J, K, g0);
+    sc_mc_gradient(G, vol, mask, I + (a == 0 ? 1 : 0), J + (a == 1 ? 1 : 0), K + (a == 2 ? 1 : 0), g1);
+    sc_mc_normal(g0, g1, e.t, G.sign, G.inv_spacing, nrm);
+    return;
+  }
+  nrm[0] = nrm[1] = nrm[2] = 0.0f;
+  nrm[a] = e.r0 ? 1.0f : -1.0f;
+}
+
+// Colour channel ch at the crossing (linear along the edge; the real end's
+// colour on an edge to a pad point). colors: (n..., channels) per point.
+template <typename CP>
+SC_FN float sc_mc_edge_color(SC_THREAD const ScMcGrid& G, CP colors, SC_THREAD const ScMcEdge& e,
+                             sc_i32 ch) {
+  const sc_mc_i64 C = G.channels;
+  if (e.r0 && e.r1) {
+    const float c0 = colors[e.i0 * C + ch], c1 = colors[e.i1 * C + ch];
+    return SC_MC_FMA(e.t, c1 - c0, c0);
+  }
+  return colors[(e.r0 ? e.i0 : e.i1) * C + ch];
+}
+
+// The centre vertex of the cell with corner 0 at (I, J, K): the mean of the
+// crossing points of the edges in `edges` (a bit mask), and when with_normal
+// their normalised mean normal.
+template <typename VP, typename MP>
+SC_FN void sc_mc_centre_vertex(SC_THREAD const ScMcGrid& G, VP vol, MP mask, sc_mc_i64 I,
+                               sc_mc_i64 J, sc_mc_i64 K, sc_i32 edges, sc_i32 with_normal,
+                               SC_THREAD float* pos, SC_THREAD float* nrm) {
+  float sp[3] = {0.0f, 0.0f, 0.0f}, sn[3] = {0.0f, 0.0f, 0.0f};
+  sc_i32 cnt = 0;
+  for (sc_i32 ed = 0; ed < 12; ++ed) {
+    if (!((edges >> ed) & 1)) continue;
+    const sc_i32 c0 = sc_mc_edge_corner0(ed), a = sc_mc_edge_axis(ed);
+    const sc_mc_i64 I0 = I + sc_mc_corner_offset(c0, 0), J0 = J + sc_mc_corner_offset(c0, 1),
+                    K0 = K + sc_mc_corner_offset(c0, 2);
+    const ScMcEdge e = sc_mc_edge(G, vol, I0, J0, K0, a);
+    float p1[3], n1[3];
+    sc_mc_edge_position(G, I0, J0, K0, a, e, p1);
+    if (with_normal) sc_mc_edge_normal(G, vol, mask, I0, J0, K0, a, e, n1);
+    for (sc_i32 d = 0; d < 3; ++d) {
+      sp[d] += p1[d];
+      if (with_normal) sn[d] += n1[d];
+    }
+    ++cnt;
+  }
+  const float inv = cnt ? 1.0f / (float)cnt : 0.0f;
+  for (sc_i32 d = 0; d < 3; ++d) pos[d] = sp[d] * inv;
+  if (with_normal) {
+    const float len = sqrt(SC_MC_FMA(sn[2], sn[2], SC_MC_FMA(sn[0], sn[0], sn[1] * sn[1])));
+    for (sc_i32 d = 0; d < 3; ++d) nrm[d] = len > 0.0f ? sn[d] / len : 0.0f;
+  }
+}
+
+// Colour channel ch of that centre vertex: the mean of the crossings' colours.
+template <typename VP, typename CP>
+SC_FN float sc_mc_centre_color(SC_THREAD const ScMcGrid& G, VP vol, CP colors, sc_mc_i64 I,
+                               sc_mc_i64 J, sc_mc_i64 K, sc_i32 edges, sc_i32 ch) {
+  float s = 0.0f;
+  sc_i32 cnt = 0;
+  for (sc_i32 ed = 0; ed < 12; ++ed) {
+    if (!((edges >> ed) & 1)) continue;
+    const sc_i32 c0 = sc_mc_edge_corner0(ed);
+    const ScMcEdge e = sc_mc_edge(G, vol, I + sc_mc_corner_offset(c0, 0),
+                                  J + sc_mc_corner_offset(c0, 1), K + sc_mc_corner_offset(c0, 2),
+                                  sc_mc_edge_axis(ed));
+    s += sc_mc_edge_color(G, colors, e, ch);
+    ++cnt;
+  }
+  return s * (cnt ? 1.0f / (float)cnt : 0.0f);
 }

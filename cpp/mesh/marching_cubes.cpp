@@ -40,40 +40,44 @@
 
 namespace sc {
 namespace mesh {
+
+ScMcGrid mc_grid(const McInput& in) {
+  ScMcGrid g{};
+  g.pad = in.pad ? 1 : 0;
+  for (int a = 0; a < 3; ++a) {
+    g.n[a] = in.dims[a];
+    g.N[a] = in.dims[a] + 2 * g.pad;
+    g.spacing[a] = in.spacing[a];
+    g.origin[a] = in.origin[a];
+    g.inv_spacing[a] = 1.0f / in.spacing[a];
+  }
+  g.has_mask = in.mask ? 1 : 0;
+  g.channels = in.colors ? (int32_t)in.channels : 0;
+  g.level = in.level;
+  g.sign = in.sign;
+  return g;
+}
+
 namespace {
 
 struct Grid {
   const McInput& in;
+  ScMcGrid g;     // the shared bodies' view of the grid (kernels/marching_cubes.h)
   int64_t n[3];
   int64_t p;      // 1 when padded
   int64_t N[3];   // extended dims
   int64_t plane;  // N1 * N2
-  float inv_spacing[3];
 
-  explicit Grid(const McInput& input) : in(input) {
-    p = in.pad ? 1 : 0;
+  explicit Grid(const McInput& input) : in(input), g(mc_grid(input)) {
+    p = g.pad;
     for (int a = 0; a < 3; ++a) {
-      n[a] = in.dims[a];
-      N[a] = n[a] + 2 * p;
-      inv_spacing[a] = 1.0f / in.spacing[a];
+      n[a] = g.n[a];
+      N[a] = g.N[a];
     }
     plane = N[1] * N[2];
   }
-  bool real(int64_t I, int64_t J, int64_t K) const {
-    return I >= p && I < n[0] + p && J >= p && J < n[1] + p && K >= p && K < n[2] + p;
-  }
-  // Offset of a real point (extended coordinates) in the volume.
-  int64_t index(int64_t I, int64_t J, int64_t K) const {
-    return ((I - p) * n[1] + (J - p)) * n[2] + (K - p);
-  }
-  bool valid_real(int64_t I, int64_t J, int64_t K) const {
-    return real(I, J, K) && (!in.mask || in.mask[index(I, J, K)]);
-  }
-  // Relative value at an extended point (pad points are outside: -1).
-  float rel(int64_t I, int64_t J, int64_t K) const {
-    if (!real(I, J, K)) return -1.0f;
-    return sc_mc_rel(in.volume[index(I, J, K)], in.level, in.sign);
-  }
+  int64_t index(int64_t I, int64_t J, int64_t K) const { return sc_mc_offset(g, I, J, K); }
+  bool real(int64_t I, int64_t J, int64_t K) const { return sc_mc_real(g, I, J, K) != 0; }
 };
 
 // Fills the flags of plane P; returns the number of non-finite values among
@@ -185,12 +189,7 @@ inline void for_nonzero(const uint8_t* buf, int64_t n, Fn&& fn) {
 
 // Configuration of the cell at (P, J, K) with the given case.
 inline int32_t cell_config(const Grid& G, int64_t P, int64_t J, int64_t K, int32_t cube_case) {
-  if (!sc_mc_case_is_ambiguous(cube_case, sc_mc_table)) return sc_mc_case_config(cube_case, sc_mc_table);
-  float g[8];
-  for (int c = 0; c < 8; ++c)
-    g[c] = G.rel(P + sc_mc_corner_offset(c, 0), J + sc_mc_corner_offset(c, 1),
-                 K + sc_mc_corner_offset(c, 2));
-  return sc_mc_cell_config(cube_case, g, sc_mc_table);
+  return sc_mc_cell_config_at(G.g, G.in.volume, P, J, K, cube_case, sc_mc_table);
 }
 
 // Triangles of slab P (flags of planes P and P + 1). q, v, cs: scratch of
@@ -213,33 +212,6 @@ int64_t count_triangles(const Grid& G, int64_t P, const uint8_t* f0, const uint8
   return total;
 }
 
-// Gradient of the raw field (index space) at a real point, neighbours taken
-// when in the grid and in the mask.
-inline void gradient(const Grid& G, int64_t I, int64_t J, int64_t K, float* g) {
-  const float* vol = G.in.volume;
-  const int64_t i = I - G.p, j = J - G.p, k = K - G.p;
-  if (!G.in.mask && i > 0 && j > 0 && k > 0 && i + 1 < G.n[0] && j + 1 < G.n[1] && k + 1 < G.n[2]) {
-    // interior, no mask: central differences
-    const int64_t s0 = G.n[1] * G.n[2], s1 = G.n[2];
-    const float* c = vol + (i * G.n[1] + j) * G.n[2] + k;
-    g[0] = sc_mc_diff(c[-s0], c[0], c[s0], 1, 1);
-    g[1] = sc_mc_diff(c[-s1], c[0], c[s1], 1, 1);
-    g[2] = sc_mc_diff(c[-1], c[0], c[1], 1, 1);
-    return;
-  }
-  const float v0 = vol[G.index(I, J, K)];
-  const int64_t at[3] = {I, J, K};
-  for (int a = 0; a < 3; ++a) {
-    int64_t m[3] = {at[0], at[1], at[2]}, q[3] = {at[0], at[1], at[2]};
-    m[a] -= 1;
-    q[a] += 1;
-    int hm = G.valid_real(m[0], m[1], m[2]), hp = G.valid_real(q[0], q[1], q[2]);
-    float vm = hm ? vol[G.index(m[0], m[1], m[2])] : 0.0f;
-    float vp = hp ? vol[G.index(q[0], q[1], q[2])] : 0.0f;
-    g[a] = sc_mc_diff(vm, v0, vp, hm, hp);
-  }
-}
-
 struct Out {
   float* verts;
   float* normals;
@@ -247,82 +219,30 @@ struct Out {
   int32_t* faces;
 };
 
-// Vertex on the edge from extended point (I, J, K) along axis a: world
-// position, outward normal (when nrm), colour (when col).
-void edge_vertex(const Grid& G, int64_t I, int64_t J, int64_t K, int a, float* pos, float* nrm,
-                 float* col) {
-  const McInput& in = G.in;
-  int64_t e1[3] = {I, J, K};
-  e1[a] += 1;
-  const bool r0 = G.real(I, J, K), r1 = G.real(e1[0], e1[1], e1[2]);
-  float p[3] = {(float)(I - G.p), (float)(J - G.p), (float)(K - G.p)};
-  const int64_t C = in.channels;
-  if (r0 && r1) {
-    const int64_t i0 = G.index(I, J, K), i1 = G.index(e1[0], e1[1], e1[2]);
-    float t = sc_mc_edge_t(sc_mc_rel(in.volume[i0], in.level, in.sign),
-                           sc_mc_rel(in.volume[i1], in.level, in.sign));
-    p[a] += t;
-    if (nrm) {
-      float g0[3], g1[3];
-      gradient(G, I, J, K, g0);
-      gradient(G, e1[0], e1[1], e1[2], g1);
-      sc_mc_normal(g0, g1, t, in.sign, G.inv_spacing, nrm);
-    }
-    if (col) {
-      const float* c0 = in.colors + i0 * C;
-      const float* c1 = in.colors + i1 * C;
-      for (int64_t c = 0; c < C; ++c) col[c] = c0[c] + t * (c1[c] - c0[c]);
-    }
-  } else {
-    // One end is a pad point (outside): the crossing is at the midpoint and
-    // the cap faces away from the grid along this axis.
-    p[a] += 0.5f;
-    if (nrm) {
-      nrm[0] = nrm[1] = nrm[2] = 0.0f;
-      nrm[a] = r0 ? 1.0f : -1.0f;
-    }
-    if (col) {
-      const int64_t ir = r0 ? G.index(I, J, K) : G.index(e1[0], e1[1], e1[2]);
-      for (int64_t c = 0; c < C; ++c) col[c] = in.colors[ir * C + c];
-    }
-  }
-  for (int d = 0; d < 3; ++d) pos[d] = in.origin[d] + in.spacing[d] * p[d];
-}
-
+// The vertex on the edge from extended point (I, J, K) along axis a (the
+// shared bodies of kernels/marching_cubes.h, as the GPU kernels run them).
 void emit_vertex(const Grid& G, int64_t I, int64_t J, int64_t K, int a, int64_t id, const Out& o) {
-  edge_vertex(G, I, J, K, a, o.verts + 3 * id, o.normals ? o.normals + 3 * id : nullptr,
-              o.colors ? o.colors + id * G.in.channels : nullptr);
+  const ScMcEdge e = sc_mc_edge(G.g, G.in.volume, I, J, K, a);
+  sc_mc_edge_position(G.g, I, J, K, a, e, o.verts + 3 * id);
+  if (o.normals) sc_mc_edge_normal(G.g, G.in.volume, G.in.mask, I, J, K, a, e, o.normals + 3 * id);
+  if (o.colors)
+    for (int32_t c = 0; c < G.g.channels; ++c)
+      o.colors[id * G.g.channels + c] = sc_mc_edge_color(G.g, G.in.colors, e, c);
 }
 
 // The centre vertex of cell (P, J, K): the mean of the crossing points of the
 // edges in `mask` (normal: their normalised mean normal; colour: mean).
 void emit_centre(const Grid& G, int64_t P, int64_t J, int64_t K, int32_t mask, int64_t id,
                  const Out& o) {
-  const int64_t C = G.in.channels;
-  float pos[3] = {0, 0, 0}, nrm[3] = {0, 0, 0};
-  std::vector<float> col(o.colors ? (size_t)C : 0, 0.0f), c1(col.size());
-  int cnt = 0;
-  for (int e = 0; e < 12; ++e) {
-    if (!((mask >> e) & 1)) continue;
-    const int c0 = sc_mc_edge_corner0(e);
-    float p1[3], n1[3];
-    edge_vertex(G, P + sc_mc_corner_offset(c0, 0), J + sc_mc_corner_offset(c0, 1),
-                K + sc_mc_corner_offset(c0, 2), sc_mc_edge_axis(e), p1, o.normals ? n1 : nullptr,
-                o.colors ? c1.data() : nullptr);
-    for (int d = 0; d < 3; ++d) {
-      pos[d] += p1[d];
-      if (o.normals) nrm[d] += n1[d];
-    }
-    for (size_t c = 0; c < col.size(); ++c) col[c] += c1[c];
-    ++cnt;
-  }
-  const float inv = cnt ? 1.0f / (float)cnt : 0.0f;
-  for (int d = 0; d < 3; ++d) o.verts[3 * id + d] = pos[d] * inv;
-  if (o.normals) {
-    float len = std::sqrt(nrm[0] * nrm[0] + nrm[1] * nrm[1] + nrm[2] * nrm[2]);
-    for (int d = 0; d < 3; ++d) o.normals[3 * id + d] = len > 0.0f ? nrm[d] / len : 0.0f;
-  }
-  for (size_t c = 0; c < col.size(); ++c) o.colors[id * C + (int64_t)c] = col[c] * inv;
+  float nrm[3];
+  sc_mc_centre_vertex(G.g, G.in.volume, G.in.mask, P, J, K, mask, o.normals ? 1 : 0,
+                      o.verts + 3 * id, nrm);
+  if (o.normals)
+    for (int d = 0; d < 3; ++d) o.normals[3 * id + d] = nrm[d];
+  if (o.colors)
+    for (int32_t c = 0; c < G.g.channels; ++c)
+      o.colors[id * G.g.channels + c] =
+          sc_mc_centre_color(G.g, G.in.volume, G.in.colors, P, J, K, mask, c);
 }
 
 // Vertex numbers of the edges owned by plane P (ids[a][J * N2 + K]; only the
@@ -418,7 +338,14 @@ void emit_triangles(const Grid& G, int64_t P, const uint8_t* f0, const uint8_t* 
   }
 }
 
-void check_input(const McInput& in) {
+
+// Chunks of at least this many planes (each chunk recomputes one or two
+// planes of flags at its start).
+int64_t plane_grain(const Grid& G) { return std::max<int64_t>(4, 262144 / std::max<int64_t>(1, G.plane)); }
+
+}  // namespace
+
+void mc_check_input(const McInput& in) {
   if (!in.volume) throw ValueError("marching_cubes: volume is required");
   const int64_t need = in.pad ? 1 : 2;
   for (int a = 0; a < 3; ++a)
@@ -440,14 +367,8 @@ void check_input(const McInput& in) {
     throw ValueError("marching_cubes: colors need at least one channel");
 }
 
-// Chunks of at least this many planes (each chunk recomputes one or two
-// planes of flags at its start).
-int64_t plane_grain(const Grid& G) { return std::max<int64_t>(4, 262144 / std::max<int64_t>(1, G.plane)); }
-
-}  // namespace
-
 McPlan mc_plan(const McInput& in) {
-  check_input(in);
+  mc_check_input(in);
   Grid G(in);
   McPlan plan;
   for (int a = 0; a < 3; ++a) plan.ext[a] = G.N[a];

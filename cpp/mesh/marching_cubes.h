@@ -7,6 +7,8 @@
 #include <memory>
 #include <vector>
 
+#include "kernels/marching_cubes.h"
+
 namespace sc {
 namespace mesh {
 
@@ -34,6 +36,13 @@ struct McPlan {
   std::shared_ptr<uint8_t[]> flags;  // point flags of the extended grid (pass 1 -> pass 2)
   std::vector<uint8_t> rows;       // per (plane, row): 1 = owns crossed edges, 2 = has triangles
 };
+
+// Raises ValueError naming the argument for bad dims, level, sign, spacing,
+// origin or channels (the checks mc_plan starts with; the GPU path runs them too).
+void mc_check_input(const McInput& in);
+
+// The grid as the shared kernel bodies see it (kernels/marching_cubes.h).
+ScMcGrid mc_grid(const McInput& in);
 
 // Validates the input (ValueError naming the argument) and counts. Throws
 // ValueError when a value used by the mesh (inside the mask) is NaN or inf.
