@@ -1,0 +1,75 @@
+"""Training on a GPU device beside gsplat (issue 14's bar: the original 3DGS
+recipe, 7000 steps, held-out PSNR >= gsplat's - 0.3 dB in <= 0.5x its time).
+
+Reads the scenes gsplat's anchor script trains on (../shared/gpu/data/*.npz:
+images, K, world-to-camera viewmats, COLMAP points and colours) with the same
+split (every 8th image held out) and the same scene scale (1.1x the largest
+camera distance from the cameras' mean). Run on the H200, in the same session
+as `python3 gsplat_train.py DATA.npz 7000` (the anchor):
+  SPLATCORE_GPU_DATA=.anchors/data SPLATCORE_BUILD_DIR=build/h200 PYTHONPATH=python \\
+      python -m pytest bench/bench_gpu_train.py -q -s
+SPLATCORE_TRAIN_ITERS (default 7000) and SPLATCORE_TRAIN_DEVICE (default cuda)
+change the run; with SPLATCORE_PROFILE=1 it also prints the time per step of
+each GPU kernel (each then runs alone: the run is slower) and host stage. Prints one JSON line per scene: held-out PSNR / SSIM,
+Gaussians, training seconds (the loop only, as gsplat's script times it).
+"""
+import glob
+import json
+import os
+import time
+
+import numpy as np
+import pytest
+
+import splatcore as sc
+from splatcore.gaussians import Gaussians
+from splatcore.trainer import Trainer, TrainConfig
+
+DATA = os.environ.get("SPLATCORE_GPU_DATA", "")
+SCENES = sorted(glob.glob(os.path.join(DATA, "*.npz"))) if DATA else []
+DEVICE = os.environ.get("SPLATCORE_TRAIN_DEVICE", "cuda")
+ITERS = int(os.environ.get("SPLATCORE_TRAIN_ITERS", "7000"))
+
+if not SCENES:
+    pytest.skip("set SPLATCORE_GPU_DATA to a folder of gsplat anchor scenes (*.npz)", allow_module_level=True)
+if DEVICE != "cpu" and sc.device_count(DEVICE.split(":")[0]) == 0:
+    pytest.skip(f"no {DEVICE} device to train on", allow_module_level=True)
+
+
+def load_views(path):
+    d = np.load(path)
+    images = d["images"].astype(np.float32) / 255.0
+    H, W = images.shape[1:3]
+    views = [dict(image=images[i], viewmat=d["viewmats"][i], K=d["K"][i], width=W, height=H,
+                  name=str(d["names"][i])) for i in range(len(images))]
+    centers = np.stack([np.linalg.inv(v)[:3, 3] for v in d["viewmats"]])
+    extent = float(np.linalg.norm(centers - centers.mean(0), axis=1).max()) * 1.1
+    return views, d["points"], d["colors"], extent
+
+
+@pytest.mark.parametrize("path", SCENES, ids=[os.path.basename(p) for p in SCENES])
+def test_train_7000(path):
+    views, points, colors, extent = load_views(path)
+    train = [v for i, v in enumerate(views) if i % 8 != 0]
+    test = [v for i, v in enumerate(views) if i % 8 == 0]
+    g = Gaussians.from_points(points, colors, sh_degree=3, device=DEVICE)
+    trainer = Trainer(train, g, extent, TrainConfig(iters=ITERS), device=DEVICE)
+    sc.synchronize(DEVICE) if DEVICE != "cpu" else None
+    t0 = time.perf_counter()
+    trainer.train(progress=False, log_every=500)
+    if DEVICE != "cpu":
+        sc.synchronize(DEVICE)
+    seconds = time.perf_counter() - t0
+    ev = trainer.evaluate(test)
+    res = {"scene": os.path.basename(path), "device": DEVICE, "iters": ITERS, "psnr": ev["mean"]["psnr"],
+           "ssim": ev["mean"]["ssim"], "gaussians": len(trainer.g), "train_seconds": seconds,
+           "ms_per_step": seconds / ITERS * 1e3}
+    print("\n[gpu-train] " + json.dumps(res))
+    if os.environ.get("SPLATCORE_PROFILE"):  # per step: each GPU kernel (alone) and each host stage
+        for name, total in sorted(sc._core._stage_times(True), key=lambda kv: -kv[1])[:25]:
+            print(f"[gpu-train] stage {name:40s} {total / ITERS * 1e3:8.3f} ms/step")
+    out = os.environ.get("SPLATCORE_BENCH_JSON")
+    if out:
+        with open(out, "a") as f:
+            f.write(json.dumps(res) + "\n")
+    assert np.isfinite(res["psnr"])
