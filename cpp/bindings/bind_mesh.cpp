@@ -3,6 +3,9 @@
 //
 //   _marching_cubes(volume, level, sign, spacing, origin, mask, colors, pad, normals)
 //       -> (verts (V,3) f32, faces (F,3) i32, normals (V,3) f32 | None, colors (V,C) f32 | None)
+//   _marching_cubes_device(volume, level, sign, spacing, origin, mask, colors, pad, normals)
+//       the same on a GPU device (Tensors there; the results come back as NumPy arrays)
+//   _marching_cubes_device_range(volume, mask) -> (any finite, non-finite count, min, max)
 //   _mesh_components(faces, num_vertices) -> (labels (V,) i32, count)
 //   _tsdf_integrate(tsdf, weight, color, cweight, depth, rgb, viewmat, K, origin, voxel,
 //                   trunc, near, max_weight, carve)         (in place)
@@ -18,6 +21,7 @@
 #include <string>
 
 #include "bindings/bindings.h"
+#include "gpu/ops/marching_cubes.h"
 #include "mesh/fields.h"
 #include "mesh/marching_cubes.h"
 
@@ -88,6 +92,42 @@ nb::tuple marching_cubes(CArr<const float, nb::ndim<3>> volume, float level, flo
     mesh::mc_emit(in, plan, v, nrm, col, f);
   }
   return nb::make_tuple(verts, faces, normals, cols);
+}
+
+// Marching cubes of a volume on a GPU device; the mesh is copied to NumPy
+// arrays (the Mesh the Python API returns holds host arrays).
+nb::tuple marching_cubes_device(const Tensor& volume, float level, float sign,
+                                std::array<float, 3> spacing, std::array<float, 3> origin,
+                                std::optional<Tensor> mask, std::optional<Tensor> colors, bool pad,
+                                bool with_normals) {
+  gpu::McDeviceInput in;
+  in.volume = volume;
+  if (mask) in.mask = *mask;
+  if (colors) in.colors = *colors;
+  in.level = level;
+  in.sign = sign;
+  for (int a = 0; a < 3; ++a) {
+    in.spacing[a] = spacing[(size_t)a];
+    in.origin[a] = origin[(size_t)a];
+  }
+  in.pad = pad;
+  in.normals = with_normals;
+  gpu::McDeviceMesh m;
+  {
+    nb::gil_scoped_release nogil;
+    m = gpu::marching_cubes(in);
+  }
+  auto host = [](const Tensor& t) -> nb::object { return t.defined() ? to_numpy(t) : nb::none(); };
+  return nb::make_tuple(host(m.vertices), host(m.faces), host(m.normals), host(m.colors));
+}
+
+nb::tuple marching_cubes_device_range(const Tensor& volume, std::optional<Tensor> mask) {
+  gpu::McRange r;
+  {
+    nb::gil_scoped_release nogil;
+    r = gpu::marching_cubes_range(volume, mask ? *mask : Tensor());
+  }
+  return nb::make_tuple(r.any_finite, r.non_finite, r.min, r.max);
 }
 
 nb::tuple components(CArr<const int32_t, nb::ndim<2>> faces, int64_t num_vertices) {
@@ -187,6 +227,11 @@ void bind_mesh(nb::module_& m) {
   m.def("_marching_cubes", &marching_cubes, "volume"_a, "level"_a, "sign"_a, "spacing"_a,
         "origin"_a, "mask"_a.none(), "colors"_a.none(), "pad"_a, "normals"_a,
         "Marching cubes on a float32 C-contiguous volume (see splatcore.mesh.marching_cubes).");
+  m.def("_marching_cubes_device", &marching_cubes_device, "volume"_a, "level"_a, "sign"_a,
+        "spacing"_a, "origin"_a, "mask"_a.none(), "colors"_a.none(), "pad"_a, "normals"_a,
+        "Marching cubes of a float32 volume Tensor on a GPU device (the CPU's mesh exactly).");
+  m.def("_marching_cubes_device_range", &marching_cubes_device_range, "volume"_a, "mask"_a.none(),
+        "(any finite, non-finite count, min, max) of a GPU volume's valid values.");
   m.def("_mesh_components", &components, "faces"_a, "num_vertices"_a,
         "Connected components of a mesh: (labels per vertex, count).");
   m.def("_tsdf_integrate", &tsdf_integrate, "tsdf"_a, "weight"_a, "color"_a.none(),

@@ -109,7 +109,17 @@ def marching_cubes(volume, level: Optional[float] = None,
     a diagonal inside a cube face. Multithreaded (``splatcore.set_num_threads``).
     Raises ValueError for a volume that is not 3-D, NaN/inf values (inside the
     mask), bad spacing, or mismatched mask / colors.
+
+    A ``volume`` Tensor on a GPU device (``"cuda"``, ``"metal"``, ``"sim"``) is
+    meshed there: classify, prefix sums and emit on the device, with the CPU's
+    tables, decider and vertex numbering, so the mesh is the CPU's exactly (same
+    vertices in the same order, same faces). ``mask`` and ``colors`` may then be
+    Tensors on that device or arrays (uploaded); the returned Mesh holds NumPy
+    arrays, as on the CPU.
     """
+    if isinstance(volume, _core.Tensor) and volume.device != "cpu":
+        return _marching_cubes_device(volume, level, spacing, origin, inside, mask, colors,
+                                      pad, normals)
     try:
         vol = np.asarray(volume)
     except Exception:
@@ -156,6 +166,72 @@ def marching_cubes(volume, level: Optional[float] = None,
     sign = 1.0 if inside == "above" else -1.0
     v, f, n, c = _core._marching_cubes(vol, float(level), sign, sp, org, m, col, bool(pad),
                                        bool(normals))
+    mesh = Mesh(v, f, n, c)
+    if m is not None:
+        mesh = remove_unreferenced(mesh)
+    if normals and len(mesh.vertices):
+        _fill_zero_normals(mesh)
+    return mesh
+
+
+def _on_device(name: str, x, device: str):
+    """x (a Tensor or an array) as a Tensor on `device`; a Tensor elsewhere raises."""
+    if isinstance(x, _core.Tensor):
+        if x.device != device:
+            raise ValueError(f"marching_cubes: {name} is on {x.device}, the volume on {device}; "
+                             "put both on one device")
+        return x
+    return _core.Tensor(np.ascontiguousarray(x), None).to(device=device)
+
+
+def _marching_cubes_device(volume, level, spacing, origin, inside, mask, colors, pad,
+                           normals) -> Mesh:
+    dev = volume.device
+    if volume.dtype not in ("float32", "float64", "float16", "bfloat16", "int32", "int64",
+                            "uint8", "uint32", "bool"):
+        raise TypeError(f"marching_cubes: volume must hold numbers, got dtype {volume.dtype}")
+    if volume.ndim != 3:
+        raise ValueError(f"marching_cubes: volume must be a 3-D array, got shape {volume.shape}")
+    vol = volume.detach() if volume.requires_grad else volume
+    if vol.dtype != "float32":
+        vol = vol.astype("float32")
+    if inside not in ("above", "below"):
+        raise ValueError(f"marching_cubes: inside must be 'above' or 'below', got {inside!r}")
+    sp = _triple("spacing", spacing, positive=True)
+    org = _triple("origin", origin, positive=False)
+    m = None
+    if mask is not None:
+        m = _on_device("mask", mask, dev)
+        if tuple(m.shape) != tuple(vol.shape):
+            raise ValueError(f"marching_cubes: mask must have the volume's shape {tuple(vol.shape)}, "
+                             f"got {tuple(m.shape)}")
+        if m.dtype not in ("bool", "uint8"):
+            m = m != 0
+    col = None
+    if colors is not None:
+        col = _on_device("colors", colors, dev)
+        shape = tuple(col.shape)
+        if shape[:3] != tuple(vol.shape) or col.ndim not in (3, 4):
+            raise ValueError(f"marching_cubes: colors must have shape {tuple(vol.shape)} or "
+                             f"{tuple(vol.shape) + ('C',)}, got {shape}")
+        if col.ndim == 3:
+            col = col.reshape(*shape, 1)
+        if col.dtype != "float32":
+            col = col.astype("float32")
+    if level is None:
+        any_finite, non_finite, lo, hi = _core._marching_cubes_device_range(vol, m)
+        where = " inside the mask" if m is not None else ""
+        if non_finite:
+            raise ValueError(f"marching_cubes: volume has {non_finite} NaN or infinite "
+                             f"values{where}; mask them out (mask=...) or replace them before meshing")
+        if not any_finite:
+            raise ValueError("marching_cubes: volume has no finite values" + where)
+        level = 0.5 * (float(lo) + float(hi))
+    if not isinstance(level, numbers.Real) or not np.isfinite(float(level)):
+        raise ValueError(f"marching_cubes: level must be a finite number, got {level!r}")
+    sign = 1.0 if inside == "above" else -1.0
+    v, f, n, c = _core._marching_cubes_device(vol, float(level), sign, sp, org, m, col, bool(pad),
+                                              bool(normals))
     mesh = Mesh(v, f, n, c)
     if m is not None:
         mesh = remove_unreferenced(mesh)
