@@ -4,7 +4,8 @@
 //   _marching_cubes(volume, level, sign, spacing, origin, mask, colors, pad, normals)
 //       -> (verts (V,3) f32, faces (F,3) i32, normals (V,3) f32 | None, colors (V,C) f32 | None)
 //   _marching_cubes_device(volume, level, sign, spacing, origin, mask, colors, pad, normals)
-//       the same on a GPU device (Tensors there; the results come back as NumPy arrays)
+//       the same on a GPU device (Tensors there; the results come back as NumPy arrays,
+//       or with to_host=False as Tensors on the device)
 //   _marching_cubes_device_range(volume, mask) -> (any finite, non-finite count, min, max)
 //   _mesh_components(faces, num_vertices) -> (labels (V,) i32, count)
 //   _tsdf_integrate(tsdf, weight, color, cweight, depth, rgb, viewmat, K, origin, voxel,
@@ -99,7 +100,7 @@ nb::tuple marching_cubes(CArr<const float, nb::ndim<3>> volume, float level, flo
 nb::tuple marching_cubes_device(const Tensor& volume, float level, float sign,
                                 std::array<float, 3> spacing, std::array<float, 3> origin,
                                 std::optional<Tensor> mask, std::optional<Tensor> colors, bool pad,
-                                bool with_normals) {
+                                bool with_normals, bool to_host) {
   gpu::McDeviceInput in;
   in.volume = volume;
   if (mask) in.mask = *mask;
@@ -117,7 +118,10 @@ nb::tuple marching_cubes_device(const Tensor& volume, float level, float sign,
     nb::gil_scoped_release nogil;
     m = gpu::marching_cubes(in);
   }
-  auto host = [](const Tensor& t) -> nb::object { return t.defined() ? to_numpy(t) : nb::none(); };
+  auto host = [to_host](const Tensor& t) -> nb::object {
+    if (!t.defined()) return nb::none();
+    return to_host ? to_numpy(t) : nb::cast(t);
+  };
   return nb::make_tuple(host(m.vertices), host(m.faces), host(m.normals), host(m.colors));
 }
 
@@ -229,7 +233,9 @@ void bind_mesh(nb::module_& m) {
         "Marching cubes on a float32 C-contiguous volume (see splatcore.mesh.marching_cubes).");
   m.def("_marching_cubes_device", &marching_cubes_device, "volume"_a, "level"_a, "sign"_a,
         "spacing"_a, "origin"_a, "mask"_a.none(), "colors"_a.none(), "pad"_a, "normals"_a,
-        "Marching cubes of a float32 volume Tensor on a GPU device (the CPU's mesh exactly).");
+        "to_host"_a = true,
+        "Marching cubes of a float32 volume Tensor on a GPU device (the CPU's mesh exactly); "
+        "NumPy arrays, or with to_host=False Tensors left on the device.");
   m.def("_marching_cubes_device_range", &marching_cubes_device_range, "volume"_a, "mask"_a.none(),
         "(any finite, non-finite count, min, max) of a GPU volume's valid values.");
   m.def("_mesh_components", &components, "faces"_a, "num_vertices"_a,
