@@ -100,7 +100,7 @@ nb::tuple marching_cubes(CArr<const float, nb::ndim<3>> volume, float level, flo
 nb::tuple marching_cubes_device(const Tensor& volume, float level, float sign,
                                 std::array<float, 3> spacing, std::array<float, 3> origin,
                                 std::optional<Tensor> mask, std::optional<Tensor> colors, bool pad,
-                                bool with_normals, bool to_host) {
+                                bool with_normals, bool to_host, bool check_totals) {
   gpu::McDeviceInput in;
   in.volume = volume;
   if (mask) in.mask = *mask;
@@ -113,6 +113,7 @@ nb::tuple marching_cubes_device(const Tensor& volume, float level, float sign,
   }
   in.pad = pad;
   in.normals = with_normals;
+  in.force_check_totals = check_totals;
   gpu::McDeviceMesh m;
   {
     nb::gil_scoped_release nogil;
@@ -233,7 +234,7 @@ void bind_mesh(nb::module_& m) {
         "Marching cubes on a float32 C-contiguous volume (see splatcore.mesh.marching_cubes).");
   m.def("_marching_cubes_device", &marching_cubes_device, "volume"_a, "level"_a, "sign"_a,
         "spacing"_a, "origin"_a, "mask"_a.none(), "colors"_a.none(), "pad"_a, "normals"_a,
-        "to_host"_a = true,
+        "to_host"_a = true, "check_totals"_a = false,
         "Marching cubes of a float32 volume Tensor on a GPU device (the CPU's mesh exactly); "
         "NumPy arrays, or with to_host=False Tensors left on the device.");
   m.def("_marching_cubes_device_range", &marching_cubes_device_range, "volume"_a, "mask"_a.none(),

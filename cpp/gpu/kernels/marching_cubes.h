@@ -55,19 +55,31 @@ SC_FN sc_i32 sc_mc_gpu_case(SC_THREAD const ScMcGrid& G, VP vol, MP mask, sc_mc_
   return (valid && cs != 0u && cs != 255u) ? (sc_i32)cs : -1;
 }
 
-// The site byte of (I, J, K) (see ScMcArgs::site).
+// The site byte of (I, J, K) (see ScMcArgs::site): the flags of the corners
+// of its cell that exist (each read once) give both its edges and its case.
 template <typename VP, typename MP>
 SC_FN unsigned int sc_mc_gpu_site(SC_THREAD const ScMcGrid& G, VP vol, MP mask,
                                   SC_DEVICE const sc_i32* table, sc_mc_i64 I, sc_mc_i64 J,
                                   sc_mc_i64 K) {
-  const unsigned int f0 = sc_mc_gpu_flag(G, vol, mask, I, J, K);
+  const sc_i32 h0 = I + 1 < G.N[0] ? 1 : 0, h1 = J + 1 < G.N[1] ? 1 : 0, h2 = K + 1 < G.N[2] ? 1 : 0;
+  unsigned int f[8];
+  unsigned int cs = 0u, valid = 2u;
+  for (sc_i32 c = 0; c < 8; ++c) {
+    const sc_i32 d0 = sc_mc_corner_offset(c, 0), d1 = sc_mc_corner_offset(c, 1),
+                 d2 = sc_mc_corner_offset(c, 2);
+    f[c] = 0u;
+    if ((d0 && !h0) || (d1 && !h1) || (d2 && !h2)) continue;
+    f[c] = sc_mc_gpu_flag(G, vol, mask, I + d0, J + d1, K + d2);
+    cs |= (f[c] & 1u) << c;
+    valid &= f[c];
+  }
   unsigned int word = 0u;
-  if (I + 1 < G.N[0] && (f0 ^ sc_mc_gpu_flag(G, vol, mask, I + 1, J, K)) == 1u) word |= 1u;
-  if (J + 1 < G.N[1] && (f0 ^ sc_mc_gpu_flag(G, vol, mask, I, J + 1, K)) == 1u) word |= 2u;
-  if (K + 1 < G.N[2] && (f0 ^ sc_mc_gpu_flag(G, vol, mask, I, J, K + 1)) == 1u) word |= 4u;
-  const sc_i32 cs = sc_mc_gpu_case(G, vol, mask, I, J, K);
-  if (cs >= 0) {
-    const sc_i32 cfg = sc_mc_cell_config_at(G, vol, I, J, K, cs, table);
+  // corner 4 / 2 / 1: one step along axis 0 / 1 / 2
+  if (h0 && (f[0] ^ f[4]) == 1u) word |= 1u;
+  if (h1 && (f[0] ^ f[2]) == 1u) word |= 2u;
+  if (h2 && (f[0] ^ f[1]) == 1u) word |= 4u;
+  if (h0 && h1 && h2 && valid && cs != 0u && cs != 255u) {
+    const sc_i32 cfg = sc_mc_cell_config_at(G, vol, I, J, K, (sc_i32)cs, table);
     word |= (sc_mc_config_centre(cfg, table) != 0 ? 8u : 0u) |
             ((unsigned int)sc_mc_config_ntri(cfg, table) << 4);
   }
@@ -93,14 +105,15 @@ SC_GROUP_FN unsigned int sc_mc_group_exclusive(unsigned int x, SC_THREADGROUP un
 
 // A site's tile counts packed into one word for the group sums: edge vertices
 // (<= 3 per site, bits 0-9), centre vertices (bits 10-19), triangles (<= 12,
-// bits 20-31): a tile's sums fit their fields.
-SC_FN unsigned int sc_mc_pack_counts(unsigned int word) {
+// bits 20-31): a tile's sums fit their fields. (SC_GROUP_FN: device-only on
+// CUDA, as sc_popcount and the atomics are.)
+SC_GROUP_FN unsigned int sc_mc_pack_counts(unsigned int word) {
   return sc_popcount(word & 7u) | (((word >> 3) & 1u) << 10) | ((word >> 4) << 20);
 }
 
 // 64-bit running total in two status words (lo, hi), for grids whose totals
 // may pass 2^32.
-SC_FN void sc_mc_add_total(SC_DEVICE unsigned int* lo, SC_DEVICE unsigned int* hi, unsigned int v) {
+SC_GROUP_FN void sc_mc_add_total(SC_DEVICE unsigned int* lo, SC_DEVICE unsigned int* hi, unsigned int v) {
   const unsigned int old = sc_atomic_add(lo, v);
   if (old + v < old) sc_atomic_add(hi, 1u);
 }

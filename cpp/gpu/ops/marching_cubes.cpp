@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstring>
+#include <stdexcept>
 #include <string>
 
 #include "core/errors.h"
@@ -145,7 +146,10 @@ McDeviceMesh marching_cubes(const McDeviceInput& in) {
   const int64_t tpp = (plane + SC_MC_GROUP - 1) / SC_MC_GROUP, tiles = N0 * tpp;
   need(2 * tiles + 1 <= (int64_t)UINT32_MAX && tiles <= (int64_t)INT32_MAX,
        "marching_cubes: the volume is too large for the GPU path (" + std::to_string(sites) + " points)");
-  const bool check_totals = 3 * sites + cells > (int64_t)INT32_MAX || 12 * cells > (int64_t)INT32_MAX;
+  // Totals past 2^31 - 1 raise; past 2^32 the u32 scans wrap, so grids that could get there
+  // also sum the exact totals in 64 bits (two words, atomics once per tile with a crossing).
+  const bool check_totals = in.force_check_totals || 3 * sites + cells > (int64_t)INT32_MAX ||
+                            12 * cells > (int64_t)INT32_MAX;
 
   Tensor table = Tensor::empty({SC_MC_TABLE_WORDS}, DType::Int32, dev);
   rt.copy_from_host(gpu_address(table), sc_mc_table, sizeof(sc_mc_table));
@@ -185,6 +189,10 @@ McDeviceMesh marching_cubes(const McDeviceInput& in) {
   if (check_totals) {
     nv = (int64_t)s[SC_MC_STATUS_VERTS_LO] | ((int64_t)s[SC_MC_STATUS_VERTS_HI] << 32);
     nt = (int64_t)s[SC_MC_STATUS_TRIS_LO] | ((int64_t)s[SC_MC_STATUS_TRIS_HI] << 32);
+    if ((uint32_t)nv != nv32 || (uint32_t)nt != nt32)
+      throw std::runtime_error("marching_cubes: the GPU's scanned and summed totals disagree (" +
+                         std::to_string(nv32) + " / " + std::to_string(nv) + " vertices, " +
+                         std::to_string(nt32) + " / " + std::to_string(nt) + " triangles)");
   }
   if (nv > INT32_MAX || nt > INT32_MAX)
     throw ValueError("marching_cubes: the mesh would have " + std::to_string(nv) + " vertices and " +

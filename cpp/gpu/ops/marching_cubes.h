@@ -16,6 +16,7 @@ struct McDeviceInput {
   float origin[3] = {0.0f, 0.0f, 0.0f};
   bool pad = false;
   bool normals = true;
+  bool force_check_totals = false;  // tests: count the exact 64-bit totals even on small grids
 };
 
 struct McDeviceMesh {
