@@ -332,3 +332,11 @@ def test_volume_view_with_offset(gpu_device, rng):
     t = sc.tensor(big, device=gpu_device)[3:10]  # contiguous, starting past the storage's start
     cpu = marching_cubes(np.ascontiguousarray(big[3:10]), 0.0)
     assert_same_mesh(cpu, marching_cubes(t, 0.0))
+
+
+@pytest.mark.parametrize("shape", [(1100, 3, 2), (64, 48, 40)])
+def test_many_tiles(gpu_device, rng, shape):
+    """More tiles than one scan tile holds (1024 counts): the scans recurse."""
+    vol = noisy_sphere(shape, rng, noise=0.3) if shape[2] > 2 else rng.standard_normal(shape)
+    cpu, gpu = both(vol, gpu_device, level=0.0)
+    assert_same_mesh(cpu, gpu, min_faces=100)
