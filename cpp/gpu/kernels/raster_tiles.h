@@ -185,8 +185,7 @@ SC_GROUP_FN void sc_raster_backward_tile(SC_ARGS_REF(ScRasterTileArgs<T>) a, ScT
       const bool active = T(k0 + k) < lastf && sigma >= T(0) && al >= T(SC_ALPHA_THRESHOLD);
       SC_THREADGROUP T* out = sums + (th.simd * B + k) * gs;
       if (sc_simd_ballot(active) == 0u) {  // no pixel of this SIMD group: a zero partial
-        if (th.lane == 0u)
-          for (int s = 0; s < gs; ++s) out[s] = T(0);
+        if (th.lane < (unsigned int)gs) out[th.lane] = T(0);  // gs <= 24 lanes
         continue;
       }
       const T inv = T(1) / (T(1) - al);

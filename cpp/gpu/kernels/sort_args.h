@@ -3,7 +3,7 @@
 #include "gpu/dialect.h"
 
 #define SC_SORT_GROUP 256
-#define SC_SORT_ITEMS 4                                   // keys per thread
+#define SC_SORT_ITEMS 8                                   // keys per thread
 #define SC_SORT_TILE (SC_SORT_GROUP * SC_SORT_ITEMS)      // keys per group
 #define SC_SORT_DIGIT_BITS 8
 #define SC_SORT_DIGITS (1 << SC_SORT_DIGIT_BITS)            // 8-bit digits: 4 passes for 32 bits
