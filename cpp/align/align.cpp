@@ -16,6 +16,10 @@
 // then makes the result independent of the number of threads.
 #include "align/align.h"
 
+#include "gpu/kernels/align_args.h"
+#include "gpu/ops/align.h"
+#include "ops/ops.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -249,7 +253,94 @@ void AlignProblem::check_params(const Tensor* p) const {
                        shape_str(p[a].shape()));
     if (!p[a].is_contiguous())
       throw ValueError(std::string(names[a]) + ": expected a contiguous Tensor");
+    if (p[a].device() != p[0].device())
+      throw ValueError(std::string(names[a]) + ": expected a Tensor on " + p[0].device().str() +
+                       " (the device of log_depth), got one on " + p[a].device().str());
   }
+}
+
+// ---- on a GPU device --------------------------------------------------------------
+
+std::shared_ptr<const gpu::AlignTables> AlignProblem::device_tables(Device d) const {
+  std::lock_guard<std::mutex> lock(device_mu_);
+  auto found = device_tables_.find(d.str());
+  if (found != device_tables_.end()) return found->second;
+  auto t = std::make_shared<gpu::AlignTables>();
+  const int64_t n = n_images(), E = n_edges();
+  t->n = n, t->E = E;
+  const int64_t data_size = dtype_ == DType::Float32 ? (int64_t)data_f_.size() : (int64_t)data_d_.size();
+  Tensor data = Tensor::empty({std::max<int64_t>(data_size, 1)}, dtype_);
+  Tensor image_f = Tensor::empty({n, 4}, dtype_);
+  if (dtype_ == DType::Float32) {
+    std::copy(data_f_.begin(), data_f_.end(), data.data<float>());
+    for (int64_t k = 0; k < n; ++k) {
+      const AlignImageSpec& im = images_[k];
+      const float v[4] = {(float)im.cx, (float)im.cy, (float)im.fmin, (float)im.fmax};
+      std::copy(v, v + 4, image_f.data<float>() + 4 * k);
+    }
+  } else {
+    std::copy(data_d_.begin(), data_d_.end(), data.data<double>());
+    for (int64_t k = 0; k < n; ++k) {
+      const AlignImageSpec& im = images_[k];
+      const double v[4] = {im.cx, im.cy, im.fmin, im.fmax};
+      std::copy(v, v + 4, image_f.data<double>() + 4 * k);
+    }
+  }
+  int64_t n_inc = 0, n_items = 0;
+  for (int64_t k = 0; k < n; ++k) {
+    n_inc += (int64_t)inc_[k].size();
+    n_items += (gh_[k] * gw_[k] + SC_ALIGN_GROUP - 1) / SC_ALIGN_GROUP;
+  }
+  Tensor image_i = Tensor::empty({n, 7}, DType::Int64), inc = Tensor::empty({std::max<int64_t>(n_inc, 1), 3}, DType::Int64);
+  Tensor item = Tensor::empty({n_items, 4}, DType::Int64), edge_inc = Tensor::empty({E, 4}, DType::Int64);
+  int64_t *ii = image_i.data<int64_t>(), *in = inc.data<int64_t>(), *it = item.data<int64_t>(),
+          *ei = edge_inc.data<int64_t>();
+  int64_t inc0 = 0, item0 = 0, poff = 0;
+  for (int64_t k = 0; k < n; ++k) {
+    const int64_t ninc = (int64_t)inc_[k].size(), count = gh_[k] * gw_[k];
+    const int64_t nit = (count + SC_ALIGN_GROUP - 1) / SC_ALIGN_GROUP;
+    const int64_t row[7] = {gw_[k], gh_[k], px_off_[k], inc0, ninc, item0, nit};
+    std::copy(row, row + 7, ii + 7 * k);
+    for (int64_t q = 0; q < ninc; ++q) {
+      const Inc& c = inc_[k][q];
+      in[3 * (inc0 + q)] = c.data_off, in[3 * (inc0 + q) + 1] = c.edge, in[3 * (inc0 + q) + 2] = c.slot;
+      ei[4 * c.edge + 2 * c.slot] = k, ei[4 * c.edge + 2 * c.slot + 1] = q;
+    }
+    for (int64_t b = 0; b < nit; ++b) {
+      const int64_t p0 = b * SC_ALIGN_GROUP;
+      const int64_t r[4] = {k, p0, std::min<int64_t>(SC_ALIGN_GROUP, count - p0), poff};
+      std::copy(r, r + 4, it + 4 * (item0 + b));
+      poff += 1 + SC_ALIGN_IMG_ACC + SC_ALIGN_INC_ACC * ninc;
+    }
+    inc0 += ninc;
+    item0 += nit;
+  }
+  t->items = n_items;
+  t->partials = poff;
+  t->data = data.to_device(d);
+  t->image_f = image_f.to_device(d);
+  t->image_i = image_i.to_device(d);
+  t->inc = inc.to_device(d);
+  t->item = item.to_device(d);
+  t->edge_inc = edge_inc.to_device(d);
+  device_tables_[d.str()] = t;
+  return t;
+}
+
+Tensor AlignProblem::loss_on_device(const Tensor* p, bool need_grad, std::vector<Tensor>* grads) const {
+  std::shared_ptr<const gpu::AlignTables> t = device_tables(p[0].device());
+  gpu::AlignScalars s;
+  s.stride = (int)opt_.stride;
+  s.offset = (int)sample_offset();
+  s.inv_area1 = 1.0 / area1_;
+  s.inv_area2 = 1.0 / area2_;
+  s.base_scale = opt_.base_scale;
+  s.focal_break = opt_.focal_break;
+  s.eps = 1e-12;
+  s.quat_eps = kQuatEps;
+  Tensor d[7];
+  for (int a = 0; a < 7; ++a) d[a] = p[a].detach();
+  return gpu::align_loss(*t, d, s, need_grad ? grads : nullptr).reshape({});
 }
 
 template <typename T>
@@ -485,6 +576,19 @@ Tensor AlignProblem::loss(const Tensor& log_depth, const Tensor& quat, const Ten
   std::vector<Tensor> inputs(p, p + 7);
   const bool need_grad = grad_enabled() && any_requires_grad(inputs);
   std::vector<Tensor> grads;
+  if (p[0].device().is_gpu()) {
+    Tensor out = loss_on_device(p, need_grad, &grads);
+    if (!need_grad) return out;
+    std::vector<bool> want(7);
+    for (int a = 0; a < 7; ++a) want[a] = p[a].requires_grad();
+    return record_op1("align_loss", inputs, out,
+                      [grads, want](const std::vector<Tensor>& g) -> std::vector<Tensor> {
+                        std::vector<Tensor> res(7);
+                        for (int a = 0; a < 7; ++a)
+                          if (want[a]) res[a] = grads[a] * g[0];
+                        return res;
+                      });
+  }
   double value = dtype_ == DType::Float32 ? run<float>(p, need_grad, &grads, nullptr)
                                           : run<double>(p, need_grad, &grads, nullptr);
   Tensor out = Tensor::scalar(value, dtype_);
@@ -519,8 +623,10 @@ Tensor AlignProblem::residual_stats(const Tensor& log_depth, const Tensor& quat,
                                     const Tensor& trans, const Tensor& log_focal,
                                     const Tensor& pw_quat, const Tensor& pw_trans,
                                     const Tensor& pw_log_scale) const {
-  const Tensor p[7] = {log_depth, quat, trans, log_focal, pw_quat, pw_trans, pw_log_scale};
+  Tensor p[7] = {log_depth, quat, trans, log_focal, pw_quat, pw_trans, pw_log_scale};
   check_params(p);
+  for (Tensor& t : p)  // once per alignment: the statistics pass runs on the CPU
+    if (t.device().is_gpu()) t = t.detach().to_device(Device{});
   Tensor st = Tensor::zeros({n_edges(), 2, 4}, DType::Float64);
   if (dtype_ == DType::Float32) run<float>(p, false, nullptr, st.data<double>());
   else run<double>(p, false, nullptr, st.data<double>());

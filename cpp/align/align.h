@@ -20,12 +20,19 @@
 //   s_e = base_scale * exp(pw_log_scale_e - mean(pw_log_scale))  (norm_pw_scale)
 #pragma once
 #include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "core/tensor.h"
 
 namespace sc {
+
+namespace gpu {
+struct AlignTables;
+}
 
 struct AlignImageSpec {
   int64_t H = 0, W = 0;          // full resolution of the pointmaps
@@ -64,6 +71,8 @@ class AlignProblem {
   double area2() const { return area2_; }
 
   // The loss (0-d tensor); differentiable w.r.t. every parameter that requires grad.
+  // Parameters on a GPU device: computed there (gpu/kernels/align.h), the loss
+  // and the gradients on that device, nothing read back.
   Tensor loss(const Tensor& log_depth, const Tensor& quat, const Tensor& trans,
               const Tensor& log_focal, const Tensor& pw_quat, const Tensor& pw_trans,
               const Tensor& pw_log_scale) const;
@@ -89,6 +98,8 @@ class AlignProblem {
   void check_params(const Tensor* p) const;
   template <typename T>
   double run(const Tensor* p, bool need_grad, std::vector<Tensor>* grads, double* stats) const;
+  Tensor loss_on_device(const Tensor* p, bool need_grad, std::vector<Tensor>* grads) const;
+  std::shared_ptr<const gpu::AlignTables> device_tables(Device d) const;
 
   DType dtype_;
   AlignOptions opt_;
@@ -102,6 +113,8 @@ class AlignProblem {
   int64_t acc_size_ = 0;
   std::vector<float> data_f_;
   std::vector<double> data_d_;
+  mutable std::mutex device_mu_;  // the problem uploaded once per device
+  mutable std::map<std::string, std::shared_ptr<const gpu::AlignTables>> device_tables_;
 };
 
 // Weighted first and second moments for a similarity fit dst ~ s R src + t:

@@ -22,6 +22,7 @@
 //   sc_simd_sum/max/min, sc_simd_prefix_inclusive_sum/exclusive_sum,
 //   sc_simd_shuffle(x, lane), sc_simd_ballot(pred)   collectives, width 32
 //   sc_popcount(uint)
+//   sc_simd_reduce_scatter<N>(v, lane)  N values summed over the SIMD group, one per lane
 //   sc_atomic_add (float, uint, int; double where SC_GPU_HAS_FLOAT64), sc_atomic_min / sc_atomic_max (uint),
 //   sc_atomic_cas (uint) on device and shared memory
 // Built-in indices exist only in kernel bodies (MSL passes them as parameters):
@@ -363,6 +364,36 @@ inline unsigned sc_atomic_cas(unsigned* p, unsigned expected, unsigned desired) 
   return expected;
 }
 #endif
+
+// ---- collectives built from the above, the same on every backend -----------------
+// Reduce-scatter of N (16 or 32) values across the 32 lanes of a full SIMD
+// group, a butterfly: at each step a lane keeps half of its values and adds its
+// partner's copy of that half, so N values cost N - 1 (N = 32) or N (N = 16)
+// shuffles where N separate sums would cost 5 N. Returns the group's total of
+// value sc_reduce_scatter_index<N>(lane) (for N = 16 lanes 2i and 2i + 1 both
+// hold value i). Overwrites v.
+template <int N>
+SC_FN unsigned int sc_reduce_scatter_index(unsigned int lane) { return N == 32 ? lane : (lane >> 1) & 15u; }
+
+template <int N, typename T>
+SC_GROUP_FN T sc_simd_reduce_scatter(SC_THREAD T* v, unsigned int lane) {
+  int m = N;
+  for (unsigned int o = 16u; o >= 1u; o >>= 1) {
+    if (m == 1) {  // N = 16: the last step adds the pair's copies
+      v[0] += sc_simd_shuffle(v[0], lane ^ o);
+      break;
+    }
+    const int half = m / 2;
+    const bool up = (lane & o) != 0u;
+    for (int j = 0; j < half; ++j) {
+      const T send = up ? v[j] : v[j + half];
+      const T keep = up ? v[j + half] : v[j];
+      v[j] = keep + sc_simd_shuffle(send, lane ^ o);
+    }
+    m = half;
+  }
+  return v[0];
+}
 
 // Instantiation lists for kernels templated over the element type. float64 is
 // left out where the backend has none (Metal).

@@ -91,35 +91,6 @@ SC_GROUP_FN void sc_raster_forward_tile(SC_ARGS_REF(ScRasterTileArgs<T>) a, ScTi
   a.last[pix] = last;
 }
 
-// Reduce-scatter of N (16 or 32) values across the 32 lanes of a full SIMD
-// group, a butterfly: at each step a lane keeps half of its values and adds its
-// partner's copy of that half, so N values cost N - 1 (N = 32) or N (N = 16)
-// shuffles where N separate sums would cost 5 N. Returns the group's total of
-// value sc_reduce_scatter_index<N>(lane) (for N = 16 lanes 2i and 2i + 1 both
-// hold value i). Overwrites v.
-template <int N>
-SC_FN unsigned int sc_reduce_scatter_index(unsigned int lane) { return N == 32 ? lane : (lane >> 1) & 15u; }
-
-template <int N, typename T>
-SC_GROUP_FN T sc_simd_reduce_scatter(SC_THREAD T* v, unsigned int lane) {
-  int m = N;
-  for (unsigned int o = 16u; o >= 1u; o >>= 1) {
-    if (m == 1) {  // N = 16: the last step adds the pair's copies
-      v[0] += sc_simd_shuffle(v[0], lane ^ o);
-      break;
-    }
-    const int half = m / 2;
-    const bool up = (lane & o) != 0u;
-    for (int j = 0; j < half; ++j) {
-      const T send = up ? v[j] : v[j + half];
-      const T keep = up ? v[j + half] : v[j];
-      v[j] = keep + sc_simd_shuffle(send, lane ^ o);
-    }
-    m = half;
-  }
-  return v[0];
-}
-
 // Adds one record's per-pixel gradient terms l[0..gs) over the SIMD group into
 // out[0..gs): a reduce-scatter on full SIMD groups, separate sums otherwise.
 template <int N, typename T>

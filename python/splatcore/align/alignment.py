@@ -185,7 +185,7 @@ def global_alignment(pair_outputs: Sequence[Any], pairs: Sequence[Tuple[int, int
                      min_pair_overlap: float = 0.02, base_scale: float = 0.5,
                      focal_break: float = 20.0, focal_range=(0.5, 3.5), init: str = "mst",
                      dense_iters: int = 8, dtype: str = "float32",
-                     progress: bool = True) -> AlignmentResult:
+                     progress: bool = True, device: Optional[str] = None) -> AlignmentResult:
     """Align MASt3R's pairwise outputs into one scene.
 
     pair_outputs[e] is the output for ``pairs[e] = (i, j)``: ``(view1, view2)`` with
@@ -208,9 +208,16 @@ def global_alignment(pair_outputs: Sequence[Any], pairs: Sequence[Tuple[int, int
     then log-scales, then translations by weighted least squares, so errors do
     not pile up along a chain; better for long sequences; falls back on 'mst'
     when an image is never a first view). ``progress``: a tqdm bar with the loss. Ctrl-C stops the optimisation early and
-    still returns a valid result (``interrupted`` True)."""
+    still returns a valid result (``interrupted`` True). ``device``: where the
+    optimisation runs ("cpu", "cuda", "metal", "sim", "auto"; None: the default
+    device): the parameters, the fused loss and its gradient, and Adam live
+    there, and the loss is read every 10 iterations; initialisation and the
+    dense output run on the CPU."""
+    from .._device import resolve_device
+
     t_start = time.perf_counter()
     timings: Dict[str, float] = {}
+    device = resolve_device(device)
     pairs = [(int(i), int(j)) for i, j in pairs]
     if len(pair_outputs) != len(pairs):
         raise ValueError(f"pair_outputs: expected one output per pair ({len(pairs)}), got "
@@ -334,12 +341,13 @@ def global_alignment(pair_outputs: Sequence[Any], pairs: Sequence[Tuple[int, int
 
     np_dtype = np.float32 if dtype == "float32" else np.float64
     import splatcore as sc  # the package (optimizer, Tensor); imported here to avoid a cycle
-    params = [sc.tensor(np.ascontiguousarray(a, dtype=np_dtype), requires_grad=True) for a in init]
+    params = [sc.tensor(np.ascontiguousarray(a, dtype=np_dtype), requires_grad=True, device=device)
+              for a in init]
     with sc.no_grad():
         init_loss = float(problem.loss(*params).item())
 
     t0 = time.perf_counter()
-    history = np.zeros(niter)
+    losses = []  # the loss of each iteration, on the device (read every 10 iterations)
     interrupted = False
     done_iters = 0
     if niter > 0:
@@ -357,17 +365,18 @@ def global_alignment(pair_outputs: Sequence[Any], pairs: Sequence[Tuple[int, int
                 loss = problem.loss(*params)
                 loss.backward()
                 opt.step()
-                history[it] = float(loss.item())
+                losses.append(loss.detach())
                 done_iters = it + 1
                 if bar is not None:
-                    bar.set_postfix_str(f"lr={cur:.3g} loss={history[it]:.6g}", refresh=False)
+                    if it % 10 == 0 or it == niter - 1:
+                        bar.set_postfix_str(f"lr={cur:.3g} loss={float(loss.item()):.6g}", refresh=False)
                     bar.update(1)
         except KeyboardInterrupt:
             interrupted = True
         finally:
             if bar is not None:
                 bar.close()
-    history = history[:done_iters]
+    history = (sc.stack(losses).cpu().numpy().astype(np.float64) if losses else np.zeros(0))
     timings["optimize"] = time.perf_counter() - t0
     timings["iterations"] = done_iters
 

@@ -335,7 +335,7 @@ def scan(photos: Union[PathLike, Sequence[PathLike]], out_dir: PathLike,
     t0 = time.perf_counter()
     res = global_alignment(outputs, pairs, image_shapes=[im.true_shape for im in images],
                            niter=align_iters, min_conf_thr=min_conf_thr, init=align_init,
-                           progress=progress)
+                           progress=progress, device=getattr(config, "device", None))
     timings["alignment"] = time.perf_counter() - t0
     for k in _finite_cameras(res):  # never train on a broken camera
         res.aligned[k] = False
