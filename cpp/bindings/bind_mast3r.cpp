@@ -180,31 +180,34 @@ void bind_mast3r_model(nb::module_& m) {
            nb::arg("weight_dtype") = nb::none(), nb::arg("strict") = true,
            nb::arg("check_only") = false)
       .def("forward",
-           [](const Mast3rModel& self, nb::handle img1, nb::handle img2, bool intermediates) {
+           [](const Mast3rModel& self, nb::handle img1, nb::handle img2, bool intermediates, nb::handle device) {
              Tensor t1 = to_tensor(img1, nullptr, "img1"), t2 = to_tensor(img2, nullptr, "img2");
+             const Device dev = device.is_none() ? Device{} : device_arg(device);
              mast3r::PairOutput r;
              {
                nb::gil_scoped_release nogil;
-               r = self.forward(t1, t2, intermediates);
+               r = self.forward(t1, t2, intermediates, dev);
              }
              nb::dict timings;
              for (const auto& t : r.timings_ms) timings[t.first.c_str()] = t.second;
              return nb::make_tuple(view_dict(r.view1, false), view_dict(r.view2, true), timings);
            },
-           nb::arg("img1"), nb::arg("img2"), nb::arg("intermediates") = false,
+           nb::arg("img1"), nb::arg("img2"), nb::arg("intermediates") = false, nb::arg("device") = nb::none(),
            "(H, W, 3) float images in [-1, 1] -> (view1 dict, view2 dict) of NumPy arrays, "
-           "and a dict of stage wall times in ms.")
+           "and a dict of stage wall times in ms. device: None / 'cpu', or a GPU device the "
+           "network runs on (weights uploaded on its first use and kept there).")
       .def("encode",
-           [](const Mast3rModel& self, std::vector<nb::handle> images) {
+           [](const Mast3rModel& self, std::vector<nb::handle> images, nb::handle device) {
              std::vector<Tensor> t;
              for (size_t i = 0; i < images.size(); ++i) {
                const std::string name = "images[" + std::to_string(i) + "]";
                t.push_back(to_tensor(images[i], nullptr, name.c_str()));
              }
+             const Device dev = device.is_none() ? Device{} : device_arg(device);
              nb::gil_scoped_release nogil;
-             return self.encode(t);
+             return self.encode(t, dev);
            },
-           nb::arg("images"),
+           nb::arg("images"), nb::arg("device") = nb::none(),
            "Images of one size, (H, W, 3) float in [-1, 1] -> encoder outputs (B * h * w, enc_dim).")
       .def("decode",
            [](const Mast3rModel& self, nb::handle enc1, int64_t h1, int64_t w1, nb::handle enc2,

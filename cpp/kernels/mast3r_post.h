@@ -8,11 +8,10 @@
 #define SC_DEPTH_SQUARE 1
 #define SC_DEPTH_EXP 2
 
-// xyz (3 values) -> the 3-D point: direction xyz / max(|xyz|, 1e-8) times
+// xyz = (a, b, c) -> the 3-D point: direction xyz / max(|xyz|, 1e-8) times
 // d (linear), d^2 (square) or expm1(d) (exp), with d = |xyz|.
 template <typename T>
-SC_FN void sc_reg_dense_depth(const SC_DEVICE T* xyz, int mode, SC_DEVICE T* out) {
-  T a = xyz[0], b = xyz[1], c = xyz[2];
+SC_FN void sc_reg_dense_depth3(T a, T b, T c, int mode, SC_DEVICE T* out) {
   if (mode == SC_DEPTH_LINEAR) {
     out[0] = a;
     out[1] = b;
@@ -25,6 +24,12 @@ SC_FN void sc_reg_dense_depth(const SC_DEVICE T* xyz, int mode, SC_DEVICE T* out
   out[0] = a / dc * f;
   out[1] = b / dc * f;
   out[2] = c / dc * f;
+}
+
+// The same reading xyz[0 .. 3).
+template <typename T>
+SC_FN void sc_reg_dense_depth(const SC_DEVICE T* xyz, int mode, SC_DEVICE T* out) {
+  sc_reg_dense_depth3(xyz[0], xyz[1], xyz[2], mode, out);
 }
 
 // Confidence, mode 'exp': vmin + min(exp(x), vmax - vmin).

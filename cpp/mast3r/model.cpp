@@ -325,6 +325,11 @@ PairOutput Mast3rModel::decode(const Tensor& enc1, int64_t h1, int64_t w1, const
                        shape_str(e.shape()));
     enc[k] = t.to(DType::Float32).contiguous();
   }
+  if (enc[0].device() != enc[1].device())
+    throw ValueError("mast3r: enc1 is on " + enc[0].device().str() + " and enc2 on " + enc[1].device().str() +
+                     "; decode needs both on one device");
+  if (enc[0].device().is_gpu())  // on the device of the encoder outputs (gpu_forward.cpp)
+    return decode_gpu(enc, hh, ww, intermediates, gpu_model(enc[0].device()), {});
   return decode_impl(enc, hh, ww, intermediates, {});
 }
 

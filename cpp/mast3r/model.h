@@ -1,6 +1,6 @@
 // MASt3R inference (Leroy et al. 2024, "Grounding Image Matching in 3D with
 // MASt3R"; the AsymmetricMASt3R network of naver/mast3r on DUSt3R / CroCo v2),
-// float32 on the CPU backend, no autograd.
+// float32 on the CPU backend or on a GPU device (gpu_forward.cpp), no autograd.
 //
 //   images (H, W, 3) in [-1, 1]
 //     -> PatchEmbedDust3R (p x p conv, stride p; token (y, x) positions, no
@@ -27,6 +27,7 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -110,6 +111,16 @@ class Mast3rModel {
   PairOutput decode(const Tensor& enc1, int64_t h1, int64_t w1, const Tensor& enc2, int64_t h2,
                     int64_t w2, bool intermediates = false) const;
 
+  // The same on a GPU device (device.is_gpu(): "sim", "cuda", "metal"): the
+  // whole network runs there (gpu_forward.cpp). The weights are uploaded on the
+  // first call for a device and stay resident (Linear weights in weight_dtype,
+  // transposed once to (in, out) and converted to float32 per GEMM on the
+  // device; the rest float32). Outputs come back to the host as forward()'s.
+  // encode(imgs, device) returns the encoder outputs on the device; decode()
+  // runs on the device of its encoder outputs when that is a GPU.
+  PairOutput forward(const Tensor& img1, const Tensor& img2, bool intermediates, Device device) const;
+  Tensor encode(const std::vector<Tensor>& imgs, Device device) const;
+
   // State-dict names the model did not use (empty unless strict is off).
   const std::vector<std::string>& unused_weights() const { return unused_; }
 
@@ -133,6 +144,14 @@ class Mast3rModel {
   ViewOutput run_head(int which, const std::vector<const float*>& hook_tokens, int64_t h,
                       int64_t w, const float* enc, const float* dec_last) const;
   void check_runnable() const;
+  // GPU execution (gpu_forward.cpp): the resident weights of one device.
+  struct GpuModel;
+  const GpuModel& gpu_model(Device d) const;
+  Tensor encode_gpu(const std::vector<Tensor>& imgs, const GpuModel& g) const;
+  PairOutput decode_gpu(const Tensor* enc, const int64_t* h, const int64_t* w, bool intermediates,
+                        const GpuModel& g, std::vector<std::pair<std::string, double>> timings) const;
+  mutable std::mutex gpu_mu_;
+  mutable std::vector<std::shared_ptr<GpuModel>> gpu_models_;
 
   Mast3rConfig cfg_;
   std::vector<std::string> unused_;

@@ -305,7 +305,8 @@ class Model:
         return cls(core, cfg)
 
     # -- inference ------------------------------------------------------------
-    def infer_pair(self, img1: Any, img2: Any, intermediates: bool = False) -> Dict[str, Dict[str, np.ndarray]]:
+    def infer_pair(self, img1: Any, img2: Any, intermediates: bool = False,
+                   device: Any = None) -> Dict[str, Dict[str, np.ndarray]]:
         """Run one pair of images.
 
         img1, img2: (H, W, 3) arrays, H and W multiples of the patch size (16):
@@ -319,29 +320,38 @@ class Model:
         desc_conf (H, W); view 2's points are in view 1's camera frame. With
         ``intermediates``, each view also has ``enc`` (tokens, enc_dim; after
         enc_norm) and ``dec_last`` (tokens, dec_dim; after dec_norm).
+
+        device: None or ``"cpu"``: the CPU; a GPU device (``"cuda"``,
+        ``"metal"``, ``"sim"``): the whole network runs there, the weights
+        uploaded on the first call for that device and kept resident (Linear
+        weights in the model's weight dtype); the outputs still come back as
+        NumPy arrays.
         """
         a = _model_image(img1, "img1", self.patch_size)
         b = _model_image(img2, "img2", self.patch_size)
-        v1, v2, self.last_timings = self._core.forward(a, b, intermediates)
+        v1, v2, self.last_timings = self._core.forward(a, b, intermediates, _device_arg(device))
         return {"view1": v1, "view2": v2}
 
     __call__ = infer_pair
     forward = infer_pair
 
-    def encode(self, images: Sequence[Any]) -> List[np.ndarray]:
+    def encode(self, images: Sequence[Any], device: Any = None) -> List[np.ndarray]:
         """Encoder outputs (h*w, enc_dim) of each image (inputs as :meth:`infer_pair`);
-        images of one size are encoded together."""
+        images of one size are encoded together (on ``device`` when it is a GPU;
+        NumPy arrays either way)."""
         arrs = [_model_image(im, f"images[{i}]", self.patch_size) for i, im in enumerate(images)]
+        dev = _device_arg(device)
         out: List[Optional[np.ndarray]] = [None] * len(arrs)
         for idx in _groups_by_size(arrs, len(arrs)):
-            enc = self._core.encode([arrs[i] for i in idx]).numpy()
+            enc = self._core.encode([arrs[i] for i in idx], dev).numpy()
             n = enc.shape[0] // len(idx)
             for k, i in enumerate(idx):
                 out[i] = enc[k * n:(k + 1) * n]
         return out  # type: ignore[return-value]
 
     def iter_pairs(self, images: Sequence[Any], pairs: Iterable[Tuple[int, int]], batch: int = 2,
-                   progress: bool = True, intermediates: bool = False) -> Iterator[Dict[str, Dict[str, np.ndarray]]]:
+                   progress: bool = True, intermediates: bool = False,
+                   device: Any = None) -> Iterator[Dict[str, Dict[str, np.ndarray]]]:
         """:meth:`infer_pairs` as a generator (one result at a time: at 512 x 384
         the outputs of a pair take ~45 MB)."""
         p = self.patch_size
@@ -349,13 +359,16 @@ class Model:
         pairs = [_pair_arg(pr, k, len(arrs)) for k, pr in enumerate(pairs)]
         if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
             raise ValueError(f"infer_pairs: batch must be a positive int (images per encoder call), got {batch!r}")
+        dev = _device_arg(device)
         used = sorted({i for pr in pairs for i in pr})
         groups = _groups_by_size(arrs, int(batch), used)
         bar = _progress(len(groups) + len(pairs), progress)
         try:
-            enc: Dict[int, np.ndarray] = {}
+            enc: Dict[int, Any] = {}  # NumPy arrays, or Tensors on the GPU device
             for idx in groups:  # each image once, up to `batch` of one size per call
-                out = self._core.encode([arrs[i] for i in idx]).numpy()
+                out = self._core.encode([arrs[i] for i in idx], dev)
+                if dev is None:
+                    out = out.numpy()
                 n = out.shape[0] // len(idx)
                 for k, i in enumerate(idx):
                     enc[i] = out[k * n:(k + 1) * n]
@@ -370,7 +383,8 @@ class Model:
             bar.close()
 
     def infer_pairs(self, images: Sequence[Any], pairs: Iterable[Tuple[int, int]], batch: int = 2,
-                    progress: bool = True, intermediates: bool = False) -> List[Dict[str, Dict[str, np.ndarray]]]:
+                    progress: bool = True, intermediates: bool = False,
+                    device: Any = None) -> List[Dict[str, Dict[str, np.ndarray]]]:
         """Run many pairs of a set of images, encoding each image once.
 
         images: a sequence of images (as :meth:`infer_pair` takes them).
@@ -381,11 +395,14 @@ class Model:
             the encoder is ~2/3 of the work of a pair).
         progress: a tqdm progress bar (shown on terminals).
 
+        device: as :meth:`infer_pair`; on a GPU device the encoder outputs stay
+            there between the encoder and the pairs' decoders.
+
         Returns one dict per pair, as :meth:`infer_pair` does; the results equal
         ``infer_pair(images[i], images[j])`` to float32 rounding.
         """
         return list(self.iter_pairs(images, pairs, batch=batch, progress=progress,
-                                    intermediates=intermediates))
+                                    intermediates=intermediates, device=device))
 
     # -- description ------------------------------------------------------------
     patch_size = property(lambda self: self._core.patch_size)
@@ -497,6 +514,13 @@ def _model_image(img: Any, name: str, patch: int) -> Any:
         raise ValueError(f"{name}: float images must be normalised to [-1, 1] (got values in "
                          f"[{lo:g}, {hi:g}]); pass uint8 RGB, or normalise with normalize_image / preprocess")
     return a
+
+
+def _device_arg(device: Any) -> Any:
+    """None for the CPU, else the device as given (checked by the core)."""
+    if device is None or (isinstance(device, str) and device == "cpu"):
+        return None
+    return device
 
 
 def _pair_arg(pr: Any, k: int, n: int) -> Tuple[int, int]:

@@ -1,0 +1,79 @@
+// Argument structs of the MASt3R inference GPU kernels (gpu/kernels/mast3r.h).
+// float32 throughout; matrices are row-major with an explicit row stride (ld),
+// so that q / k / v are read in place from one fused qkv matrix.
+#pragma once
+#include "gpu/dialect.h"
+
+// y (rows, n; stride ldy) = layer_norm(x (rows, n; stride ldx)) * w + b.
+struct ScMast3rLayerNormArgs {
+  SC_PTR(const float) x;
+  SC_PTR(const float) w;
+  SC_PTR(const float) b;
+  SC_PTR(float) y;
+  sc_i64 rows, ldx, ldy;
+  sc_i32 n;
+  float eps;
+};
+
+// 2-D RoPE in place on the first `heads` heads of head_dim = 4 n channels of
+// each row of x (stride ldx); pos (rows, 2) int32 (y, x) per row; cos / sin
+// tables (npos, n) as nn::make_rope_table builds them.
+struct ScMast3rRopeArgs {
+  SC_PTR(float) x;
+  SC_PTR(const sc_i32) pos;
+  SC_PTR(const float) cos_t;
+  SC_PTR(const float) sin_t;
+  sc_i64 rows, ldx;
+  sc_i32 heads, n, npos;
+};
+
+// Fused multi-head attention softmax(q k^T * scale) v with an online softmax:
+// a group per (query block, head, item); item b uses rows [b Nq, (b+1) Nq) of
+// q / out and [b Nk, (b+1) Nk) of k / v; head h is columns [h D, (h+1) D).
+// tq threads per query (16 output channels each), bq queries per group
+// (bq * tq = SC_MAST3R_ATTN_THREADS), bk keys per staged block.
+struct ScMast3rAttentionArgs {
+  SC_PTR(const float) q;
+  SC_PTR(const float) k;
+  SC_PTR(const float) v;
+  SC_PTR(float) out;
+  sc_i64 ldq, ldk, ldv, ldo;
+  sc_i32 Nq, Nk, D, tq, bq, bk;
+  float scale;
+};
+
+// y (rows, cols; stride ldy) = act(t + b) (accumulate 0) or y += t + b
+// (accumulate 1); t (rows, cols) contiguous, b (cols,) when has_bias.
+// act: 0 none, 1 GELU (exact, erf).
+struct ScMast3rBiasActArgs {
+  SC_PTR(const float) t;
+  SC_PTR(const float) b;
+  SC_PTR(float) y;
+  sc_i64 rows, cols, ldy;
+  sc_i32 has_bias, act, accumulate;
+};
+
+// DPT output d (4, HW) -> pts3d (HW, 3) (depth mode as kernels/mast3r_post.h)
+// and conf (HW) (mode exp, vmin / vmax).
+struct ScMast3rDensePostArgs {
+  SC_PTR(const float) d;
+  SC_PTR(float) pts;
+  SC_PTR(float) conf;
+  sc_i64 HW;
+  sc_i32 mode;
+  float cmin, cmax;
+};
+
+// Local features feat (h w, F = (D + two) p p) -> desc (H, W, D) unit norm and
+// desc_conf (H, W): pixel (Y, X) reads token (Y / p) w + X / p, channel
+// c p^2 + (Y % p) p + X % p (pixel shuffle). Without two_confs desc_conf
+// copies conf.
+struct ScMast3rDescPostArgs {
+  SC_PTR(const float) feat;
+  SC_PTR(const float) conf;
+  SC_PTR(float) desc;
+  SC_PTR(float) dconf;
+  sc_i64 H, W, F;
+  sc_i32 w, p, D, two;
+  float cmin, cmax;
+};
