@@ -54,6 +54,19 @@ void bind_device(nb::module_& m) {
         "Wait for the work queued on a device (every GPU device when none is named).");
   m.def("device_properties", [](nb::handle d) { return properties_dict(device_arg(d)); }, nb::arg("device"),
         "name, memory_bytes, simd_width, max_group_size, max_shared_bytes, float64 of a GPU device.");
+  m.def("device_memory", [](nb::handle d, bool reset_peak) {
+          Device dev = device_arg(d);
+          if (!dev.is_gpu()) throw ValueError("device_memory: expected a GPU device, got " + dev.str());
+          gpu::runtime(dev);  // ValueError when it does not exist
+          gpu::MemoryStats m = gpu::memory_stats(dev);
+          if (reset_peak) gpu::reset_peak_memory(dev);
+          nb::dict r;
+          r["in_use_bytes"] = m.in_use;
+          r["peak_bytes"] = m.peak;
+          return r;
+        }, nb::arg("device"), nb::arg("reset_peak") = false,
+        "Bytes of tensor storage on a GPU device now and at most since the last reset "
+        "(reset_peak=True starts a new peak after reading this one).");
   m.def("device_count", [](const std::string& kind) {
           Device d = Device::parse(kind);
           return d.type == DeviceType::CPU ? 1 : gpu::device_count(d.type);

@@ -126,7 +126,11 @@ static std::shared_ptr<Storage> allocate_gpu(size_t nbytes, Device device) {
   s->nbytes = nbytes;
   s->device = device;
   s->allocated = true;
-  s->owner = std::shared_ptr<void>(a.gpu, [&rt, a](void*) { rt.free(a); });
+  gpu::note_memory(device, (int64_t)nbytes);
+  s->owner = std::shared_ptr<void>(a.gpu, [&rt, a, device, nbytes](void*) {
+    gpu::note_memory(device, -(int64_t)nbytes);
+    rt.free(a);
+  });
   return s;
 }
 

@@ -44,6 +44,39 @@ Runtime& runtime(Device d) {
   }
 }
 
+namespace {
+struct MemoryCounters {
+  std::mutex mu;
+  std::map<std::pair<int, int>, MemoryStats> per_device;
+};
+MemoryCounters& memory_counters() {
+  static auto* c = new MemoryCounters();
+  return *c;
+}
+}  // namespace
+
+void note_memory(Device d, int64_t delta_bytes) {
+  MemoryCounters& c = memory_counters();
+  std::lock_guard<std::mutex> lock(c.mu);
+  MemoryStats& m = c.per_device[{(int)d.type, d.index}];
+  m.in_use += delta_bytes;
+  if (m.in_use > m.peak) m.peak = m.in_use;
+}
+
+MemoryStats memory_stats(Device d) {
+  MemoryCounters& c = memory_counters();
+  std::lock_guard<std::mutex> lock(c.mu);
+  auto it = c.per_device.find({(int)d.type, d.index});
+  return it == c.per_device.end() ? MemoryStats{} : it->second;
+}
+
+void reset_peak_memory(Device d) {
+  MemoryCounters& c = memory_counters();
+  std::lock_guard<std::mutex> lock(c.mu);
+  MemoryStats& m = c.per_device[{(int)d.type, d.index}];
+  m.peak = m.in_use;
+}
+
 const Kernel& kernel(const std::string& name) {
   static std::mutex mu;
   static auto* table = new std::map<std::string, std::unique_ptr<Kernel>>();  // never destroyed

@@ -96,6 +96,15 @@ Runtime& runtime(Device d);
 bool device_available(Device d);
 int device_count(DeviceType t);
 
+// Bytes of tensor storage live on a device now, and the most since the last
+// reset (counted where storages are allocated and freed, for every backend).
+struct MemoryStats {
+  int64_t in_use = 0, peak = 0;
+};
+MemoryStats memory_stats(Device d);
+void reset_peak_memory(Device d);
+void note_memory(Device d, int64_t delta_bytes);
+
 // The Kernel object of a name (one per name, so each backend resolves it once).
 const Kernel& kernel(const std::string& name);
 

@@ -19,7 +19,8 @@ from ._autograd import enable_grad, is_grad_enabled, no_grad  # noqa: F401
 from ._info import info  # noqa: F401
 from ._tensor import tensor  # noqa: F401
 from ._core import (  # noqa: F401,E402  (devices)
-    device_count, device_properties, get_default_device, get_matmul_precision, set_default_device,
+    device_count, device_memory, device_properties, get_default_device, get_matmul_precision,
+    set_default_device,
     set_matmul_precision, synchronize,
 )
 from ._device import default_device, _find_wheel_cublas  # noqa: E402

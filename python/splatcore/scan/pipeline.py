@@ -39,6 +39,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from .. import _core
 from .points import FusedPoints, fuse_points
 from .report import focal_report, reprojection_residual
 from .views import image_names, make_views, scene_extent, split_views, write_colmap
@@ -283,6 +284,9 @@ def scan(photos: Union[PathLike, Sequence[PathLike]], out_dir: PathLike,
     from ..trainer import fmt_time, write_json
 
     t_all = time.perf_counter()
+    scan_device = getattr(config, "device", None)
+    if scan_device and scan_device not in ("cpu", "auto"):
+        _core.device_memory(scan_device, reset_peak=True)  # scan.json reports this scan's peak
     timings: Dict[str, float] = {}
     out_dir = os.fspath(out_dir)
     if scene_graph is not None:
@@ -462,6 +466,12 @@ def scan(photos: Union[PathLike, Sequence[PathLike]], out_dir: PathLike,
                           "scene_extent": extent, "interrupted": bool(metrics.get("interrupted"))}
     if "mean" in metrics:
         report["training"]["test"] = metrics["mean"]
+    device = getattr(cfg, "device", None)
+    if device and device != "cpu":  # the most tensor storage the scan held on the device
+        from .._device import resolve_device
+
+        report["device"] = {"name": resolve_device(device),
+                            "peak_memory_bytes": int(_core.device_memory(resolve_device(device))["peak_bytes"])}
     write_json(os.path.join(out_dir, "scan.json"), _json_safe(report))
     log(f"scan done in {fmt_time(timings['total'])} -> {out_dir}")
     return ScanResult(out_dir=out_dir, names=names, paths=paths, skipped=skipped, dropped=dropped,
