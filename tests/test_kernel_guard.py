@@ -49,6 +49,17 @@ GPU_HEADER = ('#pragma once\n#include "gpu/dialect.h"\n'
               'struct Args { SC_PTR(float) out; SC_PTR(const float) in; sc_i64 n; };\n')
 
 
+def test_metal_only_branches_may_spell_msl(tmp_path):
+    # MSL's own names inside the Metal-only branch, and pointers of a CUDA-only
+    # branch, are not the common subset's business.
+    h = tmp_path / "gpu_branches.h"
+    h.write_text(GPU_HEADER + "#if defined(__METAL_VERSION__)\nSC_FN half widen(uint x) { return half(x); }\n"
+                 "#elif defined(__CUDACC__)\nSC_FN float first(const float* p) { return p[0]; }\n#endif\n"
+                 "SC_FN float f(SC_DEVICE const float* p, SC_THREAD float& acc) { acc += p[0]; return acc; }\n")
+    r = run_guard(str(h))
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
 def test_clean_gpu_kernel_passes(tmp_path):
     h = tmp_path / "gpu_ok.h"
     h.write_text(GPU_HEADER + "SC_KERNEL(k, Args) {\n  SC_SHARED(float, s, 64);\n"
@@ -63,6 +74,13 @@ def test_clean_gpu_kernel_passes(tmp_path):
     ("SC_KERNEL(k, Args) { double d = args.in[0]; args.out[0] = (float)d; }", "double"),
     ("SC_KERNEL(k, Args) { args.out[0] = std::sqrt(args.in[0]); }", "compile"),
     ("SC_KERNEL(k, Args) { float* p = new float[4]; args.out[0] = p[0]; }", "compile"),
+    # what C++ accepts and Apple's Metal compiler does not: MSL's reserved names as identifiers,
+    ("SC_KERNEL(k, Args) { float half[2] = {0, 1}; args.out[0] = half[1]; }", "'half' used as a name"),
+    ("SC_FN float f(float uint) { return uint; }", "'uint' used as a name"),
+    ("SC_FN float f(float float2) { return float2; }", "'float2' used as a name"),
+    # and pointer / reference parameters with no address space (MSL requires one).
+    ("SC_FN float first(const float* p) { return p[0]; }", "has no address space"),
+    ("SC_FN void bump(float& x) { x += 1.0f; }", "has no address space"),
 ])
 def test_gpu_kernel_violations_fail(tmp_path, body, why):
     h = tmp_path / "gpu_bad.h"

@@ -64,9 +64,84 @@ def strip_float64_blocks(text):
     return re.sub(r"#if\s+SC_GPU_HAS_FLOAT64\b.*?#endif", " ", text, flags=re.S)
 
 
-def text_violations(path):
-    text = strip_float64_blocks(strip_comments(open(path, encoding="utf-8").read()))
+# Names the Metal Shading Language reserves (types, address spaces, function
+# qualifiers) that C++ lets a kernel use as identifiers.
+MSL_RESERVED = ("half", "bfloat", "uint", "ushort", "uchar", "ulong", "kernel", "vertex", "fragment",
+                "device", "constant", "thread", "threadgroup", "threadgroup_imageblock", "visible",
+                "sampler", "texture2d")
+MSL_VECTOR = re.compile(r"\b(?:float|half|bfloat|int|uint|short|ushort|char|uchar|bool|long|ulong)[234]"
+                        r"(?:x[234])?\b")
+ADDRESS_SPACES = ("SC_DEVICE", "SC_THREADGROUP", "SC_THREAD", "SC_CONSTANT", "SC_PTR", "SC_ARGS_REF")
+
+
+def _branch_on_metal(directive):
+    """True when Metal takes a #if / #elif branch, False when it does not, None
+    when the condition is about something else."""
+    if re.match(r"#\s*(?:(?:el)?if\s+defined\s*\(?\s*__METAL_VERSION__\b|ifdef\s+__METAL_VERSION__\b)", directive):
+        return True
+    if re.match(r"#\s*(?:ifndef\s+__METAL_VERSION__\b|(?:el)?if\s+SC_GPU_HAS_FLOAT64\b|"
+                r"(?:el)?if\s+defined\s*\(?\s*(?:__CUDACC__|SC_KERNEL_GUARD)\b|ifdef\s+(?:__CUDACC__|SC_KERNEL_GUARD)\b)",
+                directive):
+        return False
+    return None
+
+
+def strip_metal_blocks(text):
+    """The code that Metal compiles in common with the other backends: drops
+    Metal-only branches (written in MSL itself) and branches Metal never takes
+    (CUDA, the guard, float64, the #else after a Metal branch)."""
+    out, stack = [], []  # per open #if: [skipping this branch, Metal took an earlier branch]
+    for line in text.split("\n"):
+        d = line.strip()
+        if re.match(r"#\s*if", d):
+            on = _branch_on_metal(d)
+            stack.append([on is not None, on is True])
+            out.append("")
+            continue
+        if re.match(r"#\s*(?:elif|else)", d) and stack:
+            top = stack[-1]
+            on = _branch_on_metal(d) if d.lstrip("# ").startswith("elif") else None
+            top[0] = top[1] or on is not None
+            top[1] = top[1] or on is True
+            out.append("")
+            continue
+        if re.match(r"#\s*endif", d) and stack:
+            stack.pop()
+            out.append("")
+            continue
+        out.append("" if any(e[0] for e in stack) else line)
+    return "\n".join(out)
+
+
+def msl_violations(text):
+    """Reserved names and pointer / reference parameters with no address space."""
     problems = []
+    code = re.sub(r'"[^"\n]*"', '""', strip_metal_blocks(text))  # file names and strings are not names
+    for name in MSL_RESERVED:
+        if re.search(r"(?<![#.\w])\b%s\b" % name, code):
+            problems.append(f"'{name}' used as a name (MSL reserves it)")
+    for m in sorted(set(MSL_VECTOR.findall(code)) - {"float3"}):
+        problems.append(f"'{m}' used as a name (an MSL vector or matrix type)")
+    # function parameter lists: `name(params) {` or `) const {`, and declarations `name(params);`
+    for m in re.finditer(r"\b([A-Za-z_]\w*)\s*\(([^;{}()]*)\)\s*(?:const\s*)?\{", code):
+        if m.group(1) in {"if", "for", "while", "switch", "return", "sizeof", "defined"}:
+            continue
+        for param in m.group(2).split(","):
+            p = param.strip()
+            if not re.search(r"[*&]\s*\w*\s*(?:\[[^\]]*\])?\s*$", p) or "=" in p:
+                continue
+            if re.match(r"^[\w\s:<>]+\s+&?&?\s*\w+$", p) and "&" not in p and "*" not in p:
+                continue
+            if not any(a in p for a in ADDRESS_SPACES):
+                problems.append(f"parameter '{p}' of '{m.group(1)}' has no address space "
+                                "(SC_DEVICE / SC_THREADGROUP / SC_THREAD / SC_CONSTANT / SC_PTR / SC_ARGS_REF)")
+    return problems
+
+
+def text_violations(path):
+    raw = strip_comments(open(path, encoding="utf-8").read())
+    text = strip_float64_blocks(raw)
+    problems = msl_violations(raw)
     for name, body in function_bodies(text):
         if re.search(r"\b%s\s*(<[^;()]*>)?\s*\(" % re.escape(name), body):
             problems.append(f"function '{name}' calls itself (no recursion in kernels)")
@@ -158,6 +233,11 @@ def main(argv):
             failed = True
             print(f"{os.path.relpath(h, ROOT)}: {p}")
     if len(argv) == 1:
+        # the dialect's own code outside its per-backend branches reaches Metal too
+        for f in (os.path.join(CPP, "gpu", "dialect.h"), os.path.join(KERNELS, "compat.h")):
+            for p in msl_violations(strip_comments(open(f, encoding="utf-8").read())):
+                failed = True
+                print(f"{os.path.relpath(f, ROOT)}: {p}")
         for p in nvcc_violations(headers):
             failed = True
             print(p)

@@ -383,14 +383,14 @@ SC_GROUP_FN T sc_simd_reduce_scatter(SC_THREAD T* v, unsigned int lane) {
       v[0] += sc_simd_shuffle(v[0], lane ^ o);
       break;
     }
-    const int half = m / 2;
+    const int h = m / 2;  // not `half`: a type name in MSL
     const bool up = (lane & o) != 0u;
-    for (int j = 0; j < half; ++j) {
-      const T send = up ? v[j] : v[j + half];
-      const T keep = up ? v[j + half] : v[j];
+    for (int j = 0; j < h; ++j) {
+      const T send = up ? v[j] : v[j + h];
+      const T keep = up ? v[j + h] : v[j];
       v[j] = keep + sc_simd_shuffle(send, lane ^ o);
     }
-    m = half;
+    m = h;
   }
   return v[0];
 }

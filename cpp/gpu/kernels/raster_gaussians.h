@@ -78,16 +78,16 @@ SC_FN void sc_raster_project(SC_ARGS_REF(ScRasterGaussianArgs<T>) a, sc_i64 i) {
   const T op = opacity * (a.antialiased ? P.compensation : T(1));
   a.opac_eff[i] = op;
   if (!P.valid) return;
-  T half[2];
-  const T r2 = sc_footprint(P, op, half);
+  T half_ext[2];  // not `half`: a type name in MSL
+  const T r2 = sc_footprint(P, op, half_ext);
   if (r2 <= T(0)) return;
   const T mx = P.mean2d[0], my = P.mean2d[1];
-  if (mx + half[0] < T(0.5) || mx - half[0] > T(cam.width) - T(0.5) || my + half[1] < T(0.5) ||
-      my - half[1] > T(cam.height) - T(0.5))
+  if (mx + half_ext[0] < T(0.5) || mx - half_ext[0] > T(cam.width) - T(0.5) || my + half_ext[1] < T(0.5) ||
+      my - half_ext[1] > T(cam.height) - T(0.5))
     return;
   a.r2[i] = r2;
   for (int k = 0; k < 2; ++k) {
-    const int r = (int)ceil(half[k]);
+    const int r = (int)ceil(half_ext[k]);
     a.radii[2 * i + k] = r > 1 ? r : 1;
   }
   a.depth_key[i] = sc_float_to_sortable_u32((float)P.pc[2]);
