@@ -39,7 +39,8 @@ def test_metal_host_sources_compile_against_metal_cpp():
     r = _run()
     assert r.returncode == 0, r.stdout + r.stderr
     n = len(check_metal_host.sources())
-    assert n >= 5 and f"{n} Metal host sources compile" in r.stdout
+    assert n >= 6 and f"{n} Metal host sources compile" in r.stdout
+    assert any(p.endswith("mps_gemm.cpp") for p in check_metal_host.sources()), "the MPS GEMM is not checked"
 
 
 # (source, text in it, planted replacement, what clang must report)
@@ -52,6 +53,27 @@ PLANTED = [
      "CommandBufferStatusFailed"),
     ("cpp/gpu/metal/buffer_pool.cpp", "buf->gpuAddress()", "buf->gpuAddress(0)",
      "gpuAddress"),
+    # The MPS GEMM (Objective-C messages sent from C++ through a typed method table):
+    # a selector whose colons differ from its declared signature's arity,
+    ("cpp/gpu/metal/mps_gemm.cpp", '"setBatchSize:"', '"setBatchSize"',
+     "differ in arity"),
+    # a call that leaves out an argument of its method,
+    ("cpp/gpu/metal/mps_gemm.cpp", "send<Encode>(k, cb, m[0], m[1], m[2]);", "send<Encode>(k, cb, m[0], m[1]);",
+     "wrong number of arguments"),
+    # an argument narrower than the method's NSUInteger (an int would leave the
+    # register's upper half undefined on arm64),
+    ("cpp/gpu/metal/mps_gemm.cpp", "send<SetBatchSize>(k, NS::UInteger(nb));", "send<SetBatchSize>(k, int(nb));",
+     "cannot be narrowed"),
+    # one MPS object passed where another is declared (a descriptor for a matrix),
+    ("cpp/gpu/metal/mps_gemm.cpp", "send<Encode>(k, cb, m[0], m[1], m[2]);",
+     "send<Encode>(k, cb, m[0], m[1], static_cast<MPSMatrixDescriptor*>(nullptr));",
+     "MPSMatrixDescriptor"),
+    # a metal-cpp call the runtime's MPS path makes that metal-cpp does not have,
+    ("cpp/gpu/metal/metal_runtime.cpp", "r.offset + extent > r.buffer->length()",
+     "r.offset + extent > r.buffer->size()", "no member named 'size'"),
+    # and the command stream handing MPS its command buffer with a wrong type.
+    ("cpp/gpu/metal/command_stream.cpp", "  note(what);\n  return open_.cb;", "  note(what);\n  return encoder_;",
+     "MTL::CommandEncoder"),
 ]
 
 

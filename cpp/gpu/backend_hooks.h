@@ -17,4 +17,7 @@ bool cublas_gemm(const Tensor& c, const Tensor& a, const Tensor& b, int64_t nb, 
 std::string cublas_info();
 int metal_runtime_count();
 Runtime& metal_runtime(int index);
+// MPS (gpu/metal/mps_gemm.cpp): false where MPS does not take the dtype or layout.
+bool metal_gemm(const Tensor& c, const Tensor& a, const Tensor& b, int64_t nb, int64_t M, int64_t N, int64_t K);
+std::string metal_gemm_info();
 }  // namespace sc::gpu

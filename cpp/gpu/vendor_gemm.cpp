@@ -20,9 +20,13 @@ std::string matmul_precision() { return g_tf32 ? "high" : "highest"; }
 bool vendor_gemm(const Tensor& c, const Tensor& a, const Tensor& b, int64_t nb, int64_t M, int64_t N,
                  int64_t K) {
   if (c.device().type == DeviceType::CUDA) return cublas_gemm(c, a, b, nb, M, N, K, g_tf32);
+  if (c.device().type == DeviceType::Metal) return metal_gemm(c, a, b, nb, M, N, K);  // "high" changes nothing there
   return false;
 }
 
-std::string vendor_gemm_info() { return cuda_built() ? cublas_info() : "none (no CUDA backend in this build)"; }
+std::string vendor_gemm_info() {
+  if (metal_built()) return metal_gemm_info();
+  return cuda_built() ? cublas_info() : "none (no CUDA backend in this build)";
+}
 
 }  // namespace sc::gpu

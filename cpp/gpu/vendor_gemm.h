@@ -1,6 +1,7 @@
-// Vendor GEMMs: cuBLAS on CUDA (opened at run time: gpu/cuda/cublas.cpp).
+// Vendor GEMMs: cuBLAS on CUDA (opened at run time: gpu/cuda/cublas.cpp), MPS
+// on Metal (MPSMatrixMultiplication, float32 / float16: gpu/metal/mps_gemm.cpp).
 // Returns false where none applies (the simulator, no cuBLAS found, a dtype
-// it does not take), and the caller runs the tiled kernel.
+// or layout it does not take), and the caller runs the tiled kernel.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -17,7 +18,8 @@ bool vendor_gemm(const Tensor& c, const Tensor& a, const Tensor& b, int64_t nb, 
 // (TF32 tensor cores on CUDA), as torch.set_float32_matmul_precision.
 void set_matmul_precision(const std::string& p);
 std::string matmul_precision();
-// What the vendor library is ("cuBLAS 13.0 (libcublas.so.13)"), or why it is not there.
+// What the vendor library is ("cuBLAS (libcublas.so.13)", "MPS: MPSMatrixMultiplication
+// (MetalPerformanceShaders)"), or why it is not there.
 std::string vendor_gemm_info();
 
 }  // namespace sc::gpu

@@ -24,6 +24,8 @@ int metal_device_count() { return 0; }
 namespace gpu {
 int metal_runtime_count() { return 0; }
 Runtime& metal_runtime(int) { throw std::logic_error("metal_runtime: no Metal backend in this build"); }
+bool metal_gemm(const Tensor&, const Tensor&, const Tensor&, int64_t, int64_t, int64_t, int64_t) { return false; }
+std::string metal_gemm_info() { return "none (no Metal backend in this build)"; }
 }  // namespace gpu
 #endif
 

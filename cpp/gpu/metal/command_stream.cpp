@@ -60,6 +60,13 @@ MTL::BlitCommandEncoder* CommandStream::blit(const char* what) {
   return static_cast<MTL::BlitCommandEncoder*>(encoder_);
 }
 
+MTL::CommandBuffer* CommandStream::command_buffer(const char* what) {
+  open();
+  end_encoder();  // an encoder of ours left open would make the library's own encoder invalid
+  note(what);
+  return open_.cb;
+}
+
 void CommandStream::keep(MTL::Buffer* buffer) {
   open();
   open_.kept.push_back(buffer);

@@ -30,6 +30,10 @@ class CommandStream {
   // kernel or copy being encoded, for error messages.
   MTL::ComputeCommandEncoder* compute(const char* what);
   MTL::BlitCommandEncoder* blit(const char* what);
+  // The open command buffer itself, with no encoder left open on it, for
+  // libraries that encode their own passes (MPS); `what` names that work.
+  // The caller encodes, then calls dispatched().
+  MTL::CommandBuffer* command_buffer(const char* what);
   // Counts a dispatch; commits the open command buffer every `batch` of them.
   void dispatched();
   // Keeps `buffer` (owned: released here) until the open command buffer completes.

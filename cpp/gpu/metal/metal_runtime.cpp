@@ -18,10 +18,12 @@
 
 #include "core/errors.h"
 #include "core/storage.h"
+#include "core/tensor.h"
 #include "gpu/backend_hooks.h"
 #include "gpu/metal/autorelease.h"
 #include "gpu/metal/buffer_pool.h"
 #include "gpu/metal/command_stream.h"
+#include "gpu/metal/mps_gemm.h"
 #include "gpu/metal/pipelines.h"
 
 namespace sc::gpu {
@@ -64,6 +66,7 @@ class MetalRuntime final : public Runtime {
         // SPLATCORE_METAL_BATCH: dispatches per command buffer (commits without waiting).
         stream_(queue_, env_size("SPLATCORE_METAL_BATCH", 256), 8),
         pipelines_(device),
+        mps_(device),
         // SPLATCORE_METAL_SYNC=1 waits after every dispatch, so that a failing
         // command buffer names the one kernel that failed (for debugging).
         sync_each_(env_size("SPLATCORE_METAL_SYNC", 0) != 0) {
@@ -212,6 +215,56 @@ class MetalRuntime final : public Runtime {
   }
   uintptr_t queue_handle() const override { return reinterpret_cast<uintptr_t>(queue_); }
 
+  // c[i] = a[i] @ b[i] for (nb, M, K) x (nb, K, N) through MPS, encoded into
+  // the open command buffer in queue order with the launches around it. False
+  // (nothing encoded) where MPS cannot serve: a dtype other than float32 /
+  // float16 (Metal has no float64; MPS's GEMM takes no bfloat16), a layout
+  // MPSMatrixDescriptor cannot describe, MPS missing or off
+  // (SPLATCORE_METAL_MPS=0); the caller then runs the tiled kernel.
+  bool gemm(const Tensor& c, const Tensor& a, const Tensor& b, int64_t nb, int64_t M, int64_t N, int64_t K) {
+    metal::MpsType type;
+    switch (c.dtype()) {
+      case DType::Float32: type = metal::MpsType::Float32; break;
+      case DType::Float16: type = metal::MpsType::Float16; break;
+      default: return false;
+    }
+    if (a.dtype() != c.dtype() || b.dtype() != c.dtype()) return false;
+    if (a.ndim() != 3 || b.ndim() != 3 || c.ndim() != 3) return false;
+    if (const char* v = std::getenv("SPLATCORE_METAL_MPS"); v && std::strcmp(v, "0") == 0) return false;
+    const size_t elem = itemsize(c.dtype());
+    metal::MpsMatrix ma, mb, mc;
+    if (!metal::mps_layout(nb, M, K, a.strides().data(), elem, true, &ma) ||
+        !metal::mps_layout(nb, K, N, b.strides().data(), elem, true, &mb) ||
+        !metal::mps_layout(nb, M, N, c.strides().data(), elem, false, &mc))
+      return false;
+    std::lock_guard<std::mutex> lock(mu_);
+    metal::AutoreleaseScope pool;
+    if (!mps_.available()) return false;
+    // Each operand's buffer and offset; the whole batch must lie inside it.
+    struct Operand {
+      const Tensor* t;
+      metal::MpsMatrix* m;
+    } ops[3] = {{&a, &ma}, {&b, &mb}, {&c, &mc}};
+    for (Operand& o : ops) {
+      metal::BufferRef r = pool_.find(gpu_address(*o.t));
+      if (!r.buffer || r.offset % elem != 0) return false;
+      const size_t extent = size_t(nb - 1) * o.m->matrix_bytes + (o.m->rows - 1) * o.m->row_bytes + o.m->cols * elem;
+      if (r.offset + extent > r.buffer->length()) return false;
+      o.m->buffer = r.buffer;
+      o.m->offset = r.offset;
+    }
+    MTL::CommandBuffer* cb = stream_.command_buffer("MPSMatrixMultiplication");
+    if (!mps_.encode(cb, type, ma, mb, mc, size_t(M), size_t(N), size_t(K), size_t(nb))) return false;
+    stream_.dispatched();
+    if (sync_each_) stream_.wait();
+    return true;
+  }
+  std::string gemm_info() {
+    std::lock_guard<std::mutex> lock(mu_);
+    metal::AutoreleaseScope pool;
+    return mps_.info();
+  }
+
  private:
   metal::BufferRef locate(const void* gpu_address, size_t bytes, const char* what) {
     metal::BufferRef r = pool_.find(gpu_address);
@@ -228,6 +281,7 @@ class MetalRuntime final : public Runtime {
   metal::BufferPool pool_;
   metal::CommandStream stream_;
   metal::PipelineCache pipelines_;
+  metal::MpsGemm mps_;
   bool sync_each_;
   Properties props_;
   std::mutex mu_;
@@ -237,6 +291,15 @@ class MetalRuntime final : public Runtime {
 }  // namespace
 
 int metal_runtime_count() { return int(devices().size()); }
+
+bool metal_gemm(const Tensor& c, const Tensor& a, const Tensor& b, int64_t nb, int64_t M, int64_t N, int64_t K) {
+  return static_cast<MetalRuntime&>(metal_runtime(c.device().index)).gemm(c, a, b, nb, M, N, K);
+}
+
+std::string metal_gemm_info() {
+  if (metal_runtime_count() == 0) return "MPS: no Metal 3 device";
+  return "MPS: " + static_cast<MetalRuntime&>(metal_runtime(0)).gemm_info();
+}
 
 Runtime& metal_runtime(int index) {
   static std::mutex mu;

@@ -1,5 +1,5 @@
 // Host side of GPU matmul: a vendor GEMM where the backend has one (cuBLAS on
-// CUDA, through gpu/vendor_gemm.h), the tiled kernel otherwise.
+// CUDA, MPS on Metal, through gpu/vendor_gemm.h), the tiled kernel otherwise.
 #include <string>
 
 #include "gpu/kernels/gemm_args.h"
