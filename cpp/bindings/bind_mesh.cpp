@@ -22,6 +22,7 @@
 #include <string>
 
 #include "bindings/bindings.h"
+#include "gpu/ops/gpu_ops.h"
 #include "gpu/ops/marching_cubes.h"
 #include "mesh/fields.h"
 #include "mesh/marching_cubes.h"
@@ -184,6 +185,46 @@ void tsdf_integrate(CArr<float, nb::ndim<3>> tsdf, CArr<float, nb::ndim<3>> weig
                        K.data(), trunc, near_plane, max_weight, carve);
 }
 
+// TSDF fusion of one view on a GPU device: grids and images are float32
+// contiguous Tensors on one device; the camera comes as host arrays.
+void tsdf_integrate_device(const Tensor& tsdf, const Tensor& weight, std::optional<Tensor> color,
+                           std::optional<Tensor> cweight, const Tensor& depth, std::optional<Tensor> rgb,
+                           CArr<const float, nb::shape<4, 4>> viewmat, CArr<const float, nb::shape<3, 3>> K,
+                           std::array<float, 3> origin, float voxel, float trunc, float near_plane,
+                           float max_weight, bool carve) {
+  const Device dev = tsdf.device();
+  need(dev.is_gpu(), "tsdf_integrate_device: tsdf must be on a GPU device, got " + dev.str());
+  auto check = [&](const Tensor& t, const Shape& shape, const char* name) {
+    need(t.device() == dev, std::string("tsdf_integrate_device: ") + name + " is on " + t.device().str() +
+                                " but tsdf is on " + dev.str());
+    need(t.dtype() == DType::Float32 && t.is_contiguous(),
+         std::string("tsdf_integrate_device: ") + name + " must be a contiguous float32 Tensor");
+    need(t.shape() == shape, std::string("tsdf_integrate_device: ") + name + " must have shape " +
+                                 shape_str(shape) + ", got " + shape_str(t.shape()));
+  };
+  need(tsdf.ndim() == 3, "tsdf_integrate_device: tsdf must be 3-D, got " + shape_str(tsdf.shape()));
+  const Shape grid = tsdf.shape();
+  check(tsdf, grid, "tsdf");
+  check(weight, grid, "weight");
+  need(color.has_value() == cweight.has_value(), "tsdf_integrate_device: color and cweight come together");
+  if (color) {
+    check(*color, {grid[0], grid[1], grid[2], 3}, "color");
+    check(*cweight, grid, "cweight");
+  }
+  need(depth.ndim() == 2, "tsdf_integrate_device: depth must be (H, W), got " + shape_str(depth.shape()));
+  check(depth, depth.shape(), "depth");
+  if (rgb) check(*rgb, {depth.shape()[0], depth.shape()[1], 3}, "rgb");
+  need(voxel > 0.0f, "tsdf_integrate_device: voxel must be positive");
+  need(trunc > 0.0f, "tsdf_integrate_device: trunc must be positive");
+  gpu::TsdfView v;
+  std::copy(viewmat.data(), viewmat.data() + 16, v.viewmat);
+  std::copy(K.data(), K.data() + 9, v.K);
+  for (int a = 0; a < 3; ++a) v.origin[a] = origin[(size_t)a];
+  v.voxel = voxel, v.trunc = trunc, v.near_plane = near_plane, v.max_weight = max_weight, v.carve = carve;
+  gpu::tsdf_integrate(v, tsdf, weight, color ? *color : Tensor(), cweight ? *cweight : Tensor(), depth,
+                      rgb ? *rgb : Tensor());
+}
+
 nb::tuple opacity_field(CArr<const float, nb::ndim<2>> means, CArr<const float, nb::ndim<2>> quats,
                         CArr<const float, nb::ndim<2>> scales,
                         CArr<const float, nb::ndim<1>> opacities,
@@ -241,6 +282,9 @@ void bind_mesh(nb::module_& m) {
         "(any finite, non-finite count, min, max) of a GPU volume's valid values.");
   m.def("_mesh_components", &components, "faces"_a, "num_vertices"_a,
         "Connected components of a mesh: (labels per vertex, count).");
+  m.def("_tsdf_integrate_device", &tsdf_integrate_device, "tsdf"_a, "weight"_a, "color"_a.none(), "cweight"_a.none(),
+        "depth"_a, "rgb"_a.none(), "viewmat"_a, "K"_a, "origin"_a, "voxel"_a, "trunc"_a, "near"_a,
+        "max_weight"_a, "carve"_a, "One view of TSDF fusion on a GPU device (Tensors), as _tsdf_integrate.");
   m.def("_tsdf_integrate", &tsdf_integrate, "tsdf"_a, "weight"_a, "color"_a.none(),
         "cweight"_a.none(), "depth"_a, "rgb"_a.none(), "viewmat"_a, "K"_a, "origin"_a, "voxel"_a,
         "trunc"_a, "near"_a, "max_weight"_a, "carve"_a, "One view of TSDF fusion, in place.");

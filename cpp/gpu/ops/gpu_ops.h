@@ -91,6 +91,17 @@ struct SgdScalars {
 };
 void sgd_step(const Tensor& p, const Tensor& g, const Tensor& buf, const SgdScalars& s);
 
+// ---- TSDF fusion (gpu/ops/tsdf.cpp): one depth view (H, W) (and rgb (H, W, 3)
+// or undefined) into contiguous float32 grids tsdf / weight (D0, D1, D2) and
+// colour (D0, D1, D2, 3) / cweight (or undefined), as mesh::tsdf_integrate.
+struct TsdfView {
+  float viewmat[16], K[9], origin[3];
+  float voxel, trunc, near_plane, max_weight;
+  int carve;
+};
+void tsdf_integrate(const TsdfView& view, const Tensor& tsdf, const Tensor& weight, const Tensor& color,
+                    const Tensor& cweight, const Tensor& depth, const Tensor& rgb);
+
 // A 0-d CPU tensor next to a GPU operand travels by value.
 inline bool is_immediate(const Tensor& t) { return t.device().type == DeviceType::CPU && t.ndim() == 0; }
 

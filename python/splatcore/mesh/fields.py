@@ -312,7 +312,7 @@ def tsdf_fusion(scene, cameras, bounds=None, voxel_size: Optional[float] = None,
                 resolution: int = 256, trunc: Optional[float] = None, alpha_min: float = 0.5,
                 carve: bool = True, colors: bool = True, render_scale: Optional[float] = None,
                 max_weight: float = 128.0, progress: bool = True,
-                timings: Optional[Dict[str, float]] = None) -> VoxelVolume:
+                timings: Optional[Dict[str, float]] = None, device: Optional[str] = None) -> VoxelVolume:
     """TSDF fusion of the scene's expected-depth renders from ``cameras``.
 
     ``trunc`` defaults to 4 voxels. ``render_scale`` multiplies the cameras'
@@ -321,7 +321,9 @@ def tsdf_fusion(scene, cameras, bounds=None, voxel_size: Optional[float] = None,
     (positive outside, in units of trunc), its weight (0 = never observed: mask
     these out when meshing) and, with ``colors``, the fused colour.
     ``timings`` (a dict) receives ``render_s``, ``integrate_s`` (totals),
-    ``views``, ``voxels`` and ``render_scale``."""
+    ``views``, ``voxels`` and ``render_scale``. ``device`` (a GPU device, or
+    None / "cpu"): the Gaussians are uploaded once, and every view is rendered
+    and fused there; the grids come back to the host at the end."""
     import time
 
     s = load_scene_arrays(scene)
@@ -336,26 +338,86 @@ def tsdf_fusion(scene, cameras, bounds=None, voxel_size: Optional[float] = None,
         render_scale = auto_render_scale(s, cams, vs)
     if not (float(render_scale) > 0):
         raise ValueError(f"render_scale must be positive, got {render_scale}")
-    tsdf = np.ones(dims, np.float32)
-    weight = np.zeros(dims, np.float32)
-    col = np.zeros(dims + (3,), np.float32) if colors else None
-    cw = np.zeros(dims, np.float32) if colors else None
+    from .._device import resolve_device
+
+    device = resolve_device(device if device is not None else "cpu")
+    on_gpu = device != "cpu"
+    grids = _TsdfGrids(dims, colors, device)
+    scene_on = _scene_on_device(s, device) if on_gpu else s
     t_render = t_int = 0.0
     org = tuple(float(x) for x in origin)
     for cam in _progress(cams, len(cams), "tsdf", progress):
         t0 = time.perf_counter()
-        depth, rgb, K, _, _ = render_depth(s, cam, render_scale, alpha_min)
+        if on_gpu:
+            depth, rgb, K = _render_depth_on_device(scene_on, cam, render_scale, alpha_min)
+        else:
+            depth, rgb, K, _, _ = render_depth(s, cam, render_scale, alpha_min)
         t1 = time.perf_counter()
-        _core._tsdf_integrate(tsdf, weight, col, cw, depth, rgb if colors else None,
-                              np.ascontiguousarray(cam["viewmat"], np.float32), K, org, float(vs),
-                              float(trunc), 0.01, float(max_weight), bool(carve))
+        integrate = _core._tsdf_integrate_device if on_gpu else _core._tsdf_integrate
+        integrate(grids.tsdf, grids.weight, grids.color, grids.cweight, depth, rgb if colors else None,
+                  np.ascontiguousarray(cam["viewmat"], np.float32), K, org, float(vs), float(trunc), 0.01,
+                  float(max_weight), bool(carve))
         t2 = time.perf_counter()
         t_render += t1 - t0
         t_int += t2 - t1
+    tsdf, weight, col = grids.host()
     if timings is not None:
         timings.update(render_s=t_render, integrate_s=t_int, views=len(cams),
                        voxels=int(np.prod(dims)), render_scale=float(render_scale))
     return VoxelVolume(tsdf, np.asarray(origin, np.float64), vs, col, weight, 0.0, "below")
+
+
+class _TsdfGrids:
+    """TSDF, weight and (with colours) colour grids of TSDF fusion, on the CPU
+    (NumPy) or on a GPU device (Tensors)."""
+
+    def __init__(self, dims, colors, device):
+        import splatcore as sc
+
+        if device == "cpu":
+            self.tsdf, self.weight = np.ones(dims, np.float32), np.zeros(dims, np.float32)
+            self.color = np.zeros(dims + (3,), np.float32) if colors else None
+            self.cweight = np.zeros(dims, np.float32) if colors else None
+        else:
+            self.tsdf, self.weight = sc.ones(dims, device=device), sc.zeros(dims, device=device)
+            self.color = sc.zeros(dims + (3,), device=device) if colors else None
+            self.cweight = sc.zeros(dims, device=device) if colors else None
+
+    def host(self):
+        def h(x):
+            return None if x is None else (x if isinstance(x, np.ndarray) else x.cpu().numpy())
+
+        return h(self.tsdf), h(self.weight), h(self.color)
+
+
+def _scene_on_device(s: SceneArrays, device):
+    """The scene's rasterizer inputs as float32 Tensors on `device` (uploaded once)."""
+    import splatcore as sc
+
+    up = {k: sc.tensor(np.ascontiguousarray(getattr(s, k), np.float32), device=device)
+          for k in ("means", "quats", "scales", "opacities", "sh")}
+    return SceneArrays(**{**{f: getattr(s, f) for f in s.__dataclass_fields__}, **up})
+
+
+def _render_depth_on_device(scene: SceneArrays, cam, render_scale: float, alpha_min: float):
+    """render_depth on the scene's device: (depth (H, W), rgb (H, W, 3)) Tensors there, and K."""
+    import splatcore as sc
+
+    W = max(1, int(round(cam["width"] * render_scale)))
+    H = max(1, int(round(cam["height"] * render_scale)))
+    K = cam["K"].astype(np.float64).copy()
+    K[0, :] *= W / cam["width"]
+    K[1, :] *= H / cam["height"]
+    K = K.astype(np.float32)
+    with no_grad():
+        img, alpha, _ = _core.rasterize(scene.means, scene.quats, scene.scales, scene.opacities,
+                                        scene.sh, np.ascontiguousarray(cam["viewmat"], np.float32), K, W, H,
+                                        scene.sh_degree, None, 0.01, 1e10, "RGB+ED", False, 16)
+        ed = img[..., 3]
+        keep = sc.logical_and(alpha[..., 0] >= alpha_min, ed == ed)  # ed == ed: not NaN
+        depth = sc.where(keep, ed, 0.0).contiguous()
+        rgb = sc.clamp(img[..., :3], 0.0, 1.0).contiguous()
+    return depth, rgb, K
 
 
 def opacity_field(scene, bounds=None, voxel_size: Optional[float] = None, resolution: int = 256,
