@@ -225,6 +225,11 @@ void bind_mast3r_model(nb::module_& m) {
            nb::arg("enc1"), nb::arg("h1"), nb::arg("w1"), nb::arg("enc2"), nb::arg("h2"),
            nb::arg("w2"), nb::arg("intermediates") = false,
            "Decoders + heads of one pair from encoder outputs (h*w, enc_dim) on h x w patch grids.")
+      .def_prop_ro("resident_devices", [](const Mast3rModel& self) {
+        std::vector<std::string> r;
+        for (const Device& d : self.resident_devices()) r.push_back(d.str());
+        return r;
+      }, "GPU devices holding a resident copy of the weights (uploaded on first use).")
       .def_prop_ro("unused_weights", &Mast3rModel::unused_weights)
       .def_prop_ro("weight_dtype", [](const Mast3rModel& self) {
         return std::string(dtype_name(self.config().weight_dtype));

@@ -261,6 +261,13 @@ const Mast3rModel::GpuModel& Mast3rModel::gpu_model(Device d) const {
   return *g;
 }
 
+std::vector<Device> Mast3rModel::resident_devices() const {
+  std::lock_guard<std::mutex> lk(gpu_mu_);
+  std::vector<Device> r;
+  for (const auto& g : gpu_models_) r.push_back(g->dev);
+  return r;
+}
+
 namespace {
 
 Tensor device_image(const Tensor& img, const char* name, int64_t p, Device d) {

@@ -120,6 +120,8 @@ class Mast3rModel {
   // runs on the device of its encoder outputs when that is a GPU.
   PairOutput forward(const Tensor& img1, const Tensor& img2, bool intermediates, Device device) const;
   Tensor encode(const std::vector<Tensor>& imgs, Device device) const;
+  // The GPU devices holding this model's weights (in the order of first use).
+  std::vector<Device> resident_devices() const;
 
   // State-dict names the model did not use (empty unless strict is off).
   const std::vector<std::string>& unused_weights() const { return unused_; }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/thread_pool.h"
+#include "gpu/ops/mast3r.h"
 #include "kernels/attention.h"
 #include "kernels/rope.h"
 #include "nn/nn.h"
@@ -290,12 +291,28 @@ Tensor rope2d(const Tensor& x, const Tensor& pos, int64_t heads, double base) {
   if (!pos.defined() || pos.ndim() != 2 || pos.shape()[0] != N || pos.shape()[1] != 2)
     throw ValueError("rope2d: pos must have shape (" + std::to_string(N) + ", 2), got " +
                      (pos.defined() ? shape_str(pos.shape()) : std::string("undefined")));
+  const Device dev = x.device();
+  if (dev.is_gpu() && pos.device() != dev && pos.device().is_gpu())
+    throw ValueError("rope2d: pos is on " + pos.device().str() + ", x on " + dev.str());
   Tensor y = x.detach().to(DType::Float32).clone();
-  Tensor p = pos.detach().to(DType::Int64).contiguous();
+  // positions are read on the host (the angle table's size; a device pos is copied back)
+  Tensor p = pos.detach().to_device(Device{}).to(DType::Int64).contiguous();
   const int64_t* pd = p.data<int64_t>();
   int64_t mx = 0;
   for (int64_t i = 0; i < 2 * N; ++i) mx = std::max(mx, pd[i]);
   RopeTable table = make_rope_table(C / heads, mx + 1, (float)base);
+  if (dev.is_gpu()) {  // gpu/kernels/mast3r.h
+    for (int64_t i = 0; i < 2 * N; ++i)
+      if (pd[i] < 0)
+        throw ValueError("rope2d: position " + std::to_string(pd[i]) + " of token " + std::to_string(i / 2) +
+                         " is outside [0, " + std::to_string(table.npos) + ")");
+    Tensor cs = Tensor::empty({table.npos, table.n}), sn = Tensor::empty({table.npos, table.n});
+    std::copy(table.cos.begin(), table.cos.end(), cs.data<float>());
+    std::copy(table.sin.begin(), table.sin.end(), sn.data<float>());
+    gpu::mast3r::rope2d(y, heads, C / heads, p.to(DType::Int32).to_device(dev), cs.to_device(dev),
+                        sn.to_device(dev));
+    return y;
+  }
   rope2d_raw(y.data<float>(), C, N, heads, C / heads, pd, table);
   return y;
 }
@@ -318,6 +335,14 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t head
                      std::to_string(K.shape()[0]) + " are not multiples of batch " +
                      std::to_string(batch));
   const int64_t Nq = Q.shape()[0] / batch, Nk = K.shape()[0] / batch;
+  if (Q.device().is_gpu() || K.device().is_gpu() || V.device().is_gpu()) {  // gpu/kernels/mast3r.h
+    if (K.device() != Q.device() || V.device() != Q.device())
+      throw ValueError("attention: q, k, v must be on one device, got " + Q.device().str() + ", " +
+                       K.device().str() + ", " + V.device().str());
+    Tensor out = Tensor::empty({batch * Nq, C}, DType::Float32, Q.device());
+    gpu::mast3r::attention(Q, K, V, out, batch, Nq, Nk, heads, C / heads);
+    return out;
+  }
   Tensor out = Tensor::empty({batch * Nq, C});
   attention_raw(Q.data<float>(), ld_of(Q), K.data<float>(), ld_of(K), V.data<float>(), ld_of(V),
                 out.data<float>(), C, batch, Nq, Nk, heads, C / heads, impl);

@@ -13,6 +13,7 @@
 #endif
 
 #include "core/thread_pool.h"
+#include "gpu/ops/mast3r.h"
 #include "kernels/elementwise.h"
 #include "kernels/half.h"
 #include "kernels/layernorm.h"
@@ -320,6 +321,19 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b, Activation act)
 }
 
 Tensor layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, double eps) {
+  if (x.defined() && x.device().is_gpu()) {  // gpu/kernels/mast3r.h
+    if (x.ndim() != 2) throw ValueError("layer_norm: x must be 2-D (tokens, channels), got shape " + shape_str(x.shape()));
+    const int64_t n = x.shape()[1];
+    for (const Tensor* t : {&w, &b})
+      if (!t->defined() || t->device() != x.device())
+        throw ValueError(std::string("layer_norm: weight and bias must be on x's device ") + x.device().str() +
+                         (t->defined() ? ", got " + t->device().str() : std::string(", got none")));
+    Tensor X = x.detach().to(DType::Float32).contiguous();
+    Tensor W = vec_f32(w, n, "layer_norm", "weight"), B = vec_f32(b, n, "layer_norm", "bias");
+    Tensor y = Tensor::empty({x.shape()[0], n}, DType::Float32, x.device());
+    gpu::mast3r::layer_norm(X, W, B, (float)eps, y);
+    return y;
+  }
   Tensor X = rows_f32(x, "layer_norm", "x");
   const int64_t N = X.shape()[0], n = X.shape()[1];
   Tensor W = vec_f32(w, n, "layer_norm", "weight"), B = vec_f32(b, n, "layer_norm", "bias");
