@@ -1,0 +1,112 @@
+"""MASt3R (full ViT-L / ViT-B checkpoint shape, random weights) on a CUDA device:
+seconds per pair at 512 x 384, batch 1, float32 and TF32, with the peak device
+memory, beside the original PyTorch MASt3R (../shared/gpu/mast3r_torch_bench.py).
+
+Run on the H200, the anchor in the same session:
+  python ../shared/gpu/mast3r_torch_bench.py            # PyTorch (build curope first:
+                                                        #   ../shared/gpu/curope_build.sh)
+  SPLATCORE_BUILD_DIR=build/h200 PYTHONPATH=python python -m pytest bench/bench_gpu_mast3r.py -q -s
+
+Per precision it prints the median of 10 pairs after 3 warm-up pairs (each a
+full infer_pair(..., device="cuda"): both images encoded once as a batch of 2,
+both decoders and heads, the outputs copied back to NumPy: PyTorch's timing
+keeps its outputs on the device), the stage times of the last pair
+(synchronised at the stage boundaries), the peak device memory of the timed
+pairs (weights included), and the PyTorch anchor of
+../shared/gpu/anchors_h200_mast3r_torch.json when present. Weights: float32
+(SPLATCORE_BENCH_WEIGHTS=float16 / bfloat16 keeps the Linear weights half on the
+device; the products stay float32). SPLATCORE_BENCH_JSON=path writes the numbers.
+Skips without a CUDA device.
+"""
+import json
+import os
+import statistics
+import time
+
+import numpy as np
+import pytest
+
+import splatcore as sc
+from splatcore.mast3r.model import Model
+
+if sc.device_count("cuda") == 0:
+    pytest.skip("no CUDA device to measure on", allow_module_level=True)
+
+SHARED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared")
+MANIFEST = os.path.join(SHARED, "golden", "mast3r", "full_checkpoint_manifest.json")
+ANCHOR = os.path.join(SHARED, "gpu", "anchors_h200_mast3r_torch.json")
+H, W = 384, 512
+
+
+def full_random_weights(seed=0):
+    """The official state dict's names and shapes, N(0, 1/fan_in) weights, unit norms, small biases."""
+    with open(MANIFEST) as f:
+        man = json.load(f)
+    rng = np.random.default_rng(seed)
+    w = {}
+    for name, info in man["tensors"].items():
+        shape = tuple(info["shape"])
+        if name.endswith(".bias") or name == "mask_token":
+            a = rng.standard_normal(shape, dtype=np.float32) * 0.02
+        elif "norm" in name and len(shape) == 1:
+            a = np.ones(shape, np.float32)
+        else:
+            fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+            a = rng.standard_normal(shape, dtype=np.float32) * np.float32(1 / np.sqrt(fan_in))
+        w[name] = a
+    return w, man["config"]
+
+
+@pytest.fixture(scope="module")
+def model():
+    if not os.path.isfile(MANIFEST):
+        pytest.skip(f"{MANIFEST} not available")
+    weights, config = full_random_weights()
+    return Model.from_weights(weights, config, dtype=os.environ.get("SPLATCORE_BENCH_WEIGHTS", "float32"))
+
+
+RESULTS = {}
+
+
+@pytest.mark.parametrize("precision", ["highest", "high"], ids=["fp32", "tf32"])
+def test_pair_512x384(model, precision):
+    rng = np.random.default_rng(1)
+    img1 = rng.uniform(-1, 1, (H, W, 3)).astype(np.float32)
+    img2 = rng.uniform(-1, 1, (H, W, 3)).astype(np.float32)
+    prev = sc.get_matmul_precision()
+    sc.set_matmul_precision(precision)
+    try:
+        for _ in range(3):
+            model.infer_pair(img1, img2, device="cuda")
+        sc.synchronize("cuda")
+        sc.device_memory("cuda", reset_peak=True)
+        ts = []
+        for _ in range(10):
+            t0 = time.perf_counter()
+            out = model.infer_pair(img1, img2, device="cuda")
+            ts.append(time.perf_counter() - t0)
+        peak = sc.device_memory("cuda")["peak_bytes"]
+    finally:
+        sc.set_matmul_precision(prev)
+    assert out["view1"]["pts3d"].shape == (H, W, 3)
+    mode = "fp32" if precision == "highest" else "tf32"
+    r = {"s_per_pair_median": statistics.median(ts), "s_per_pair_min": min(ts), "peak_GB": peak / 1e9,
+         "stages_ms": dict(model.last_timings), "weights": model.weight_dtype}
+    RESULTS[f"B1_{mode}"] = r
+    anchor = {}
+    if os.path.isfile(ANCHOR):
+        with open(ANCHOR) as f:
+            a = json.load(f)
+        anchor = {"torch_s_per_pair": a.get(f"B1_{mode}_s_per_pair_median"), "torch_peak_GB": a.get(f"B1_{mode}_peak_GB")}
+        r.update(anchor)
+    line = (f"MASt3R 512x384 B1 {mode}: {r['s_per_pair_median'] * 1e3:.1f} ms/pair (min {min(ts) * 1e3:.1f}), "
+            f"peak {r['peak_GB']:.2f} GB, weights {model.weight_dtype}")
+    if anchor.get("torch_s_per_pair"):
+        line += (f" | PyTorch anchor {anchor['torch_s_per_pair'] * 1e3:.1f} ms, {anchor['torch_peak_GB']:.2f} GB"
+                 f" -> ratio {r['s_per_pair_median'] / anchor['torch_s_per_pair']:.2f}x")
+    print("\n" + line + "\n  stages (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in r["stages_ms"].items()))
+    out_json = os.environ.get("SPLATCORE_BENCH_JSON")
+    if out_json:
+        with open(out_json, "w") as f:
+            json.dump({"device": sc.device_properties("cuda")["name"], **RESULTS}, f, indent=1)
+
