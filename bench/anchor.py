@@ -1,5 +1,7 @@
 """Timing helpers shared by the benchmarks: each splatcore timing (pytest-benchmark)
 is reported beside an anchor library timed on the same inputs in the same run."""
+import statistics
+import time
 import timeit
 
 import splatcore as sc
@@ -9,6 +11,21 @@ def best_seconds(fn, repeat=5):
     """Best of `repeat` single calls after one warm-up call."""
     fn()
     return min(timeit.repeat(fn, number=1, repeat=repeat))
+
+
+def median_seconds(fn, sync, reps=20, warmup=3):
+    """Median wall time of `reps` calls of fn, each followed by sync() (a device
+    wait: GPU work is asynchronous), after `warmup` calls."""
+    for _ in range(warmup):
+        fn()
+    sync()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
 
 
 def report_ratio(benchmark, name, anchor, anchor_s):

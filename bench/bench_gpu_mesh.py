@@ -19,7 +19,6 @@ Skips without a CUDA device.
 """
 import json
 import os
-import statistics
 import time
 
 import numpy as np
@@ -28,6 +27,7 @@ import pytest
 import splatcore as sc
 from splatcore import _core
 from splatcore import mesh as M
+from anchor import median_seconds
 
 if sc.device_count("cuda") == 0:
     pytest.skip("no CUDA device to measure on", allow_module_level=True)
@@ -40,6 +40,10 @@ except ImportError:  # the anchor is optional here: the CPU path is always measu
 RESULTS = []
 
 
+def _sync():
+    sc.synchronize("cuda")
+
+
 def sphere_volume(n):
     x = np.linspace(-1.0, 1.0, n, dtype=np.float32)
     return 0.7 - np.sqrt(x[:, None, None] ** 2 + x[None, :, None] ** 2 + x[None, None, :] ** 2)
@@ -49,19 +53,6 @@ def gyroid_volume(n, periods=4):
     x = np.linspace(0.0, 2 * np.pi * periods, n, dtype=np.float32)
     a, b, c = x[:, None, None], x[None, :, None], x[None, None, :]
     return np.sin(a) * np.cos(b) + np.sin(b) * np.cos(c) + np.sin(c) * np.cos(a)
-
-
-def median_seconds(fn, reps=20, warmup=3):
-    for _ in range(warmup):
-        fn()
-    sc.synchronize("cuda")
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        sc.synchronize("cuda")
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def best_seconds(fn, reps=3):
@@ -83,8 +74,8 @@ def test_marching_cubes_cuda(shape, n, normals):
     sc.synchronize("cuda")
     args = (0.0, 1.0, (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), None, None, False, normals)
 
-    device_s = median_seconds(lambda: _core._marching_cubes_device(dev, *args, to_host=False))
-    end_to_end_s = median_seconds(lambda: M.marching_cubes(dev, 0.0, normals=normals), reps=10)
+    device_s = median_seconds(lambda: _core._marching_cubes_device(dev, *args, to_host=False), _sync)
+    end_to_end_s = median_seconds(lambda: M.marching_cubes(dev, 0.0, normals=normals), _sync, reps=10)
     gpu = M.marching_cubes(dev, 0.0, normals=normals)
     cpu_s = best_seconds(lambda: M.marching_cubes(vol, 0.0, normals=normals))
     cpu = M.marching_cubes(vol, 0.0, normals=normals)

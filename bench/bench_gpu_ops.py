@@ -11,13 +11,13 @@ Skips without a CUDA device or without torch (the anchor).
 """
 import json
 import os
-import statistics
 import time
 
 import numpy as np
 import pytest
 
 import splatcore as sc
+from anchor import median_seconds
 
 torch = pytest.importorskip("torch")
 if sc.device_count("cuda") == 0 or not torch.cuda.is_available():
@@ -25,19 +25,6 @@ if sc.device_count("cuda") == 0 or not torch.cuda.is_available():
 
 HBM_TBPS = 4.8  # H200's HBM3e peak
 RESULTS = []
-
-
-def median_seconds(fn, sync, reps=20, warmup=3):
-    for _ in range(warmup):
-        fn()
-    sync()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def sc_sync():

@@ -12,14 +12,12 @@ Without gsplat only splatcore's times are printed.
 import json
 import math
 import os
-import statistics
-import time
 
 import numpy as np
 import pytest
 
 import splatcore as sc
-from splatcore import _core
+from anchor import median_seconds
 
 if sc.device_count("cuda") == 0:
     pytest.skip("no CUDA device to measure on", allow_module_level=True)
@@ -61,19 +59,6 @@ def bench_scene(n, W, H):
     return dict(means=means, quats=quats, scales=scales, opacities=opac, sh=sh, K=K, viewmat=view)
 
 
-def median_seconds(fn, sync, reps=30, warmup=5):
-    for _ in range(warmup):
-        fn()
-    sync()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def report(case, ours, theirs, extra):
     r = {"case": case, "splatcore_ms": ours * 1e3, "gsplat_ms": None if theirs is None else theirs * 1e3,
          "gsplat_over_splatcore": None if theirs is None else theirs / ours, **extra}
@@ -108,8 +93,8 @@ def test_rasterize_vs_gsplat(n, W, H):
     with sc.no_grad():
         img, _, info = ours_fwd()
         n_isects = int(info["n_isects"])
-        fwd = median_seconds(ours_fwd, sync)
-    step = median_seconds(ours_step, sync)
+        fwd = median_seconds(ours_fwd, sync, reps=30, warmup=5)
+    step = median_seconds(ours_step, sync, reps=30, warmup=5)
     g_fwd = g_step = None
     if rasterization is not None:
         tt = {k: torch.tensor(s[k], dtype=torch.float32, device="cuda", requires_grad=True)
@@ -127,8 +112,8 @@ def test_rasterize_vs_gsplat(n, W, H):
 
         with torch.no_grad():
             c, _, meta = g_forward()
-            g_fwd = median_seconds(g_forward, torch.cuda.synchronize)
-        g_step = median_seconds(g_train, torch.cuda.synchronize)
+            g_fwd = median_seconds(g_forward, torch.cuda.synchronize, reps=30, warmup=5)
+        g_step = median_seconds(g_train, torch.cuda.synchronize, reps=30, warmup=5)
         # the same image (up to gsplat's alpha clamp 0.999 vs 0.99 and float32 rounding)
         diff = float(np.abs(c[0].detach().cpu().numpy() - img.cpu().numpy()).mean())
         print(f"\n[gpu-raster] mean |splatcore - gsplat| per pixel channel: {diff:.2e}; "

@@ -9,8 +9,6 @@ namespace sc::gpu {
 
 namespace {
 
-const Storage* st(const Tensor& t) { return t.defined() ? t.storage().get() : nullptr; }
-
 template <typename T>
 Tensor run(const AlignTables& tb, const Tensor* p, const AlignScalars& s, std::vector<Tensor>* grads) {
   const Device dev = p[0].device();
@@ -61,21 +59,21 @@ Tensor run(const AlignTables& tb, const Tensor* p, const AlignScalars& s, std::v
   LaunchDims one;
   one.group.x = SC_ALIGN_GROUP;
   launch(rt, typed_kernel("align_setup", dt), one, a,
-         {st(p[1]), st(p[2]), st(p[3]), st(p[4]), st(p[5]), st(p[6]), st(tb.image_f), st(cams), st(edges)});
+         {buffer_of(p[1]), buffer_of(p[2]), buffer_of(p[3]), buffer_of(p[4]), buffer_of(p[5]), buffer_of(p[6]), buffer_of(tb.image_f), buffer_of(cams), buffer_of(edges)});
   LaunchDims items;
   items.group.x = SC_ALIGN_GROUP;
   items.grid.x = (uint32_t)tb.items;
   launch(rt, typed_kernel("align_pixels", dt), items, a,
-         {st(p[0]), st(tb.data), st(tb.image_f), st(tb.image_i), st(tb.inc), st(tb.item), st(cams), st(edges),
-          st(partials), need_grad ? st((*grads)[0]) : nullptr});
+         {buffer_of(p[0]), buffer_of(tb.data), buffer_of(tb.image_f), buffer_of(tb.image_i), buffer_of(tb.inc), buffer_of(tb.item), buffer_of(cams), buffer_of(edges),
+          buffer_of(partials), need_grad ? buffer_of((*grads)[0]) : nullptr});
   const int64_t sums = need_grad ? 1 + tb.n * SC_ALIGN_IMG_ACC + tb.E * SC_ALIGN_INC_ACC : 1;  // 1: the loss
   launch(rt, typed_kernel("align_reduce", dt), groups_for(sums), a,
-         {st(tb.image_i), st(tb.item), st(tb.edge_inc), st(partials), st(image_sums), st(edge_sums), st(loss)});
+         {buffer_of(tb.image_i), buffer_of(tb.item), buffer_of(tb.edge_inc), buffer_of(partials), buffer_of(image_sums), buffer_of(edge_sums), buffer_of(loss)});
   if (need_grad) {
     const std::vector<Tensor>& g = *grads;
     launch(rt, typed_kernel("align_finish", dt), one, a,
-           {st(p[1]), st(p[2]), st(p[4]), st(p[5]), st(cams), st(edges), st(image_sums), st(edge_sums), st(g[1]),
-            st(g[2]), st(g[3]), st(g[4]), st(g[5]), st(g[6])});
+           {buffer_of(p[1]), buffer_of(p[2]), buffer_of(p[4]), buffer_of(p[5]), buffer_of(cams), buffer_of(edges), buffer_of(image_sums), buffer_of(edge_sums), buffer_of(g[1]),
+            buffer_of(g[2]), buffer_of(g[3]), buffer_of(g[4]), buffer_of(g[5]), buffer_of(g[6])});
   }
   return loss;
 }

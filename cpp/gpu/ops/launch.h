@@ -8,6 +8,7 @@
 
 #include "core/dtype.h"
 #include "core/errors.h"
+#include "core/tensor.h"
 #include "gpu/runtime.h"
 
 namespace sc::gpu {
@@ -27,6 +28,14 @@ inline LaunchDims grid_stride_groups(int64_t items) {
   LaunchDims d = groups_for(items);
   if (d.grid.x > (1u << 22)) d.grid.x = 1u << 22;
   return d;
+}
+
+// A tensor's storage for launch's buffer list, and its GPU address for an
+// argument struct; null for an undefined (optional) tensor.
+inline const Storage* buffer_of(const Tensor& t) { return t.defined() ? t.storage().get() : nullptr; }
+template <typename U>
+U* gpu_ptr_or_null(const Tensor& t) {
+  return t.defined() ? gpu_ptr<U>(t) : nullptr;
 }
 
 // The kernels' element type of a host type: int64 is `long long` there (sc_i64).

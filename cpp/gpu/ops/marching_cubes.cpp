@@ -20,12 +20,6 @@ namespace sc::gpu {
 
 namespace {
 
-const Storage* st(const Tensor& t) { return t.defined() ? t.storage().get() : nullptr; }
-
-template <typename U>
-U* ptr(const Tensor& t) {
-  return t.defined() ? gpu_ptr<U>(t) : nullptr;
-}
 
 void need(bool ok, const std::string& msg) {
   if (!ok) throw ValueError(msg);
@@ -68,10 +62,10 @@ ScMcArgs base_args(const ScMcGrid& g, const Tensor& vol, const Tensor& mask, con
                    const Tensor& status) {
   ScMcArgs a{};
   a.grid = g;
-  a.volume = ptr<const float>(vol);
-  a.mask = ptr<const unsigned char>(mask);
-  a.colors = ptr<const float>(colors);
-  a.status = ptr<unsigned int>(status);
+  a.volume = gpu_ptr_or_null<const float>(vol);
+  a.mask = gpu_ptr_or_null<const unsigned char>(mask);
+  a.colors = gpu_ptr_or_null<const float>(colors);
+  a.status = gpu_ptr_or_null<unsigned int>(status);
   return a;
 }
 
@@ -96,7 +90,7 @@ McRange marching_cubes_range(const Tensor& volume_in, const Tensor& mask_in) {
   ScMcArgs a = base_args(g, vol, mask, colors, status);
   LaunchDims d = groups_for(n, SC_MC_GROUP);
   d.grid.x = std::min<uint32_t>(d.grid.x, 4096u);  // grid-stride: few groups, few atomics
-  launch(rt, kernel("mc_range"), d, a, {st(vol), st(mask), st(status)});
+  launch(rt, kernel("mc_range"), d, a, {buffer_of(vol), buffer_of(mask), buffer_of(status)});
   uint32_t s[SC_MC_STATUS_WORDS];
   rt.copy_to_host(s, gpu_address(status), sizeof(s));
   out.any_finite = s[SC_MC_STATUS_VALID] != 0;
@@ -172,7 +166,7 @@ McDeviceMesh marching_cubes(const McDeviceInput& in) {
   d.group.x = SC_MC_GROUP;
   d.grid.x = (uint32_t)tiles;
   launch(rt, kernel("mc_classify"), d, a,
-         {st(vol), st(mask), st(table), st(site), st(vcount), st(tcount), st(status)});
+         {buffer_of(vol), buffer_of(mask), buffer_of(table), buffer_of(site), buffer_of(vcount), buffer_of(tcount), buffer_of(status)});
   exclusive_scan_u32(vcount);
   exclusive_scan_u32(tcount);
 
@@ -207,15 +201,15 @@ McDeviceMesh marching_cubes(const McDeviceInput& in) {
   Tensor vfirst = Tensor::empty({sites}, DType::UInt32, dev);
   a.vfirst = gpu_ptr<unsigned int>(vfirst);
   a.verts = gpu_ptr<float>(out.vertices);
-  a.normals = ptr<float>(out.normals);
-  a.out_colors = ptr<float>(out.colors);
+  a.normals = gpu_ptr_or_null<float>(out.normals);
+  a.out_colors = gpu_ptr_or_null<float>(out.colors);
   a.faces = nt ? gpu_ptr<int>(out.faces) : nullptr;
   launch(rt, kernel("mc_vertices"), d, a,
-         {st(vol), st(mask), st(colors), st(table), st(site), st(vcount), st(vfirst), st(out.vertices),
-          st(out.normals), st(out.colors)});
+         {buffer_of(vol), buffer_of(mask), buffer_of(colors), buffer_of(table), buffer_of(site), buffer_of(vcount), buffer_of(vfirst), buffer_of(out.vertices),
+          buffer_of(out.normals), buffer_of(out.colors)});
   if (nt)
     launch(rt, kernel("mc_faces"), d, a,
-           {st(vol), st(mask), st(table), st(site), st(vcount), st(tcount), st(vfirst), st(out.faces)});
+           {buffer_of(vol), buffer_of(mask), buffer_of(table), buffer_of(site), buffer_of(vcount), buffer_of(tcount), buffer_of(vfirst), buffer_of(out.faces)});
   return out;
 }
 

@@ -17,13 +17,6 @@ namespace sc::gpu {
 
 namespace {
 
-const Storage* st(const Tensor& t) { return t.defined() ? t.storage().get() : nullptr; }
-
-template <typename U>
-U* ptr(const Tensor& t) {
-  return t.defined() ? gpu_ptr<U>(t) : nullptr;
-}
-
 int bits_for(uint64_t n) {
   int b = 0;
   while (b < 32 && (uint64_t(1) << b) < n) ++b;
@@ -38,23 +31,23 @@ template <typename T>
 ScRasterGaussianArgs<T> gaussian_args(const RasterDeviceState<T>& S) {
   ScRasterGaussianArgs<T> a{};
   const RasterConfig& c = S.cfg;
-  a.means = ptr<const T>(S.means);
-  a.quats = ptr<const T>(S.quats);
-  a.scales = ptr<T>(S.scales);
-  a.opacities = ptr<T>(S.opacities);
-  a.colors = ptr<const T>(S.colors);
-  a.colors_rest = ptr<const T>(S.colors_rest);
-  a.mean2d = ptr<T>(S.mean2d);
-  a.conic = ptr<T>(S.conic);
-  a.opac_eff = ptr<T>(S.opac_eff);
-  a.r2 = ptr<T>(S.r2);
-  a.depth = ptr<T>(S.depth);
-  a.feats = ptr<T>(S.feats);
-  a.radii = ptr<int>(S.radii);
-  a.by_depth = ptr<const unsigned int>(S.by_depth);
-  a.offsets = ptr<unsigned int>(S.offsets);
-  a.tile_ranges = ptr<unsigned int>(S.tile_ranges);
-  a.emit_gauss = ptr<unsigned int>(S.emit_gauss);
+  a.means = gpu_ptr_or_null<const T>(S.means);
+  a.quats = gpu_ptr_or_null<const T>(S.quats);
+  a.scales = gpu_ptr_or_null<T>(S.scales);
+  a.opacities = gpu_ptr_or_null<T>(S.opacities);
+  a.colors = gpu_ptr_or_null<const T>(S.colors);
+  a.colors_rest = gpu_ptr_or_null<const T>(S.colors_rest);
+  a.mean2d = gpu_ptr_or_null<T>(S.mean2d);
+  a.conic = gpu_ptr_or_null<T>(S.conic);
+  a.opac_eff = gpu_ptr_or_null<T>(S.opac_eff);
+  a.r2 = gpu_ptr_or_null<T>(S.r2);
+  a.depth = gpu_ptr_or_null<T>(S.depth);
+  a.feats = gpu_ptr_or_null<T>(S.feats);
+  a.radii = gpu_ptr_or_null<int>(S.radii);
+  a.by_depth = gpu_ptr_or_null<const unsigned int>(S.by_depth);
+  a.offsets = gpu_ptr_or_null<unsigned int>(S.offsets);
+  a.tile_ranges = gpu_ptr_or_null<unsigned int>(S.tile_ranges);
+  a.emit_gauss = gpu_ptr_or_null<unsigned int>(S.emit_gauss);
   a.cam = S.cam;
   for (int k = 0; k < 16; ++k) a.Vinv[k] = S.Vinv[k];
   a.n = S.n;
@@ -68,15 +61,15 @@ ScRasterGaussianArgs<T> gaussian_args(const RasterDeviceState<T>& S) {
 template <typename T>
 ScRasterTileArgs<T> tile_args(const RasterDeviceState<T>& S) {
   ScRasterTileArgs<T> a{};
-  a.mean2d = ptr<const T>(S.mean2d);
-  a.conic = ptr<const T>(S.conic);
-  a.opac_eff = ptr<const T>(S.opac_eff);
-  a.feats = ptr<const T>(S.feats);
-  a.tile_ranges = ptr<const unsigned int>(S.tile_ranges);
-  a.sorted_emit = ptr<const unsigned int>(S.sorted_emit);
-  a.emit_gauss = ptr<const unsigned int>(S.emit_gauss);
-  a.trans = ptr<T>(S.trans);
-  a.last = ptr<int>(S.last);
+  a.mean2d = gpu_ptr_or_null<const T>(S.mean2d);
+  a.conic = gpu_ptr_or_null<const T>(S.conic);
+  a.opac_eff = gpu_ptr_or_null<const T>(S.opac_eff);
+  a.feats = gpu_ptr_or_null<const T>(S.feats);
+  a.tile_ranges = gpu_ptr_or_null<const unsigned int>(S.tile_ranges);
+  a.sorted_emit = gpu_ptr_or_null<const unsigned int>(S.sorted_emit);
+  a.emit_gauss = gpu_ptr_or_null<const unsigned int>(S.emit_gauss);
+  a.trans = gpu_ptr_or_null<T>(S.trans);
+  a.last = gpu_ptr_or_null<int>(S.last);
   for (int k = 0; k < 16; ++k) a.bg[k] = S.bg[k];
   a.alpha_max = (T)S.cfg.alpha_max;
   a.width = S.cfg.width, a.height = S.cfg.height, a.tile_size = S.cfg.tile_size;
@@ -128,7 +121,7 @@ void raster_forward(RasterDeviceState<T>& S, const Tensor& image, const Tensor& 
     a.raw_scales = gpu_ptr<const T>(raw_s);
     a.raw_opacities = gpu_ptr<const T>(raw_o);
     launch(rt, typed_kernel("raster_activate", dt), groups_for(n), a,
-           {st(raw_s), st(raw_o), st(S.scales), st(S.opacities)});
+           {buffer_of(raw_s), buffer_of(raw_o), buffer_of(S.scales), buffer_of(S.opacities)});
   }
   S.mean2d = Tensor::empty({n, 2}, dt, dev);
   S.conic = Tensor::empty({n, 3}, dt, dev);
@@ -148,9 +141,9 @@ void raster_forward(RasterDeviceState<T>& S, const Tensor& image, const Tensor& 
     a.identity = gpu_ptr<unsigned int>(identity);
     a.errors = gpu_ptr<unsigned int>(errors);
     launch(rt, typed_kernel("raster_project", dt), groups_for(n), a,
-           {st(S.means), st(S.quats), st(S.scales), st(S.opacities), st(S.colors), st(S.colors_rest),
-            st(S.mean2d), st(S.conic), st(S.opac_eff), st(S.r2), st(S.depth), st(S.feats), st(S.radii),
-            st(depth_key), st(identity), st(errors)});
+           {buffer_of(S.means), buffer_of(S.quats), buffer_of(S.scales), buffer_of(S.opacities), buffer_of(S.colors), buffer_of(S.colors_rest),
+            buffer_of(S.mean2d), buffer_of(S.conic), buffer_of(S.opac_eff), buffer_of(S.r2), buffer_of(S.depth), buffer_of(S.feats), buffer_of(S.radii),
+            buffer_of(depth_key), buffer_of(identity), buffer_of(errors)});
   }
   // 2. front to back (stable: equal depths keep index order, as on the CPU)
   {
@@ -161,7 +154,7 @@ void raster_forward(RasterDeviceState<T>& S, const Tensor& image, const Tensor& 
   {
     ScRasterGaussianArgs<T> a = gaussian_args(S);
     launch(rt, typed_kernel("raster_count", dt), groups_for(32 * (n + 1)), a,
-           {st(S.by_depth), st(S.offsets), st(S.mean2d), st(S.conic), st(S.r2)});
+           {buffer_of(S.by_depth), buffer_of(S.offsets), buffer_of(S.mean2d), buffer_of(S.conic), buffer_of(S.r2)});
     exclusive_scan_u32(S.offsets);
   }
   // the one host read: intersection count and error words
@@ -184,12 +177,12 @@ void raster_forward(RasterDeviceState<T>& S, const Tensor& image, const Tensor& 
     a.tile_keys = gpu_ptr<unsigned int>(tile_keys);
     a.emit_ids = gpu_ptr<unsigned int>(emit_ids);
     launch(rt, typed_kernel("raster_emit", dt), groups_for(32 * n), a,
-           {st(S.by_depth), st(S.offsets), st(S.mean2d), st(S.conic), st(S.r2), st(tile_keys), st(emit_ids),
-            st(S.emit_gauss)});
+           {buffer_of(S.by_depth), buffer_of(S.offsets), buffer_of(S.mean2d), buffer_of(S.conic), buffer_of(S.r2), buffer_of(tile_keys), buffer_of(emit_ids),
+            buffer_of(S.emit_gauss)});
     radix_sort_pairs(sorted_tiles, S.sorted_emit, tile_keys, emit_ids, 0,
                      bits_for((uint64_t)n_tiles));
     a.sorted_tiles = gpu_ptr<const unsigned int>(sorted_tiles);
-    launch(rt, typed_kernel("raster_tile_ranges", dt), groups_for(m), a, {st(sorted_tiles), st(S.tile_ranges)});
+    launch(rt, typed_kernel("raster_tile_ranges", dt), groups_for(m), a, {buffer_of(sorted_tiles), buffer_of(S.tile_ranges)});
   }
   // 5. compositing, a group per tile
   S.trans = Tensor::empty({c.height, c.width, 1}, dt, dev);
@@ -200,8 +193,8 @@ void raster_forward(RasterDeviceState<T>& S, const Tensor& image, const Tensor& 
   const size_t rec_bytes = sizeof(T) * sc_record_stride(c.C);
   a.batch = (int)std::min<int64_t>(ts * ts, (int64_t)(kTileSharedBudget / rec_bytes));
   launch(rt, typed_kernel(c.C == 3 ? "raster_forward_rgb" : "raster_forward", dt), tile_dims(S.tiles_x, S.tiles_y, (int)ts, a.batch * rec_bytes), a,
-         {st(S.mean2d), st(S.conic), st(S.opac_eff), st(S.feats), st(S.tile_ranges), st(S.sorted_emit),
-          st(S.emit_gauss), st(image), st(alpha), st(S.trans), st(S.last)});
+         {buffer_of(S.mean2d), buffer_of(S.conic), buffer_of(S.opac_eff), buffer_of(S.feats), buffer_of(S.tile_ranges), buffer_of(S.sorted_emit),
+          buffer_of(S.emit_gauss), buffer_of(image), buffer_of(alpha), buffer_of(S.trans), buffer_of(S.last)});
 }
 
 template <typename T>
@@ -225,8 +218,8 @@ RasterGradients raster_backward(const RasterDeviceState<T>& S, const Tensor& v_i
     a.batch = (int)std::max<int64_t>(1, std::min<int64_t>(64, (int64_t)(kTileSharedBudget / per_record)));
     launch(rt, typed_kernel(c.C == 3 ? "raster_backward_rgb" : "raster_backward", dt), tile_dims(S.tiles_x, S.tiles_y, (int)ts, a.batch * per_record),
            a,
-           {st(S.mean2d), st(S.conic), st(S.opac_eff), st(S.feats), st(S.tile_ranges), st(S.sorted_emit),
-            st(S.emit_gauss), st(S.trans), st(S.last), st(vi), st(va), st(isect_grad)});
+           {buffer_of(S.mean2d), buffer_of(S.conic), buffer_of(S.opac_eff), buffer_of(S.feats), buffer_of(S.tile_ranges), buffer_of(S.sorted_emit),
+            buffer_of(S.emit_gauss), buffer_of(S.trans), buffer_of(S.last), buffer_of(vi), buffer_of(va), buffer_of(isect_grad)});
   }
   // 2. per Gaussian
   RasterGradients g;
@@ -244,19 +237,19 @@ RasterGradients raster_backward(const RasterDeviceState<T>& S, const Tensor& v_i
   Tensor isect_sums = Tensor::empty({n, gs + 1}, dt, dev);
   a.isect_sums = gpu_ptr<T>(isect_sums);
   launch(rt, typed_kernel("raster_sum_isects", dt), groups_for(32 * n), a,
-         {st(S.by_depth), st(S.offsets), st(isect_grad), st(isect_sums)});
+         {buffer_of(S.by_depth), buffer_of(S.offsets), buffer_of(isect_grad), buffer_of(isect_sums)});
   a.v_means = gpu_ptr<T>(g.means);
   a.v_quats = gpu_ptr<T>(g.quats);
   a.v_scales = gpu_ptr<T>(g.scales);
   a.v_opacities = gpu_ptr<T>(g.opacities);
   a.v_colors = gpu_ptr<T>(g.colors);
-  a.v_colors_rest = ptr<T>(g.colors_rest);
+  a.v_colors_rest = gpu_ptr_or_null<T>(g.colors_rest);
   a.v_mean2d = gpu_ptr<T>(g.mean2d);
   a.v_absgrad = gpu_ptr<T>(g.absgrad);
   a.v_view_rows = gpu_ptr<T>(g.view_rows);
   launch(rt, typed_kernel("raster_gaussian_backward", dt), groups_for(n), a,
-         {st(S.means), st(S.quats), st(S.scales), st(S.opacities), st(S.colors), st(S.colors_rest), st(isect_sums), st(g.means), st(g.quats), st(g.scales), st(g.opacities), st(g.colors),
-          st(g.colors_rest), st(g.mean2d), st(g.absgrad), st(g.view_rows)});
+         {buffer_of(S.means), buffer_of(S.quats), buffer_of(S.scales), buffer_of(S.opacities), buffer_of(S.colors), buffer_of(S.colors_rest), buffer_of(isect_sums), buffer_of(g.means), buffer_of(g.quats), buffer_of(g.scales), buffer_of(g.opacities), buffer_of(g.colors),
+          buffer_of(g.colors_rest), buffer_of(g.mean2d), buffer_of(g.absgrad), buffer_of(g.view_rows)});
   return g;
 }
 

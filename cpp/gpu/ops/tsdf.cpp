@@ -12,10 +12,10 @@ void tsdf_integrate(const TsdfView& view, const Tensor& tsdf, const Tensor& weig
   ScTsdfArgs a{};
   a.tsdf = gpu_ptr<float>(tsdf);
   a.weight = gpu_ptr<float>(weight);
-  a.color = color.defined() ? gpu_ptr<float>(color) : nullptr;
-  a.cweight = cweight.defined() ? gpu_ptr<float>(cweight) : nullptr;
+  a.color = gpu_ptr_or_null<float>(color);
+  a.cweight = gpu_ptr_or_null<float>(cweight);
   a.depth = gpu_ptr<const float>(depth);
-  a.rgb = rgb.defined() ? gpu_ptr<const float>(rgb) : nullptr;
+  a.rgb = gpu_ptr_or_null<const float>(rgb);
   for (int r = 0; r < 3; ++r)
     for (int c = 0; c < 4; ++c) a.cam.P[r * 4 + c] = view.viewmat[r * 4 + c];
   a.cam.fx = view.K[0];
@@ -32,9 +32,8 @@ void tsdf_integrate(const TsdfView& view, const Tensor& tsdf, const Tensor& weig
   }
   a.voxel = view.voxel, a.trunc = view.trunc, a.near_plane = view.near_plane, a.max_weight = view.max_weight;
   a.carve = view.carve;
-  auto st = [](const Tensor& t) { return t.defined() ? t.storage().get() : nullptr; };
   launch(rt, kernel("tsdf_integrate"), grid_stride_groups(count), a,
-         {st(tsdf), st(weight), st(color), st(cweight), st(depth), st(rgb)});
+         {buffer_of(tsdf), buffer_of(weight), buffer_of(color), buffer_of(cweight), buffer_of(depth), buffer_of(rgb)});
 }
 
 }  // namespace sc::gpu

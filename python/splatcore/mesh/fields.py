@@ -263,15 +263,21 @@ def _progress(it, total, desc, progress):
     return tqdm(it, total=total, desc=desc, unit="view")
 
 
-def render_depth(scene: SceneArrays, cam, render_scale: float = 1.0, alpha_min: float = 0.5):
-    """(depth (H,W), rgb (H,W,3), K, width, height) of one camera: expected depth
-    (``ED``), 0 where alpha < alpha_min."""
+def _render_camera(cam, render_scale: float):
+    """(width, height, K float32) of a camera's image scaled by render_scale."""
     W = max(1, int(round(cam["width"] * render_scale)))
     H = max(1, int(round(cam["height"] * render_scale)))
     K = cam["K"].astype(np.float64).copy()
     K[0, :] *= W / cam["width"]
     K[1, :] *= H / cam["height"]
     K = K.astype(np.float32)
+    return W, H, K
+
+
+def render_depth(scene: SceneArrays, cam, render_scale: float = 1.0, alpha_min: float = 0.5):
+    """(depth (H,W), rgb (H,W,3), K, width, height) of one camera: expected depth
+    (``ED``), 0 where alpha < alpha_min."""
+    W, H, K = _render_camera(cam, render_scale)
     with no_grad():
         img, alpha, _ = _core.rasterize(scene.means, scene.quats, scene.scales, scene.opacities,
                                         scene.sh, np.ascontiguousarray(cam["viewmat"]), K, W, H,
@@ -403,12 +409,7 @@ def _render_depth_on_device(scene: SceneArrays, cam, render_scale: float, alpha_
     """render_depth on the scene's device: (depth (H, W), rgb (H, W, 3)) Tensors there, and K."""
     import splatcore as sc
 
-    W = max(1, int(round(cam["width"] * render_scale)))
-    H = max(1, int(round(cam["height"] * render_scale)))
-    K = cam["K"].astype(np.float64).copy()
-    K[0, :] *= W / cam["width"]
-    K[1, :] *= H / cam["height"]
-    K = K.astype(np.float32)
+    W, H, K = _render_camera(cam, render_scale)
     with no_grad():
         img, alpha, _ = _core.rasterize(scene.means, scene.quats, scene.scales, scene.opacities,
                                         scene.sh, np.ascontiguousarray(cam["viewmat"], np.float32), K, W, H,
