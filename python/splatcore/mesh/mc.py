@@ -164,10 +164,15 @@ def marching_cubes(volume, level: Optional[float] = None,
     if not isinstance(level, numbers.Real) or not np.isfinite(float(level)):
         raise ValueError(f"marching_cubes: level must be a finite number, got {level!r}")
     sign = 1.0 if inside == "above" else -1.0
-    v, f, n, c = _core._marching_cubes(vol, float(level), sign, sp, org, m, col, bool(pad),
-                                       bool(normals))
-    mesh = Mesh(v, f, n, c)
-    if m is not None:
+    return _mesh_from(_core._marching_cubes(vol, float(level), sign, sp, org, m, col, bool(pad),
+                                            bool(normals)), m is not None, normals)
+
+
+def _mesh_from(arrays, masked, normals):
+    """The Mesh of the core's (vertices, faces, normals, colours): unreferenced
+    vertices dropped after a mask, zero normals filled."""
+    mesh = Mesh(*arrays)
+    if masked:
         mesh = remove_unreferenced(mesh)
     if normals and len(mesh.vertices):
         _fill_zero_normals(mesh)
@@ -230,14 +235,8 @@ def _marching_cubes_device(volume, level, spacing, origin, inside, mask, colors,
     if not isinstance(level, numbers.Real) or not np.isfinite(float(level)):
         raise ValueError(f"marching_cubes: level must be a finite number, got {level!r}")
     sign = 1.0 if inside == "above" else -1.0
-    v, f, n, c = _core._marching_cubes_device(vol, float(level), sign, sp, org, m, col, bool(pad),
-                                              bool(normals))
-    mesh = Mesh(v, f, n, c)
-    if m is not None:
-        mesh = remove_unreferenced(mesh)
-    if normals and len(mesh.vertices):
-        _fill_zero_normals(mesh)
-    return mesh
+    return _mesh_from(_core._marching_cubes_device(vol, float(level), sign, sp, org, m, col, bool(pad),
+                                                   bool(normals)), m is not None, normals)
 
 
 def face_normals(vertices, faces, unit: bool = True) -> np.ndarray:
