@@ -12,6 +12,7 @@
 #include "gpu/ops/launch.h"
 #include "gpu/runtime.h"
 #include "kernels/composite.h"
+#include "ops/ops.h"
 
 namespace sc::gpu {
 
@@ -155,6 +156,13 @@ void raster_forward(RasterDeviceState<T>& S, const Tensor& image, const Tensor& 
     ScRasterGaussianArgs<T> a = gaussian_args(S);
     launch(rt, typed_kernel("raster_count", dt), groups_for(32 * (n + 1)), a,
            {buffer_of(S.by_depth), buffer_of(S.offsets), buffer_of(S.mean2d), buffer_of(S.conic), buffer_of(S.r2)});
+    // the 32-bit scan could wrap only when N x tiles reaches 2^32: count in 64 bits first then
+    if ((uint64_t)n * (uint64_t)n_tiles >= (uint64_t(1) << 32)) {
+      const double total = sum(S.offsets.slice(0, 0, n).to(DType::Int64)).item();
+      if (total > (double)UINT32_MAX - 1.0)
+        throw ValueError("rasterize: " + std::to_string((int64_t)total) +
+                         " Gaussian-tile intersections exceed the 32-bit index range");
+    }
     exclusive_scan_u32(S.offsets);
   }
   // the one host read: intersection count and error words
