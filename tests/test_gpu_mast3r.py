@@ -276,6 +276,14 @@ def test_small_model_two_sizes(gpu_device, small_model, rng):
     compare(small_model.infer_pair(a, b, device=gpu_device), small_model.infer_pair(a, b))
 
 
+def test_small_model_conv_bands(gpu_device, small_model, rng, monkeypatch):
+    # the DPT convs in bands of a few output rows (as the full-size head's large
+    # convs run), with the zero rows at the image edges: same outputs
+    monkeypatch.setenv("SPLATCORE_MAST3R_CONV_BAND_BYTES", "20000")
+    a, b = images(rng, (48, 32, 3), (32, 48, 3))
+    compare(small_model.infer_pair(a, b, device=gpu_device), small_model.infer_pair(a, b))
+
+
 def test_weights_resident(gpu_device, small_weights, rng):
     m = Model.from_weights(small_weights, dict(CONFIG))
     assert m._core.resident_devices == []

@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 
 #include "autograd/grad_mode.h"
 #include "gpu/ops/mast3r.h"
@@ -159,9 +160,42 @@ void self_attention(const GLinear& qkv_l, const GLinear& proj, const Tensor& h, 
   linear_acc(proj, a, x);
 }
 
+// Bytes of im2col columns one conv call may hold (SPLATCORE_MAST3R_CONV_BAND_BYTES
+// overrides, for tests): larger convs run in bands of output rows, each from
+// its input rows with explicit zero rows at the image edges, so the DPT head's
+// full-resolution 3x3 convs do not hold their whole column matrix at once
+// (at 512 x 384 head.2 would take 0.9 GB).
+int64_t conv_band_bytes() {
+  const char* e = std::getenv("SPLATCORE_MAST3R_CONV_BAND_BYTES");
+  if (e && *e) {
+    const long long v = std::atoll(e);
+    if (v > 0) return (int64_t)v;
+  }
+  return int64_t(64) << 20;
+}
+
 Tensor conv(const GConv& c, const Tensor& x) {
   if (c.transposed) return conv_transpose2d(x, c.w, c.b, c.stride, c.stride, 0, 0);
-  return conv2d(x, c.w, c.b, c.stride, c.stride, c.pad, c.pad);
+  const int64_t C = x.shape()[1], H = x.shape()[2], W = x.shape()[3], k = c.w.shape()[2], s = c.stride,
+                pd = c.pad, O = c.w.shape()[0];
+  const int64_t Ho = (H + 2 * pd - k) / s + 1, Wo = (W + 2 * pd - k) / s + 1;
+  const int64_t row_bytes = C * k * k * Wo * (int64_t)sizeof(float);  // columns of one output row
+  const int64_t R = std::max<int64_t>(1, conv_band_bytes() / std::max<int64_t>(row_bytes, 1));
+  if (k == 1 || R >= Ho) return conv2d(x, c.w, c.b, s, s, pd, pd);
+  Tensor y = Tensor::empty({1, O, Ho, Wo}, DType::Float32, x.device());
+  for (int64_t r0 = 0; r0 < Ho; r0 += R) {
+    const int64_t r1 = std::min(Ho, r0 + R);
+    // input rows [r0 s - pd, (r1 - 1) s - pd + k), zero outside the image
+    const int64_t i0 = r0 * s - pd, i1 = (r1 - 1) * s - pd + k;
+    const int64_t a = std::max<int64_t>(i0, 0), b = std::min(i1, H);
+    std::vector<Tensor> parts;
+    if (a > i0) parts.push_back(Tensor::zeros({1, C, a - i0, W}, DType::Float32, x.device()));
+    parts.push_back(x.slice(2, a, b));
+    if (i1 > b) parts.push_back(Tensor::zeros({1, C, i1 - b, W}, DType::Float32, x.device()));
+    Tensor band = parts.size() == 1 ? parts[0].contiguous() : concat(parts, 2);
+    y.slice(2, r0, r1).copy_from(conv2d(band, c.w, c.b, s, s, 0, pd));
+  }
+  return y;
 }
 
 // rcu(x) = x + conv2(relu(conv1(relu(x))))
