@@ -552,6 +552,29 @@ def test_scan_recovers_known_cameras(tmp_path):
     _check_colmap_matches(model, res)
 
 
+def test_scan_on_a_gpu_device(tmp_path, gpu_device):
+    """Alignment and training on the device (the stand-in model has no device:
+    it runs as given); scan.json records the device and its peak memory."""
+    from splatcore.scan import scan_train_config
+
+    n, w, h = 4, 48, 32
+    sp = synth.make_synthetic_pairs(n, w, h, scene_graph="complete", seed=4)
+    scene = scene_mod.make_scene(0)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for k in range(n):
+        cam = {"viewmat": np.linalg.inv(sp.cam_to_world[k]), "K": sp.K[k], "width": w, "height": h}
+        _save(str(photos / f"v{k}.png"), scene_mod.render(scene, cam, spp=1)["image"])
+    cfg = scan_train_config(3)
+    cfg.device = gpu_device
+    res = scan(str(photos), str(tmp_path / "out"), model=_KnownCamerasModel(sp), image_size=48, align_iters=20,
+               config=cfg, progress=False, log=lambda s: None)
+    assert res.alignment.aligned.all()
+    assert res.report["device"]["name"].split(":")[0] == gpu_device
+    assert res.report["device"]["peak_memory_bytes"] > 0
+    assert res.trainer.g.device.split(":")[0] == gpu_device
+
+
 def test_scan_photo_without_overlap_is_reported(tmp_path):
     """A photo whose pairs have no confident pixels (no overlap) is left out and
     reported; the others are aligned and trained on, nothing is NaN."""

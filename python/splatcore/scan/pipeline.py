@@ -162,18 +162,26 @@ def _pair_output(o) -> Dict[str, Dict[str, np.ndarray]]:
 
 
 def run_mast3r(model, images: Sequence[Any], pairs: Sequence[Tuple[int, int]],
-               progress: bool = True) -> List[Dict[str, Dict[str, np.ndarray]]]:
+               progress: bool = True, device=None) -> List[Dict[str, Dict[str, np.ndarray]]]:
     """MASt3R's outputs for ``pairs``, keeping only what the alignment needs
     (points and confidences; the 24-d descriptors are dropped as each pair comes,
     which keeps ~30 MB per pair at 512 x 384 out of memory). Uses
     ``model.iter_pairs`` (each image encoded once) when the model has it, else
-    ``infer_pairs`` or ``infer_pair`` per pair."""
+    ``infer_pairs`` or ``infer_pair`` per pair. ``device``: where the network
+    runs (None: the CPU; a model without device support is called without it)."""
+    import inspect
+
+    kw = {}
+    if device not in (None, "cpu"):
+        fn = getattr(model, "iter_pairs", None) or getattr(model, "infer_pairs", None) or model.infer_pair
+        if "device" in inspect.signature(fn).parameters:
+            kw = {"device": device}
     if hasattr(model, "iter_pairs"):
-        it = model.iter_pairs(images, pairs, progress=progress)
+        it = model.iter_pairs(images, pairs, progress=progress, **kw)
     elif hasattr(model, "infer_pairs"):
-        it = model.infer_pairs(images, pairs)
+        it = model.infer_pairs(images, pairs, **kw)
     else:
-        it = (model.infer_pair(images[i], images[j]) for i, j in _bar(pairs, "MASt3R", progress, "pair"))
+        it = (model.infer_pair(images[i], images[j], **kw) for i, j in _bar(pairs, "MASt3R", progress, "pair"))
     return [_pair_output(o) for o in it]
 
 
@@ -284,8 +292,11 @@ def scan(photos: Union[PathLike, Sequence[PathLike]], out_dir: PathLike,
     from ..trainer import fmt_time, write_json
 
     t_all = time.perf_counter()
-    scan_device = getattr(config, "device", None)
-    if scan_device and scan_device not in ("cpu", "auto"):
+    from .._device import resolve_device
+
+    # MASt3R, alignment and training run on the training config's device
+    scan_device = resolve_device(config.device) if getattr(config, "device", None) else "cpu"
+    if scan_device != "cpu":
         _core.device_memory(scan_device, reset_peak=True)  # scan.json reports this scan's peak
     timings: Dict[str, float] = {}
     out_dir = os.fspath(out_dir)
@@ -332,14 +343,14 @@ def scan(photos: Union[PathLike, Sequence[PathLike]], out_dir: PathLike,
     timings["model_load"] = time.perf_counter() - t0
     log(f"MASt3R: {len(pairs)} image pair(s) ({graph if n > 1 else 'one photo, paired with itself'})")
     t0 = time.perf_counter()
-    outputs = run_mast3r(model, images, pairs, progress)
+    outputs = run_mast3r(model, images, pairs, progress, scan_device)
     timings["mast3r"] = time.perf_counter() - t0
 
     # 4. global alignment
     t0 = time.perf_counter()
     res = global_alignment(outputs, pairs, image_shapes=[im.true_shape for im in images],
                            niter=align_iters, min_conf_thr=min_conf_thr, init=align_init,
-                           progress=progress, device=getattr(config, "device", None))
+                           progress=progress, device=scan_device)
     timings["alignment"] = time.perf_counter() - t0
     for k in _finite_cameras(res):  # never train on a broken camera
         res.aligned[k] = False
@@ -466,12 +477,9 @@ def scan(photos: Union[PathLike, Sequence[PathLike]], out_dir: PathLike,
                           "scene_extent": extent, "interrupted": bool(metrics.get("interrupted"))}
     if "mean" in metrics:
         report["training"]["test"] = metrics["mean"]
-    device = getattr(cfg, "device", None)
-    if device and device != "cpu":  # the most tensor storage the scan held on the device
-        from .._device import resolve_device
-
-        report["device"] = {"name": resolve_device(device),
-                            "peak_memory_bytes": int(_core.device_memory(resolve_device(device))["peak_bytes"])}
+    if scan_device != "cpu":  # the most tensor storage the scan held on the device
+        report["device"] = {"name": scan_device,
+                            "peak_memory_bytes": int(_core.device_memory(scan_device)["peak_bytes"])}
     write_json(os.path.join(out_dir, "scan.json"), _json_safe(report))
     log(f"scan done in {fmt_time(timings['total'])} -> {out_dir}")
     return ScanResult(out_dir=out_dir, names=names, paths=paths, skipped=skipped, dropped=dropped,
