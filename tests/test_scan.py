@@ -527,8 +527,8 @@ class _KnownCamerasModel:
             yield {"view1": dict(v1), "view2": dict(v2)}
 
 
-def test_scan_recovers_known_cameras(tmp_path):
-    n, w, h = 5, 64, 48
+def _known_camera_photos(tmp_path, n, w, h):
+    """Synthetic pairs of n known cameras, and the demo scene rendered from them as photos."""
     sp = synth.make_synthetic_pairs(n, w, h, scene_graph="complete", seed=4)
     scene = scene_mod.make_scene(0)
     photos = tmp_path / "photos"
@@ -536,6 +536,12 @@ def test_scan_recovers_known_cameras(tmp_path):
     for k in range(n):
         cam = {"viewmat": np.linalg.inv(sp.cam_to_world[k]), "K": sp.K[k], "width": w, "height": h}
         _save(str(photos / f"v{k}.png"), scene_mod.render(scene, cam, spp=1)["image"])
+    return sp, photos
+
+
+def test_scan_recovers_known_cameras(tmp_path):
+    n = 5
+    sp, photos = _known_camera_photos(tmp_path, n, 64, 48)
     out = tmp_path / "out"
     res = scan(str(photos), str(out), model=_KnownCamerasModel(sp), iters=20, image_size=64,
                progress=False, log=lambda s: None)
@@ -557,14 +563,7 @@ def test_scan_on_a_gpu_device(tmp_path, gpu_device):
     it runs as given); scan.json records the device and its peak memory."""
     from splatcore.scan import scan_train_config
 
-    n, w, h = 4, 48, 32
-    sp = synth.make_synthetic_pairs(n, w, h, scene_graph="complete", seed=4)
-    scene = scene_mod.make_scene(0)
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    for k in range(n):
-        cam = {"viewmat": np.linalg.inv(sp.cam_to_world[k]), "K": sp.K[k], "width": w, "height": h}
-        _save(str(photos / f"v{k}.png"), scene_mod.render(scene, cam, spp=1)["image"])
+    sp, photos = _known_camera_photos(tmp_path, 4, 48, 32)
     cfg = scan_train_config(3)
     cfg.device = gpu_device
     res = scan(str(photos), str(tmp_path / "out"), model=_KnownCamerasModel(sp), image_size=48, align_iters=20,
