@@ -1,7 +1,8 @@
-"""TSDF fusion on GPU devices against the CPU: the per-voxel integration on the
-same depth views (the same body, so the grids agree to rounding), and the whole
-tsdf_fusion (renders on the device too) on Gaussians placed on the demo
-scene's surfaces."""
+"""The meshing fields on GPU devices against the CPU: TSDF fusion (the per-voxel
+integration on the same depth views: the same body, so the grids agree to
+rounding; the whole tsdf_fusion, renders on the device too, on Gaussians placed
+on the demo scene's surfaces) and the opacity field (the same binned Gaussians
+summed in the same order)."""
 import numpy as np
 import pytest
 
@@ -97,3 +98,23 @@ def test_export_command_on_device(tmp_path, gpu_device):
     assert a.num_faces > 200
     assert abs(b.num_faces - a.num_faces) <= 0.02 * a.num_faces
     np.testing.assert_allclose(b.vertices.mean(0), a.vertices.mean(0), atol=0.02)
+
+
+@pytest.mark.parametrize("colors", [True, False])
+def test_opacity_field_matches_cpu(gpu_device, colors):
+    scene = make_scene(0)
+    data = surface_gaussians(scene, 2000)
+    bounds = (CROP[0] - 0.1, CROP[1] + 0.1)
+    kw = dict(bounds=bounds, resolution=21, colors=colors)  # 21: blocks cut at the grid's edge
+    cpu = M.opacity_field(data, **kw)
+    dev = M.opacity_field(data, device=gpu_device, **kw)
+    assert cpu.values.max() > 0.5
+    np.testing.assert_allclose(dev.values, cpu.values, rtol=1e-5, atol=1e-6)
+    if colors:
+        np.testing.assert_allclose(dev.colors, cpu.colors, rtol=1e-4, atol=1e-5)
+    else:
+        assert dev.colors is None
+    with pytest.raises(ValueError, match="device must be a GPU device, got cpu"):
+        _core._opacity_field_device(np.zeros((1, 3), np.float32), np.ones((1, 4), np.float32),
+                                    np.ones((1, 3), np.float32), np.ones(1, np.float32), None, (4, 4, 4),
+                                    (0.0, 0.0, 0.0), 0.1, 0.05, 3.0, "cpu")

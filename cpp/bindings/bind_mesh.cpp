@@ -225,12 +225,12 @@ void tsdf_integrate_device(const Tensor& tsdf, const Tensor& weight, std::option
                       rgb ? *rgb : Tensor());
 }
 
-nb::tuple opacity_field(CArr<const float, nb::ndim<2>> means, CArr<const float, nb::ndim<2>> quats,
-                        CArr<const float, nb::ndim<2>> scales,
-                        CArr<const float, nb::ndim<1>> opacities,
-                        std::optional<CArr<const float, nb::ndim<2>>> colors,
-                        std::array<int64_t, 3> dims, std::array<float, 3> origin, float voxel,
-                        float min_scale, float max_sigma) {
+using GaussArr2 = CArr<const float, nb::ndim<2>>;
+
+// The checks of both opacity-field entry points; returns the grid.
+mesh::VoxelGrid opacity_grid(const GaussArr2& means, const GaussArr2& quats, const GaussArr2& scales,
+                             const CArr<const float, nb::ndim<1>>& opacities, const std::optional<GaussArr2>& colors,
+                             std::array<int64_t, 3> dims, std::array<float, 3> origin, float voxel) {
   const int64_t n = (int64_t)means.shape(0);
   need(means.shape(1) == 3 && quats.shape(1) == 4 && scales.shape(1) == 3 &&
            (int64_t)quats.shape(0) == n && (int64_t)scales.shape(0) == n &&
@@ -247,6 +247,38 @@ nb::tuple opacity_field(CArr<const float, nb::ndim<2>> means, CArr<const float, 
     g.origin[a] = origin[(size_t)a];
   }
   g.voxel = voxel;
+  return g;
+}
+
+// The field on a GPU device: the Gaussians binned here, evaluated there.
+nb::tuple opacity_field_device(GaussArr2 means, GaussArr2 quats, GaussArr2 scales,
+                               CArr<const float, nb::ndim<1>> opacities, std::optional<GaussArr2> colors,
+                               std::array<int64_t, 3> dims, std::array<float, 3> origin, float voxel,
+                               float min_scale, float max_sigma, const std::string& device) {
+  const mesh::VoxelGrid g = opacity_grid(means, quats, scales, opacities, colors, dims, origin, voxel);
+  const Device d = Device::parse(device);
+  need(d.is_gpu(), "opacity_field_device: device must be a GPU device, got " + device);
+  const int64_t n = (int64_t)means.shape(0);
+  Tensor field = Tensor::empty({g.dims[0], g.dims[1], g.dims[2]}, DType::Float32, d);
+  Tensor col;
+  if (colors) col = Tensor::empty({g.dims[0], g.dims[1], g.dims[2], 3}, DType::Float32, d);
+  int64_t pairs;
+  {
+    nb::gil_scoped_release nogil;
+    const mesh::GaussianBins bins = mesh::bin_gaussians(g, means.data(), quats.data(), scales.data(),
+                                                        opacities.data(), n, min_scale, max_sigma);
+    gpu::opacity_field(g, bins, colors ? colors->data() : nullptr, n, field, col);
+    pairs = bins.pairs();
+  }
+  return nb::make_tuple(field, colors ? nb::cast(col) : nb::none(), pairs);
+}
+
+nb::tuple opacity_field(GaussArr2 means, GaussArr2 quats, GaussArr2 scales,
+                        CArr<const float, nb::ndim<1>> opacities, std::optional<GaussArr2> colors,
+                        std::array<int64_t, 3> dims, std::array<float, 3> origin, float voxel,
+                        float min_scale, float max_sigma) {
+  const int64_t n = (int64_t)means.shape(0);
+  const mesh::VoxelGrid g = opacity_grid(means, quats, scales, opacities, colors, dims, origin, voxel);
   float *field = nullptr, *col = nullptr;
   nb::object f = new_array<float>({g.dims[0], g.dims[1], g.dims[2]}, "float32", &field);
   nb::object c = nb::none();
@@ -282,6 +314,9 @@ void bind_mesh(nb::module_& m) {
         "(any finite, non-finite count, min, max) of a GPU volume's valid values.");
   m.def("_mesh_components", &components, "faces"_a, "num_vertices"_a,
         "Connected components of a mesh: (labels per vertex, count).");
+  m.def("_opacity_field_device", &opacity_field_device, "means"_a, "quats"_a, "scales"_a, "opacities"_a,
+        "colors"_a.none(), "dims"_a, "origin"_a, "voxel"_a, "min_scale"_a, "max_sigma"_a, "device"_a,
+        "_opacity_field on a GPU device: (field, color or None) as Tensors there, and the pair count.");
   m.def("_tsdf_integrate_device", &tsdf_integrate_device, "tsdf"_a, "weight"_a, "color"_a.none(), "cweight"_a.none(),
         "depth"_a, "rgb"_a.none(), "viewmat"_a, "K"_a, "origin"_a, "voxel"_a, "trunc"_a, "near"_a,
         "max_weight"_a, "carve"_a, "One view of TSDF fusion on a GPU device (Tensors), as _tsdf_integrate.");

@@ -49,17 +49,15 @@ void tsdf_integrate(const VoxelGrid& g, float* tsdf, float* weight, float* color
   });
 }
 
-namespace {
-constexpr int64_t kBlock = 8;  // voxels per block edge
-}
-
-int64_t opacity_field(const VoxelGrid& g, const float* means, const float* quats,
-                      const float* scales, const float* opacities, const float* colors, int64_t n,
-                      float min_scale, float max_sigma, float* field, float* color) {
+GaussianBins bin_gaussians(const VoxelGrid& g, const float* means, const float* quats, const float* scales,
+                           const float* opacities, int64_t n, float min_scale, float max_sigma) {
+  const int64_t kBlock = kOpacityBlock;
   const int64_t* d = g.dims;
-  std::vector<float> rec((size_t)(n * SC_GAUSS_RECORD));
-  // voxel index box of each Gaussian: lo[3], hi[3] (empty when lo > hi)
-  std::vector<int32_t> box((size_t)(n * 6));
+  GaussianBins bins;
+  std::vector<float>& rec = bins.rec;
+  std::vector<int32_t>& box = bins.box;
+  rec.resize((size_t)(n * SC_GAUSS_RECORD));
+  box.resize((size_t)(n * 6));
   parallel_for(n, 4096, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
       float he[3];
@@ -79,11 +77,12 @@ int64_t opacity_field(const VoxelGrid& g, const float* means, const float* quats
       }
     }
   });
-  const int64_t nb[3] = {(d[0] + kBlock - 1) / kBlock, (d[1] + kBlock - 1) / kBlock,
-                         (d[2] + kBlock - 1) / kBlock};
+  int64_t* nb = bins.blocks;
+  for (int a = 0; a < 3; ++a) nb[a] = (d[a] + kBlock - 1) / kBlock;
   const int64_t nblocks = nb[0] * nb[1] * nb[2];
   // CSR lists: block -> Gaussians touching it (in Gaussian order)
-  std::vector<int64_t> start((size_t)nblocks + 1, 0);
+  std::vector<int64_t>& start = bins.start;
+  start.assign((size_t)nblocks + 1, 0);
   auto for_blocks = [&](int64_t i, auto&& fn) {
     const int32_t* bx = box.data() + 6 * i;
     if (bx[0] > bx[3] || bx[1] > bx[4] || bx[2] > bx[5]) return;
@@ -93,13 +92,26 @@ int64_t opacity_field(const VoxelGrid& g, const float* means, const float* quats
   };
   for (int64_t i = 0; i < n; ++i) for_blocks(i, [&](int64_t blk) { start[(size_t)blk + 1]++; });
   for (int64_t b = 0; b < nblocks; ++b) start[(size_t)b + 1] += start[(size_t)b];
-  const int64_t pairs = start[(size_t)nblocks];
-  std::vector<int32_t> list((size_t)pairs);
-  {
-    std::vector<int64_t> fill(start.begin(), start.end() - 1);
-    for (int64_t i = 0; i < n; ++i)
-      for_blocks(i, [&](int64_t blk) { list[(size_t)fill[(size_t)blk]++] = (int32_t)i; });
-  }
+  bins.list.resize((size_t)start[(size_t)nblocks]);
+  std::vector<int64_t> fill(start.begin(), start.end() - 1);
+  for (int64_t i = 0; i < n; ++i)
+    for_blocks(i, [&](int64_t blk) { bins.list[(size_t)fill[(size_t)blk]++] = (int32_t)i; });
+  return bins;
+}
+
+int64_t opacity_field(const VoxelGrid& g, const float* means, const float* quats,
+                      const float* scales, const float* opacities, const float* colors, int64_t n,
+                      float min_scale, float max_sigma, float* field, float* color) {
+  constexpr int64_t kBlock = kOpacityBlock;
+  const int64_t* d = g.dims;
+  const GaussianBins bins = bin_gaussians(g, means, quats, scales, opacities, n, min_scale, max_sigma);
+  const std::vector<float>& rec = bins.rec;
+  const std::vector<int32_t>& box = bins.box;
+  const std::vector<int64_t>& start = bins.start;
+  const std::vector<int32_t>& list = bins.list;
+  const int64_t* nb = bins.blocks;
+  const int64_t nblocks = nb[0] * nb[1] * nb[2];
+  const int64_t pairs = bins.pairs();
   parallel_for(nblocks, 1, [&](int64_t b, int64_t e) {
     float acc[kBlock * kBlock * kBlock];
     float cacc[kBlock * kBlock * kBlock * 3];

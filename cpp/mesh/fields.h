@@ -3,6 +3,7 @@
 // dims[2]) with voxel (i, j, k) at world position origin + voxel * (i, j, k).
 #pragma once
 #include <cstdint>
+#include <vector>
 
 namespace sc {
 namespace mesh {
@@ -21,6 +22,23 @@ void tsdf_integrate(const VoxelGrid& g, float* tsdf, float* weight, float* color
                     const float* depth, const float* rgb, int64_t width, int64_t height,
                     const float* viewmat, const float* K, float trunc, float near_plane,
                     float max_weight, bool carve);
+
+// The Gaussians of an opacity field binned into blocks of kOpacityBlock^3
+// voxels: each Gaussian packed once (rec, SC_GAUSS_RECORD floats), its voxel
+// index box (lo[3], hi[3]; empty when lo > hi), and per block (start, CSR)
+// the Gaussians touching it, in Gaussian order. Shared by the CPU and GPU
+// evaluations, so each voxel sums the same Gaussians in the same order.
+constexpr int64_t kOpacityBlock = 8;
+struct GaussianBins {
+  std::vector<float> rec;
+  std::vector<int32_t> box;
+  std::vector<int64_t> start;
+  std::vector<int32_t> list;
+  int64_t blocks[3] = {0, 0, 0};
+  int64_t pairs() const { return start.empty() ? 0 : start.back(); }
+};
+GaussianBins bin_gaussians(const VoxelGrid& g, const float* means, const float* quats, const float* scales,
+                           const float* opacities, int64_t n, float min_scale, float max_sigma);
 
 // Opacity field of N Gaussians (means (N,3), quats wxyz (N,4), activated scales
 // (N,3) and opacities (N,)), written to field (count); colors (N,3) or null,

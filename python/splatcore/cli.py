@@ -189,11 +189,13 @@ def _cmd_export(args):
     if args.format in ("spz", "splat"):
         return _export_splats(args)
     bounds = None if args.bounds is None else (args.bounds[:3], args.bounds[3:])
+    device = _device(args)
     _, info = export_mesh(args.scene, args.output, method=args.method, cameras=args.cameras,
                           resolution=args.resolution, voxel_size=args.voxel_size, bounds=bounds,
                           level=args.level, keep_largest=args.largest, binary=not args.ascii,
                           colors=not args.no_colors, progress=not args.quiet,
-                          tsdf_options={"device": _device(args)} if args.method == "tsdf" else None)
+                          tsdf_options={"device": device} if args.method == "tsdf" else None,
+                          opacity_options={"device": device} if args.method == "opacity" else None)
     grid = "x".join(str(d) for d in info["grid"])
     print(f"export: {info['vertices']} vertices, {info['faces']} faces ({args.method}, "
           f"grid {grid}, voxel {info['voxel_size']:.4g}) -> {args.output}")
@@ -382,7 +384,7 @@ def build_parser():
     s.add_argument("--ascii", action="store_true", help="ASCII instead of binary PLY")
     s.add_argument("--no-colors", action="store_true", help="no vertex colours")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    _device_opt(s)  # tsdf: the depth renders and their fusion
+    _device_opt(s)  # tsdf: the depth renders and their fusion; opacity: the field
     s.set_defaults(func=_cmd_export)
 
     s = sub.add_parser(

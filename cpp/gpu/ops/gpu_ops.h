@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "mesh/fields.h"
 
 namespace sc::gpu {
 
@@ -101,6 +102,12 @@ struct TsdfView {
 };
 void tsdf_integrate(const TsdfView& view, const Tensor& tsdf, const Tensor& weight, const Tensor& color,
                     const Tensor& cweight, const Tensor& depth, const Tensor& rgb);
+
+// ---- the opacity field (gpu/ops/opacity_field.cpp): the Gaussians binned on the
+// host (mesh::bin_gaussians; colors (N, 3) or null) evaluated into float32 grids
+// field (D0, D1, D2) and color (D0, D1, D2, 3) (or undefined) on their device.
+void opacity_field(const mesh::VoxelGrid& g, const mesh::GaussianBins& bins, const float* colors, int64_t n,
+                   const Tensor& field, const Tensor& color);
 
 // A 0-d CPU tensor next to a GPU operand travels by value.
 inline bool is_immediate(const Tensor& t) { return t.device().type == DeviceType::CPU && t.ndim() == 0; }

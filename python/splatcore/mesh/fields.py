@@ -423,23 +423,32 @@ def _render_depth_on_device(scene: SceneArrays, cam, render_scale: float, alpha_
 
 def opacity_field(scene, bounds=None, voxel_size: Optional[float] = None, resolution: int = 256,
                   cameras=None, min_scale: Optional[float] = None, max_sigma: float = 3.0,
-                  level: float = 0.5, solid: bool = True, colors: bool = True) -> VoxelVolume:
+                  level: float = 0.5, solid: bool = True, colors: bool = True,
+                  device: Optional[str] = None) -> VoxelVolume:
     """Sum of opacity-weighted Gaussians on a grid (see the module docs).
 
     ``min_scale`` (default half a voxel) floors the Gaussians' scales so thin
     ones are not lost between grid points; ``max_sigma`` cuts each Gaussian at
     that many standard deviations (and where it adds < 1/255). ``solid``: voids
     below ``level`` that do not reach the grid's boundary are filled (set to
-    1 + level), so a hollow shell meshes as its outer surface only."""
+    1 + level), so a hollow shell meshes as its outer surface only. ``device``
+    (a GPU device, or None / "cpu"): the voxels are evaluated there (the
+    Gaussians are binned into blocks on the host either way)."""
     s = load_scene_arrays(scene)
     if bounds is None:
         bounds = scene_bounds(s, cameras)
     origin, vs, dims = make_grid(bounds, voxel_size, resolution)
     ms = 0.5 * vs if min_scale is None else float(min_scale)
-    field, col, _ = _core._opacity_field(s.means, s.quats, s.scales, s.opacities,
-                                         s.colors if colors else None, dims,
-                                         tuple(float(x) for x in origin), float(vs), float(ms),
-                                         float(max_sigma))
+    from .._device import resolve_device
+
+    device = resolve_device(device if device is not None else "cpu")
+    args = (s.means, s.quats, s.scales, s.opacities, s.colors if colors else None, dims,
+            tuple(float(x) for x in origin), float(vs), float(ms), float(max_sigma))
+    if device == "cpu":
+        field, col, _ = _core._opacity_field(*args)
+    else:
+        field, col, _ = _core._opacity_field_device(*args, device)
+        field, col = field.cpu().numpy(), None if col is None else col.cpu().numpy()
     if solid:
         _core._fill_enclosed(field, float(level), 1.0, float(level) + 1.0)
     return VoxelVolume(field, np.asarray(origin, np.float64), vs, col, None, float(level), "above")
