@@ -1,7 +1,8 @@
 // Host side of the GPU rasterizer: launches the per-Gaussian stages
 // (gpu/kernels/raster_gaussians.h), the two radix sorts, and the per-tile
 // compositing (gpu/kernels/raster_tiles.h). One host read per forward: the
-// intersection count (to size the intersection arrays) with the error words.
+// intersection count (to size the intersection arrays) with the error words;
+// a second, of the 64-bit total, only when N x tiles could overflow 32 bits.
 #include "gpu/ops/raster.h"
 
 #include <algorithm>
