@@ -23,6 +23,7 @@
 //   sc_simd_shuffle(x, lane), sc_simd_ballot(pred)   collectives, width 32
 //   sc_popcount(uint)
 //   sc_simd_reduce_scatter<N>(v, lane)  N values summed over the SIMD group, one per lane
+//   sc_atomic_add_wide(lo, hi, v)  a 64-bit counter in two 32-bit words
 //   sc_atomic_add (float, uint, int; double where SC_GPU_HAS_FLOAT64), sc_atomic_min / sc_atomic_max (uint),
 //   sc_atomic_cas (uint) on device and shared memory
 // Built-in indices exist only in kernel bodies (MSL passes them as parameters):
@@ -393,6 +394,12 @@ SC_GROUP_FN T sc_simd_reduce_scatter(SC_THREAD T* v, unsigned int lane) {
     m = h;
   }
   return v[0];
+}
+
+// Adds v to a 64-bit counter kept as two 32-bit words (Metal has no 64-bit atomics).
+SC_GROUP_FN void sc_atomic_add_wide(SC_DEVICE unsigned int* lo, SC_DEVICE unsigned int* hi, unsigned int v) {
+  const unsigned int old = sc_atomic_add(lo, v);
+  if (old + v < old) sc_atomic_add(hi, 1u);
 }
 
 // Instantiation lists for kernels templated over the element type. float64 is

@@ -111,13 +111,6 @@ SC_GROUP_FN unsigned int sc_mc_pack_counts(unsigned int word) {
   return sc_popcount(word & 7u) | (((word >> 3) & 1u) << 10) | ((word >> 4) << 20);
 }
 
-// 64-bit running total in two status words (lo, hi), for grids whose totals
-// may pass 2^32.
-SC_GROUP_FN void sc_mc_add_total(SC_DEVICE unsigned int* lo, SC_DEVICE unsigned int* hi, unsigned int v) {
-  const unsigned int old = sc_atomic_add(lo, v);
-  if (old + v < old) sc_atomic_add(hi, 1u);
-}
-
 SC_KERNEL(mc_classify, ScMcArgs) {
   SC_SHARED(unsigned int, part, SC_MC_GROUP / 32);
   const ScMcGrid G = args.grid;
@@ -150,8 +143,8 @@ SC_KERNEL(mc_classify, ScMcArgs) {
     args.tcount[tile] = nt;
     if (args.check_totals) {
       if (ne + nc)
-        sc_mc_add_total(&args.status[SC_MC_STATUS_VERTS_LO], &args.status[SC_MC_STATUS_VERTS_HI], ne + nc);
-      if (nt) sc_mc_add_total(&args.status[SC_MC_STATUS_TRIS_LO], &args.status[SC_MC_STATUS_TRIS_HI], nt);
+        sc_atomic_add_wide(&args.status[SC_MC_STATUS_VERTS_LO], &args.status[SC_MC_STATUS_VERTS_HI], ne + nc);
+      if (nt) sc_atomic_add_wide(&args.status[SC_MC_STATUS_TRIS_LO], &args.status[SC_MC_STATUS_TRIS_HI], nt);
     }
     if (tile == 0u) {  // the words past the tiles: the totals once scanned
       args.vcount[2u * args.tiles] = 0u;

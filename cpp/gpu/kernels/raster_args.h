@@ -13,6 +13,9 @@
 #define SC_RASTER_ERR_OPACITIES 3
 #define SC_RASTER_ERR_COLORS 4
 #define SC_RASTER_ERR_WORDS 5
+#define SC_RASTER_TOTAL_LO 5     // then the intersection total, 64 bits in two words
+#define SC_RASTER_TOTAL_HI 6
+#define SC_RASTER_STATUS_WORDS 7
 
 template <typename T>
 struct ScRasterGaussianArgs {
@@ -36,7 +39,7 @@ struct ScRasterGaussianArgs {
   SC_PTR(unsigned int) tile_count;  // (N,) tiles reached
   SC_PTR(unsigned int) depth_key;   // (N,) sortable depth, all ones when culled
   SC_PTR(unsigned int) identity;    // (N,) 0..N-1: the depth sort's values
-  SC_PTR(unsigned int) errors;      // SC_RASTER_ERR_WORDS words, set to 1 on a bad value
+  SC_PTR(unsigned int) errors;      // SC_RASTER_STATUS_WORDS: error words set to 1 on a bad value, the total
   // binning
   SC_PTR(const unsigned int) by_depth;  // (N,) Gaussians front to back
   SC_PTR(unsigned int) offsets;         // (N + 1,) counts in depth order, scanned in place

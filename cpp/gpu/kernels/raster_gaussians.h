@@ -149,11 +149,15 @@ SC_GROUP_FN unsigned int sc_raster_walk_tiles(SC_ARGS_REF(ScRasterGaussianArgs<T
 }
 
 // SIMD group j of n + 1: the tile count of the j-th Gaussian front to back at
-// slot j (slot n = 0, so the scan's last entry is the total).
+// slot j (slot n = 0, so the scan's last entry is the total), also added to
+// the 64-bit total in the status words (the 32-bit scan could wrap).
 template <typename T>
 SC_GROUP_FN void sc_raster_count(SC_ARGS_REF(ScRasterGaussianArgs<T>) a, sc_i64 j, unsigned int lane) {
   const unsigned int count = j < a.n ? sc_raster_walk_tiles(a, a.by_depth[j], false, 0u, lane) : 0u;
-  if (lane == 0u) a.offsets[j] = count;
+  if (lane == 0u) {
+    a.offsets[j] = count;
+    if (count) sc_atomic_add_wide(&a.errors[SC_RASTER_TOTAL_LO], &a.errors[SC_RASTER_TOTAL_HI], count);
+  }
 }
 
 template <typename T>

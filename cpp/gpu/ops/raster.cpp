@@ -1,8 +1,7 @@
 // Host side of the GPU rasterizer: launches the per-Gaussian stages
 // (gpu/kernels/raster_gaussians.h), the two radix sorts, and the per-tile
 // compositing (gpu/kernels/raster_tiles.h). One host read per forward: the
-// intersection count (to size the intersection arrays) with the error words;
-// a second, of the 64-bit total, only when N x tiles could overflow 32 bits.
+// intersection count (to size the intersection arrays) with the error words.
 #include "gpu/ops/raster.h"
 
 #include <algorithm>
@@ -13,7 +12,6 @@
 #include "gpu/ops/launch.h"
 #include "gpu/runtime.h"
 #include "kernels/composite.h"
-#include "ops/ops.h"
 
 namespace sc::gpu {
 
@@ -135,7 +133,7 @@ void raster_forward(RasterDeviceState<T>& S, const Tensor& image, const Tensor& 
   S.offsets = Tensor::empty({n + 1}, DType::UInt32, dev);
   Tensor depth_key = Tensor::empty({n}, DType::UInt32, dev);
   Tensor identity = Tensor::empty({n}, DType::UInt32, dev);
-  Tensor errors = Tensor::zeros({SC_RASTER_ERR_WORDS}, DType::UInt32, dev);
+  Tensor errors = Tensor::zeros({SC_RASTER_STATUS_WORDS}, DType::UInt32, dev);
   S.by_depth = Tensor::empty({n}, DType::UInt32, dev);
   {  // 1. projection, features and depth keys
     ScRasterGaussianArgs<T> a = gaussian_args(S);
@@ -155,25 +153,23 @@ void raster_forward(RasterDeviceState<T>& S, const Tensor& image, const Tensor& 
   // 3. tile counts in depth order, scanned into emission offsets
   {
     ScRasterGaussianArgs<T> a = gaussian_args(S);
+    a.errors = gpu_ptr<unsigned int>(errors);
     launch(rt, typed_kernel("raster_count", dt), groups_for(32 * (n + 1)), a,
-           {buffer_of(S.by_depth), buffer_of(S.offsets), buffer_of(S.mean2d), buffer_of(S.conic), buffer_of(S.r2)});
-    // the 32-bit scan could wrap only when N x tiles reaches 2^32: count in 64 bits first then
-    if ((uint64_t)n * (uint64_t)n_tiles >= (uint64_t(1) << 32)) {
-      const double total = sum(S.offsets.slice(0, 0, n).to(DType::Int64)).item();
-      if (total > (double)UINT32_MAX - 1.0)
-        throw ValueError("rasterize: " + std::to_string((int64_t)total) +
-                         " Gaussian-tile intersections exceed the 32-bit index range");
-    }
+           {buffer_of(S.by_depth), buffer_of(S.offsets), buffer_of(S.mean2d), buffer_of(S.conic), buffer_of(S.r2),
+            buffer_of(errors)});
     exclusive_scan_u32(S.offsets);
   }
-  // the one host read: intersection count and error words
-  uint32_t status[SC_RASTER_ERR_WORDS + 1];
-  rt.copy_to_host(status, gpu_ptr<unsigned int>(errors), sizeof(uint32_t) * SC_RASTER_ERR_WORDS);
-  rt.copy_to_host(status + SC_RASTER_ERR_WORDS, gpu_ptr<unsigned int>(S.offsets) + n, sizeof(uint32_t));
+  // the one host read: the error words and the intersection total (64 bits)
+  uint32_t status[SC_RASTER_STATUS_WORDS];
+  rt.copy_to_host(status, gpu_ptr<unsigned int>(errors), sizeof(status));
   for (int w = 0; w < SC_RASTER_ERR_WORDS; ++w)
     if (status[w])
       throw ValueError(std::string("rasterize: ") + error_name(w, c.split) + " contains NaN or infinite values");
-  S.n_isects = status[SC_RASTER_ERR_WORDS];
+  const uint64_t total = (uint64_t)status[SC_RASTER_TOTAL_HI] << 32 | status[SC_RASTER_TOTAL_LO];
+  if (total >= (uint64_t)UINT32_MAX)  // the scan's offsets are 32-bit
+    throw ValueError("rasterize: " + std::to_string(total) +
+                     " Gaussian-tile intersections exceed the 32-bit index range");
+  S.n_isects = (int64_t)total;
   const int64_t m = S.n_isects;
   // 4. emission, then the stable sort by tile id on only the bits tile ids need
   S.emit_gauss = Tensor::empty({std::max<int64_t>(m, 1)}, DType::UInt32, dev);
