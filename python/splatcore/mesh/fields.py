@@ -276,18 +276,26 @@ def _render_camera(cam, render_scale: float):
 
 def render_depth(scene: SceneArrays, cam, render_scale: float = 1.0, alpha_min: float = 0.5):
     """(depth (H,W), rgb (H,W,3), K, width, height) of one camera: expected depth
-    (``ED``), 0 where alpha < alpha_min."""
+    (``ED``), 0 where alpha < alpha_min or the depth is not finite."""
+    depth, rgb, K, W, H = _render_depth(scene, cam, render_scale, alpha_min)
+    return (np.ascontiguousarray(depth.numpy(), np.float32), np.ascontiguousarray(rgb.numpy(), np.float32),
+            K, W, H)
+
+
+def _render_depth(scene: SceneArrays, cam, render_scale: float, alpha_min: float):
+    """render_depth as Tensors on the device of the scene's arrays (NumPy: the CPU)."""
+    import splatcore as sc
+
     W, H, K = _render_camera(cam, render_scale)
     with no_grad():
         img, alpha, _ = _core.rasterize(scene.means, scene.quats, scene.scales, scene.opacities,
-                                        scene.sh, np.ascontiguousarray(cam["viewmat"]), K, W, H,
+                                        scene.sh, np.ascontiguousarray(cam["viewmat"], np.float32), K, W, H,
                                         scene.sh_degree, None, 0.01, 1e10, "RGB+ED", False, 16)
-    img = np.asarray(img.numpy() if hasattr(img, "numpy") else img)
-    a = np.asarray(alpha.numpy() if hasattr(alpha, "numpy") else alpha)[..., 0]
-    depth = np.where((a >= alpha_min) & np.isfinite(img[..., 3]), img[..., 3], 0.0)
-    rgb = np.clip(img[..., :3], 0.0, 1.0)
-    return (np.ascontiguousarray(depth, np.float32), np.ascontiguousarray(rgb, np.float32), K,
-            W, H)
+        ed = img[..., 3]
+        keep = sc.logical_and(alpha[..., 0] >= alpha_min, sc.abs(ed) < float("inf"))  # finite
+        depth = sc.where(keep, ed, 0.0).contiguous()
+        rgb = sc.clamp(img[..., :3], 0.0, 1.0).contiguous()
+    return depth, rgb, K, W, H
 
 
 def auto_render_scale(scene: SceneArrays, cams, voxel_size: float, lo: float = 0.125,
@@ -354,10 +362,9 @@ def tsdf_fusion(scene, cameras, bounds=None, voxel_size: Optional[float] = None,
     org = tuple(float(x) for x in origin)
     for cam in _progress(cams, len(cams), "tsdf", progress):
         t0 = time.perf_counter()
-        if on_gpu:
-            depth, rgb, K = _render_depth_on_device(scene_on, cam, render_scale, alpha_min)
-        else:
-            depth, rgb, K, _, _ = render_depth(s, cam, render_scale, alpha_min)
+        depth, rgb, K, _, _ = _render_depth(scene_on, cam, render_scale, alpha_min)
+        if not on_gpu:
+            depth, rgb = depth.numpy(), rgb.numpy()
         t1 = time.perf_counter()
         integrate = _core._tsdf_integrate_device if on_gpu else _core._tsdf_integrate
         integrate(grids.tsdf, grids.weight, grids.color, grids.cweight, depth, rgb if colors else None,
@@ -403,22 +410,6 @@ def _scene_on_device(s: SceneArrays, device):
     up = {k: sc.tensor(np.ascontiguousarray(getattr(s, k), np.float32), device=device)
           for k in ("means", "quats", "scales", "opacities", "sh")}
     return SceneArrays(**{**{f: getattr(s, f) for f in s.__dataclass_fields__}, **up})
-
-
-def _render_depth_on_device(scene: SceneArrays, cam, render_scale: float, alpha_min: float):
-    """render_depth on the scene's device: (depth (H, W), rgb (H, W, 3)) Tensors there, and K."""
-    import splatcore as sc
-
-    W, H, K = _render_camera(cam, render_scale)
-    with no_grad():
-        img, alpha, _ = _core.rasterize(scene.means, scene.quats, scene.scales, scene.opacities,
-                                        scene.sh, np.ascontiguousarray(cam["viewmat"], np.float32), K, W, H,
-                                        scene.sh_degree, None, 0.01, 1e10, "RGB+ED", False, 16)
-        ed = img[..., 3]
-        keep = sc.logical_and(alpha[..., 0] >= alpha_min, ed == ed)  # ed == ed: not NaN
-        depth = sc.where(keep, ed, 0.0).contiguous()
-        rgb = sc.clamp(img[..., :3], 0.0, 1.0).contiguous()
-    return depth, rgb, K
 
 
 def opacity_field(scene, bounds=None, voxel_size: Optional[float] = None, resolution: int = 256,
