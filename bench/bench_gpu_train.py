@@ -54,7 +54,8 @@ def test_train_7000(path):
     test = [v for i, v in enumerate(views) if i % 8 == 0]
     g = Gaussians.from_points(points, colors, sh_degree=3, device=DEVICE)
     trainer = Trainer(train, g, extent, TrainConfig(iters=ITERS), device=DEVICE)
-    sc.synchronize(DEVICE) if DEVICE != "cpu" else None
+    if DEVICE != "cpu":
+        sc.synchronize(DEVICE)
     t0 = time.perf_counter()
     trainer.train(progress=False, log_every=500)
     if DEVICE != "cpu":

@@ -22,7 +22,7 @@
 #include <string>
 
 #include "bindings/bindings.h"
-#include "gpu/ops/gpu_ops.h"
+#include "gpu/ops/mesh_fields.h"
 #include "gpu/ops/marching_cubes.h"
 #include "mesh/fields.h"
 #include "mesh/marching_cubes.h"

@@ -8,7 +8,6 @@
 #include <vector>
 
 #include "core/tensor.h"
-#include "mesh/fields.h"
 
 namespace sc::gpu {
 
@@ -91,23 +90,6 @@ struct SgdScalars {
   int nesterov, has_buf;
 };
 void sgd_step(const Tensor& p, const Tensor& g, const Tensor& buf, const SgdScalars& s);
-
-// ---- TSDF fusion (gpu/ops/tsdf.cpp): one depth view (H, W) (and rgb (H, W, 3)
-// or undefined) into contiguous float32 grids tsdf / weight (D0, D1, D2) and
-// colour (D0, D1, D2, 3) / cweight (or undefined), as mesh::tsdf_integrate.
-struct TsdfView {
-  float viewmat[16], K[9], origin[3];
-  float voxel, trunc, near_plane, max_weight;
-  int carve;
-};
-void tsdf_integrate(const TsdfView& view, const Tensor& tsdf, const Tensor& weight, const Tensor& color,
-                    const Tensor& cweight, const Tensor& depth, const Tensor& rgb);
-
-// ---- the opacity field (gpu/ops/opacity_field.cpp): the Gaussians binned on the
-// host (mesh::bin_gaussians; colors (N, 3) or null) evaluated into float32 grids
-// field (D0, D1, D2) and color (D0, D1, D2, 3) (or undefined) on their device.
-void opacity_field(const mesh::VoxelGrid& g, const mesh::GaussianBins& bins, const float* colors, int64_t n,
-                   const Tensor& field, const Tensor& color);
 
 // A 0-d CPU tensor next to a GPU operand travels by value.
 inline bool is_immediate(const Tensor& t) { return t.device().type == DeviceType::CPU && t.ndim() == 0; }

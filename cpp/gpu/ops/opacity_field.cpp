@@ -2,7 +2,7 @@
 #include <algorithm>
 
 #include "gpu/kernels/opacity_field_args.h"
-#include "gpu/ops/gpu_ops.h"
+#include "gpu/ops/mesh_fields.h"
 #include "gpu/ops/launch.h"
 #include "gpu/runtime.h"
 
@@ -10,12 +10,16 @@ namespace sc::gpu {
 
 namespace {
 
-// A CPU tensor holding a copy of v, moved to `d`.
+// A copy of v[0..n) on `d` (at least one element).
+template <typename V>
+Tensor upload(const V* v, size_t n, DType dt, Device d) {
+  Tensor t = Tensor::empty({std::max<int64_t>(1, (int64_t)n)}, dt);
+  std::copy(v, v + n, t.data<V>());
+  return t.to_device(d);
+}
 template <typename V>
 Tensor upload(const std::vector<V>& v, DType dt, Device d) {
-  Tensor t = Tensor::empty({std::max<int64_t>(1, (int64_t)v.size())}, dt);
-  std::copy(v.begin(), v.end(), t.data<V>());
-  return t.to_device(d);
+  return upload(v.data(), v.size(), dt, d);
 }
 
 }  // namespace
@@ -28,10 +32,7 @@ void opacity_field(const mesh::VoxelGrid& g, const mesh::GaussianBins& bins, con
   Tensor rec = upload(bins.rec, DType::Float32, d), box = upload(bins.box, DType::Int32, d);
   Tensor start = upload(bins.start, DType::Int64, d), list = upload(bins.list, DType::Int32, d);
   Tensor cols;
-  if (colors) {
-    std::vector<float> c(colors, colors + 3 * n);
-    cols = upload(c, DType::Float32, d);
-  }
+  if (colors) cols = upload(colors, (size_t)(3 * n), DType::Float32, d);
   ScOpacityFieldArgs a{};
   a.rec = gpu_ptr<const float>(rec);
   a.box = gpu_ptr<const int>(box);

@@ -1,6 +1,6 @@
 // Host side of the GPU TSDF fusion (gpu/kernels/tsdf.h).
 #include "gpu/kernels/tsdf_args.h"
-#include "gpu/ops/gpu_ops.h"
+#include "gpu/ops/mesh_fields.h"
 #include "gpu/ops/launch.h"
 #include "gpu/runtime.h"
 
