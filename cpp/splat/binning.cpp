@@ -28,12 +28,6 @@ void for_each_tile(const T* m, const T* conic, T r2, int64_t W, int64_t H, int64
         fn(ty * tiles_x + tx);
 }
 
-int bits_for(uint64_t n) {
-  int b = 0;
-  while (b < 64 && (uint64_t(1) << b) < n) ++b;
-  return std::max(b, 1);
-}
-
 }  // namespace
 
 template <typename T>
@@ -90,8 +84,8 @@ TileBins bin_tiles(const T* means2d, const T* conics, const T* r2, const T* dept
                      " Gaussian-tile intersections exceed the 32-bit index range");
 
   // 3. emit (tile id, depth rank) keys in index order
-  int rank_bits = bits_for((uint64_t)std::max<int64_t>(nv, 1));
-  int tile_bits = bits_for((uint64_t)n_tiles);
+  int rank_bits = sort_key_bits((uint64_t)std::max<int64_t>(nv, 1));
+  int tile_bits = sort_key_bits((uint64_t)n_tiles);
   if (rank_bits + tile_bits > 64)
     throw ValueError("rasterize: too many tiles and Gaussians for a 64-bit sort key");
   // 32-bit keys when tile and rank bits fit (half the bytes to sort), else 64

@@ -5,6 +5,14 @@
 
 namespace sc {
 
+// Key bits a sort needs for keys below n (at least 1): the CPU and GPU
+// binning sort tile ids on only these.
+inline int sort_key_bits(uint64_t n) {
+  int b = 0;
+  while (b < 64 && (uint64_t(1) << b) < n) ++b;
+  return b > 0 ? b : 1;
+}
+
 struct TileBins {
   int64_t tiles_x = 0, tiles_y = 0;
   std::vector<int64_t> emit_offset;    // per Gaussian (+1): its intersections' range in

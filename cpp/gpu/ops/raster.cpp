@@ -12,16 +12,11 @@
 #include "gpu/ops/launch.h"
 #include "gpu/runtime.h"
 #include "kernels/composite.h"
+#include "splat/binning.h"
 
 namespace sc::gpu {
 
 namespace {
-
-int bits_for(uint64_t n) {
-  int b = 0;
-  while (b < 32 && (uint64_t(1) << b) < n) ++b;
-  return b > 0 ? b : 1;
-}
 
 // Shared memory a tile kernel may use beside its 32 static flag words.
 constexpr size_t kTileSharedBudget = 24 * 1024;
@@ -185,7 +180,7 @@ void raster_forward(RasterDeviceState<T>& S, const Tensor& image, const Tensor& 
            {buffer_of(S.by_depth), buffer_of(S.offsets), buffer_of(S.mean2d), buffer_of(S.conic), buffer_of(S.r2), buffer_of(tile_keys), buffer_of(emit_ids),
             buffer_of(S.emit_gauss)});
     radix_sort_pairs(sorted_tiles, S.sorted_emit, tile_keys, emit_ids, 0,
-                     bits_for((uint64_t)n_tiles));
+                     sort_key_bits((uint64_t)n_tiles));
     a.sorted_tiles = gpu_ptr<const unsigned int>(sorted_tiles);
     launch(rt, typed_kernel("raster_tile_ranges", dt), groups_for(m), a, {buffer_of(sorted_tiles), buffer_of(S.tile_ranges)});
   }
