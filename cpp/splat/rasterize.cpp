@@ -151,12 +151,13 @@ struct Tile {
   int row_len(int64_t y) const { return rows.start[y - y0 + 1] - rows.start[y - y0]; }
 };
 
-// Everything the backward needs, kept alive by the autograd closure.
+// Everything the backward needs, kept alive by the autograd closure; the
+// camera, inverse(viewmat), campos, channels and background per channel come
+// from raster::Setup (shared with the GPU rasterizer).
 template <typename T>
-struct RasterState {
+struct RasterState : raster::Setup<T> {
   RasterizeOptions opt;
-  ScCamera<T> cam;
-  int64_t n = 0, C = 0, sh_k = 0;
+  int64_t n = 0;
   Tensor means, quats, scales, opacities, colors, background;  // detached, contiguous
   // Training-parameter form (rasterize_params): scales / opacities above hold the
   // activated exp(log-scale) / sigmoid(logit), and the SH coefficients come as
@@ -168,13 +169,10 @@ struct RasterState {
   TileBins bins;
   std::vector<T> trans;       // per pixel final transmittance
   std::vector<int32_t> last;  // per pixel: records walked (sc_composite_forward's return)
-  std::vector<T> bg;          // C (0 on the depth channel)
   // Tiles prepared by the forward (records and row lists), kept for the backward
   // when a gradient may follow, so it does not gather and sort them again.
   bool keep_tiles = false;
   mutable std::vector<Tile<T>> tiles;
-  T Vinv[16];                 // inverse(viewmat)
-  T campos[4];                // column 3 of Vinv
 };
 
 // Projects every Gaussian. The finite-value check of the per-Gaussian inputs
@@ -625,8 +623,7 @@ RasterizeResult rasterize_impl(const Tensor& means, const Tensor& quats, const T
                                const RasterizeOptions& opt, bool raw) {
   auto S = std::make_shared<RasterState<T>>();
   S->opt = opt;
-  raster::Setup<T> setup = raster::make_setup<T>(viewmat, K, background, colors, colors_rest, opt);
-  S->cam = setup.cam;
+  static_cast<raster::Setup<T>&>(*S) = raster::make_setup<T>(viewmat, K, background, colors, colors_rest, opt);
   S->n = means.shape()[0];
   S->means = means.detach().contiguous();
   S->quats = quats.detach().contiguous();
@@ -653,12 +650,7 @@ RasterizeResult rasterize_impl(const Tensor& means, const Tensor& quats, const T
   }
   S->colors = colors.detach().contiguous();
   if (colors_rest.defined()) S->colors_rest = colors_rest.detach().contiguous();
-  S->C = setup.C;
-  S->sh_k = setup.sh_k;
-  std::copy(setup.Vinv, setup.Vinv + 16, S->Vinv);
-  std::copy(setup.campos, setup.campos + 4, S->campos);
-  S->bg = setup.bg;
-  if (background.defined() && setup.ncol > 0) S->background = background.detach().contiguous();
+  if (background.defined() && S->ncol > 0) S->background = background.detach().contiguous();
   {
     SC_STAGE("raster.project");
     project_all(*S);
@@ -820,7 +812,7 @@ ProjectionResult project_gaussians(const Tensor& means, const Tensor& quats, con
     using T = decltype(tag);
     RasterState<T> S;
     S.opt = o;
-    S.cam = raster::make_setup<T>(viewmat, K, Tensor(), colors, Tensor(), o).cam;
+    static_cast<raster::Setup<T>&>(S) = raster::make_setup<T>(viewmat, K, Tensor(), colors, Tensor(), o);
     S.n = n;
     S.means = means.detach().contiguous();
     S.quats = quats.detach().contiguous();
