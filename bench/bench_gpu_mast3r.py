@@ -34,7 +34,8 @@ if sc.device_count("cuda") == 0:
 
 SHARED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared")
 MANIFEST = os.path.join(SHARED, "golden", "mast3r", "full_checkpoint_manifest.json")
-ANCHOR = os.path.join(SHARED, "gpu", "anchors_h200_mast3r_torch.json")
+# the PyTorch run of this session (tools/gpu_session.sh sets it), else the stored figures
+ANCHOR = os.environ.get("SPLATCORE_MAST3R_ANCHOR", os.path.join(SHARED, "gpu", "anchors_h200_mast3r_torch.json"))
 H, W = 384, 512
 
 
@@ -96,7 +97,8 @@ def test_pair_512x384(model, precision):
     anchor = {}
     if os.path.isfile(ANCHOR):
         with open(ANCHOR) as f:
-            a = json.load(f)
+            text = f.read()  # mast3r_torch_bench.py prints progress lines before its JSON
+        a = json.loads(text[text.index("{"):])
         anchor = {"torch_s_per_pair": a.get(f"B1_{mode}_s_per_pair_median"), "torch_peak_GB": a.get(f"B1_{mode}_peak_GB")}
         r.update(anchor)
     line = (f"MASt3R 512x384 B1 {mode}: {r['s_per_pair_median'] * 1e3:.1f} ms/pair (min {min(ts) * 1e3:.1f}), "

@@ -5,7 +5,13 @@
 # scarce: one call does everything.
 #
 #   cp -r ../shared/gpu .anchors            # an ignored folder (carry it to the machine)
-#   OUT=... bash tools/gpu_session.sh [tests|raster|train|mast3r|align|mesh|ops|all ...]
+#   OUT=... bash tools/gpu_session.sh [tests|raster|train|mast3r|align|mesh|ops|scan|all ...]
+#
+# A carried copy of ../shared (SHARED_COPY, default .dev1/shared: golden/, gpu/,
+# data/ as far as a run needs them) is linked as ../shared when the machine has
+# none, so the tests and benches find the goldens and photos where they look.
+# Only a few files come back from the device tool, so the logs are packed into
+# $OUT/session.tgz, with session.log (the summary) beside it.
 #
 # Anchors, from .anchors/ (../shared/gpu): gsplat (gsplat_install.sh) for the
 # rasterizer and training, PyTorch MASt3R (mast3r_torch_bench.py), torch for
@@ -13,14 +19,24 @@
 # timed. SPLATCORE_CUDA_ARCHS (default 90) picks the architecture to build.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-OUT="${OUT:-$PWD/gpu_session_out}"
-ANCHORS="${ANCHORS:-$PWD/.anchors}"
-BUILD="${SPLATCORE_BUILD_DIR:-build/h200}"
-mkdir -p "$OUT"
 parts=("$@")
 [ ${#parts[@]} -eq 0 ] && parts=(all)
 want() { for p in "${parts[@]}"; do [ "$p" = all ] || [ "$p" = "$1" ] && return 0; done; return 1; }
 stamp() { echo "== $(date +%T) $*" | tee -a "$OUT/session.log"; }
+FINAL="${OUT:-$PWD/gpu_session_out}"
+OUT="$(mktemp -d)/logs"
+ANCHORS="${ANCHORS:-$PWD/.anchors}"
+BUILD="${SPLATCORE_BUILD_DIR:-build/h200}"
+SHARED_COPY="${SHARED_COPY:-$PWD/.dev1/shared}"
+mkdir -p "$OUT" "$FINAL"
+pack() { cp "$OUT/session.log" "$FINAL/" 2>/dev/null; tar czf "$FINAL/session.tgz" -C "$OUT" .; }
+trap pack EXIT
+if [ ! -e ../shared ] && [ -d "$SHARED_COPY" ]; then ln -s "$SHARED_COPY" ../shared; fi
+# the PyTorch MASt3R anchor's RoPE kernel builds beside ours (~2 min)
+CUROPE=""
+if [ -f ../shared/gpu/curope_build.sh ] && want mast3r; then
+  bash ../shared/gpu/curope_build.sh > "$OUT/curope_build.log" 2>&1 & CUROPE=$!
+fi
 
 stamp build
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSPLATCORE_CUDA=ON \
@@ -31,15 +47,15 @@ export SPLATCORE_BUILD_DIR="$BUILD" PYTHONPATH="$PWD/python${PYTHONPATH:+:$PYTHO
 bench() {  # name, then the pytest arguments
   local name="$1"; shift
   stamp "$name"
-  SPLATCORE_BENCH_JSON="$OUT/$name.json" python3 -m pytest "$@" -q -s -p no:cacheprovider \
+  SPLATCORE_BENCH_JSON="$OUT/$name.json" timeout "${BENCH_TIMEOUT:-300}" python3 -m pytest "$@" -q -s -p no:cacheprovider \
     > "$OUT/$name.log" 2>&1
-  grep -E "^\[|ratio|splatcore|passed|failed|error" "$OUT/$name.log" | tail -25
+  grep -E "^\[|ratio|splatcore|passed|failed|error|ms" "$OUT/$name.log" | tail -40 | tee -a "$OUT/session.log"
 }
 
 if want tests; then
   stamp tests
-  python3 -m pytest tests/test_gpu_*.py -q -p no:cacheprovider > "$OUT/tests.log" 2>&1
-  tail -5 "$OUT/tests.log"
+  timeout 300 python3 -m pytest tests/test_gpu_*.py -q -p no:cacheprovider --durations=15 > "$OUT/tests.log" 2>&1
+  grep -E "passed|failed|FAILED|Error" "$OUT/tests.log" | tail -15 | tee -a "$OUT/session.log"
 fi
 if [ -f "$ANCHORS/gsplat_install.sh" ]; then
   # shellcheck disable=SC1091
@@ -55,12 +71,33 @@ elif want align; then
     bench align bench/bench_align.py -k alignment
 fi
 if want mast3r; then
-  if [ -f "$ANCHORS/mast3r_torch_bench.py" ]; then
+  anchor_py=../shared/gpu/mast3r_torch_bench.py
+  [ -f "$anchor_py" ] || anchor_py="$ANCHORS/mast3r_torch_bench.py"
+  if [ -f "$anchor_py" ]; then
+    [ -n "$CUROPE" ] && { wait "$CUROPE" || echo "gpu_session: curope did not build (PyTorch uses its slower RoPE)"; }
     stamp mast3r-anchor
-    python3 "$ANCHORS/mast3r_torch_bench.py" > "$OUT/mast3r_torch.json" 2> "$OUT/mast3r_torch.log"
-    tail -3 "$OUT/mast3r_torch.json"
+    python3 "$anchor_py" > "$OUT/mast3r_torch.json" 2> "$OUT/mast3r_torch.log"
+    grep -v '^ "B\|^[{}]' "$OUT/mast3r_torch.json" | tee -a "$OUT/session.log"
+    export SPLATCORE_MAST3R_ANCHOR="$OUT/mast3r_torch.json"
   fi
   bench mast3r bench/bench_gpu_mast3r.py
+  stamp mast3r-profile  # each kernel and GEMM alone (SPLATCORE_PROFILE=1), one TF32 pair
+  SPLATCORE_PROFILE=1 python3 - > "$OUT/mast3r_profile.log" 2>&1 <<'PY'
+import sys; sys.path.insert(0, "bench")
+import numpy as np, splatcore as sc
+from bench_gpu_mast3r import full_random_weights, H, W
+from splatcore.mast3r.model import Model
+m = Model.from_weights(*full_random_weights())
+sc.set_matmul_precision("high")
+rng = np.random.default_rng(1)
+a, b = (rng.uniform(-1, 1, (H, W, 3)).astype(np.float32) for _ in range(2))
+m.infer_pair(a, b, device="cuda"); sc._core._stage_times(True)
+m.infer_pair(a, b, device="cuda")
+t = sorted(sc._core._stage_times(True), key=lambda kv: -kv[1])
+print("total of the timed stages %.1f ms" % (1e3 * sum(v for k, v in t if k.startswith("gpu."))))
+for k, v in t[:25]: print("%-40s %8.2f ms" % (k, 1e3 * v))
+PY
+  head -30 "$OUT/mast3r_profile.log" | tee -a "$OUT/session.log"
 fi
 if want train; then
   if [ -d "$ANCHORS/data" ]; then

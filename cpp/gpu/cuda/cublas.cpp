@@ -10,6 +10,7 @@
 #include <mutex>
 #include <string>
 
+#include "core/profile.h"
 #include "gpu/backend_hooks.h"
 
 namespace sc::gpu {
@@ -118,12 +119,24 @@ bool cublas_gemm(const Tensor& C, const Tensor& A, const Tensor& B, int64_t nb, 
   const float one32 = 1.0f, zero32 = 0.0f;
   const void* alpha = compute == CUBLAS_COMPUTE_64F ? (const void*)&one64 : (const void*)&one32;
   const void* beta = compute == CUBLAS_COMPUTE_64F ? (const void*)&zero64 : (const void*)&zero32;
+  // SPLATCORE_PROFILE: the GEMM's time alone on the GPU, as the kernels' (stage gpu.cublas_gemm)
+  const bool timed = stage_timing_enabled();
+  double t0 = 0;
+  if (timed) {
+    rt.synchronize();
+    t0 = stage_clock();
+  }
   cublasStatus_t s = c.gemm(h, CUBLAS_OP_N, CUBLAS_OP_N, (int)N, (int)M, (int)K, alpha, gpu_address(B), io,
                             (int)N, (long long)(K * N), gpu_address(A), io, (int)K, (long long)(M * K), beta,
                             gpu_address(C), io, (int)N, (long long)(M * N), (int)nb, compute,
                             CUBLAS_GEMM_DEFAULT);
   if (s != CUBLAS_STATUS_SUCCESS)
     throw std::runtime_error("cuda: cublasGemmStridedBatchedEx failed with status " + std::to_string((int)s));
+  if (timed) {
+    rt.synchronize();
+    add_stage_time(compute == CUBLAS_COMPUTE_32F_FAST_TF32 ? "gpu.cublas_gemm_tf32" : "gpu.cublas_gemm",
+                   stage_clock() - t0);
+  }
   return true;
 }
 
