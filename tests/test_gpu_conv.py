@@ -43,6 +43,19 @@ def test_conv2d(device, stride, padding, dilation, groups):
         assert rel(a, c) < 1e-12
 
 
+def test_conv2d_many_column_rows(device):
+    # C kh kw = 65547 column-matrix rows: more than the 2-D grid's 65535, so the
+    # im2col takes its general (64-bit, 1-D) form
+    r = np.random.default_rng(11)
+    x = r.standard_normal((1, 7283, 3, 4))
+    w = r.standard_normal((2, 7283, 3, 3)) * 0.01
+    b = r.standard_normal(2)
+    (yc, gc), (yg, gg) = both(device, lambda x, w, b: sc.conv2d(x, w, b, padding=1), x, w, b)
+    assert rel(yg, yc) < 1e-12
+    for a, c in zip(gg, gc):
+        assert rel(a, c) < 1e-12
+
+
 @pytest.mark.parametrize("stride, padding, output_padding", [(1, 0, 0), (2, 1, 1), (3, 0, 2)])
 def test_conv_transpose2d(device, stride, padding, output_padding):
     r = np.random.default_rng(stride + 7 * padding)

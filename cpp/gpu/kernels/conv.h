@@ -1,5 +1,7 @@
 // im2col and col2im on the GPU, so conv2d and conv_transpose2d become GEMMs
-// (ops/conv.cpp's geometry). col2im is written as a gather: a thread per input
+// (ops/conv.cpp's geometry). im2col has a 32-bit form on a 2-D grid (a group
+// row per column-matrix row, threads over output pixels) for the sizes that
+// fit, which saves the 64-bit divisions of the general form (small = 1). col2im is written as a gather: a thread per input
 // element sums the column entries of every kernel tap that reads it, so no two
 // threads write one element (no atomics, deterministic).
 #pragma once
@@ -7,6 +9,21 @@
 
 #define SC_CONV_KERNELS(SUF, T)                                                         \
   SC_KERNEL(im2col_##SUF, ScIm2colArgs<T>) {                                           \
+    if (args.small) {                                                                  \
+      /* 32-bit indices: y is the column-matrix row (g, c, i, j), x the output pixel */ \
+      const int P = (int)(args.Ho * args.Wo), p = (int)(SC_GID_X * SC_GSIZE_X + SC_TID_X); \
+      if (p >= P) return;                                                              \
+      const int kw = (int)args.kw, kh = (int)args.kh, Wo = (int)args.Wo;               \
+      const int grow = (int)SC_GID_Y, j = grow % kw, i = (grow / kw) % kh, cc = grow / (kw * kh); \
+      const int oh = p / Wo, ow = p - oh * Wo;                                         \
+      const int h = oh * (int)args.sh - (int)args.ph + i * (int)args.dh;               \
+      const int w = ow * (int)args.sw - (int)args.pw + j * (int)args.dw;               \
+      T v = (T)0;                                                                      \
+      if (h >= 0 && h < (int)args.H && w >= 0 && w < (int)args.W)                      \
+        v = args.image[(cc * (int)args.H + h) * (int)args.W + w];                      \
+      args.cols[grow * P + p] = v;                                                     \
+      return;                                                                          \
+    }                                                                                  \
     const sc_i64 P = args.Ho * args.Wo, Cg = args.C / args.G;                          \
     const sc_i64 K = Cg * args.kh * args.kw;                                           \
     const sc_i64 e = (sc_i64)SC_GID_X * SC_GSIZE_X + SC_TID_X;                         \

@@ -9,8 +9,12 @@
 
 namespace sc::gpu {
 
-static void run(const char* which, const Tensor& image, const Tensor& cols, const ConvShape& s, int64_t n) {
+static void run(const char* which, const Tensor& image, const Tensor& cols, const ConvShape& s, int64_t n,
+                bool rows_grid = false) {
   Runtime& rt = runtime(image.device());
+  const int64_t P = s.Ho * s.Wo, rows = s.C * s.kh * s.kw;  // G K = C kh kw
+  const bool small = rows_grid && rows <= 65535 && cols.numel() < (int64_t(1) << 31) &&
+                     image.numel() < (int64_t(1) << 31);
   SC_DISPATCH_FLOAT(image.dtype(), "GPU conv", {
     using T = scalar_t;
     ScIm2colArgs<T> a;
@@ -18,13 +22,16 @@ static void run(const char* which, const Tensor& image, const Tensor& cols, cons
     a.cols = gpu_ptr<T>(cols);
     a.C = s.C, a.H = s.H, a.W = s.W, a.G = s.G, a.kh = s.kh, a.kw = s.kw, a.Ho = s.Ho, a.Wo = s.Wo;
     a.sh = s.sh, a.sw = s.sw, a.ph = s.ph, a.pw = s.pw, a.dh = s.dh, a.dw = s.dw;
-    launch(rt, typed_kernel(which, image.dtype()), groups_for(n), a,
+    a.small = small;
+    LaunchDims d = groups_for(small ? P : n);
+    if (small) d.grid.y = (uint32_t)rows;
+    launch(rt, typed_kernel(which, image.dtype()), d, a,
            {image.storage().get(), cols.storage().get()});
   });
 }
 
 void im2col(const Tensor& image, const Tensor& cols, const ConvShape& s) {
-  run("im2col", image, cols, s, cols.numel());
+  run("im2col", image, cols, s, cols.numel(), true);
 }
 
 void col2im(const Tensor& cols, const Tensor& image, const ConvShape& s) {

@@ -13,6 +13,8 @@
 #define SC_MAST3R_LN_ROWS 8
 #define SC_MAST3R_ATTN_THREADS 128
 #define SC_MAST3R_ATTN_SHARED 7168
+#define SC_ATTN64_THREADS 128  // gpu/kernels/mast3r_attention64.h
+#define SC_ATTN64_BQ 64
 
 namespace sc::gpu::mast3r {
 
@@ -106,11 +108,6 @@ void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& 
   if (q.shape()[0] != batch * Nq || out.shape()[0] != batch * Nq || k.shape()[0] != batch * Nk ||
       v.shape()[0] != batch * Nk || q.shape()[1] < C || k.shape()[1] < C || v.shape()[1] < C || out.shape()[1] < C)
     throw ValueError(std::string(fn) + ": shapes do not match batch / tokens / heads");
-  a.tq = D <= 16 ? 1 : D <= 32 ? 2 : D <= 64 ? 4 : 8;
-  a.bq = SC_MAST3R_ATTN_THREADS / a.tq;
-  a.bk = D <= 64 ? 32 : 16;
-  if (a.bq * D + 2 * a.bk * D + a.bq * a.bk > SC_MAST3R_ATTN_SHARED)
-    throw ValueError(std::string(fn) + ": internal error (shared-memory layout)");
   a.Nq = (sc_i32)Nq, a.Nk = (sc_i32)Nk, a.D = (sc_i32)D;
   a.scale = 1.0f / std::sqrt((float)D);
   a.q = gpu_ptr<const float>(q);
@@ -118,10 +115,21 @@ void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& 
   a.v = gpu_ptr<const float>(v);
   a.out = gpu_ptr<float>(out);
   LaunchDims d;
-  d.group.x = SC_MAST3R_ATTN_THREADS;
-  d.grid.x = (uint32_t)((Nq + a.bq - 1) / a.bq);
   d.grid.y = (uint32_t)heads;
   d.grid.z = (uint32_t)batch;
+  if (D == 64) {  // the register-tiled kernel (gpu/kernels/mast3r_attention64.h)
+    d.group.x = SC_ATTN64_THREADS;
+    d.grid.x = (uint32_t)((Nq + SC_ATTN64_BQ - 1) / SC_ATTN64_BQ);
+    launch(runtime(q.device()), kernel("mast3r_attention64"), d, a, {st(q), st(k), st(v), st(out)});
+    return;
+  }
+  a.tq = D <= 16 ? 1 : D <= 32 ? 2 : D <= 64 ? 4 : 8;
+  a.bq = SC_MAST3R_ATTN_THREADS / a.tq;
+  a.bk = D <= 64 ? 32 : 16;
+  if (a.bq * D + 2 * a.bk * D + a.bq * a.bk > SC_MAST3R_ATTN_SHARED)
+    throw ValueError(std::string(fn) + ": internal error (shared-memory layout)");
+  d.group.x = SC_MAST3R_ATTN_THREADS;
+  d.grid.x = (uint32_t)((Nq + a.bq - 1) / a.bq);
   launch(runtime(q.device()), kernel("mast3r_attention"), d, a, {st(q), st(k), st(v), st(out)});
 }
 
