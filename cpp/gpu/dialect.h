@@ -18,6 +18,8 @@
 //   SC_SHARED(T, name, N)     a shared (threadgroup) array of N elements
 //   SC_DYNAMIC_SHARED(T, name)  the launch's dynamic shared bytes as T[]
 //   SC_BARRIER()              group barrier (device and shared memory)
+//   SC_SIMD_BARRIER()         SIMD-group barrier (shared memory): the lanes' shared
+//                             writes before it are seen by the group's lanes after it
 //   SC_GROUP_FN               a helper that uses barriers or collectives (device-only on CUDA)
 //   sc_simd_sum/max/min, sc_simd_prefix_inclusive_sum/exclusive_sum,
 //   sc_simd_shuffle(x, lane), sc_simd_ballot(pred)   collectives, width 32
@@ -70,6 +72,7 @@ typedef ulong sc_u64;
 #define SC_SHARED(T, name, N) threadgroup T name[N]
 #define SC_DYNAMIC_SHARED(T, name) threadgroup T* name = (threadgroup T*)sc_dynamic_shared
 #define SC_BARRIER() threadgroup_barrier(mem_flags::mem_threadgroup | mem_flags::mem_device)
+#define SC_SIMD_BARRIER() simdgroup_barrier(mem_flags::mem_threadgroup)
 #define SC_GROUP_FN inline
 
 template <typename T> inline T sc_simd_sum(T x) { return simd_sum(x); }
@@ -163,6 +166,7 @@ typedef unsigned long long sc_u64;
   extern __shared__ __align__(16) unsigned char sc_dynamic_shared[]; \
   T* name = (T*)sc_dynamic_shared
 #define SC_BARRIER() __syncthreads()
+#define SC_SIMD_BARRIER() __syncwarp(sc_cuda_warp_mask())
 #define SC_GROUP_FN __device__ inline
 
 // The lanes that exist in this warp (the last warp of a group may be partial).
@@ -260,6 +264,7 @@ unsigned char* sc_guard_dynamic_shared();
 #define SC_DYNAMIC_SHARED(T, name) T* name = (T*)sc_guard_dynamic_shared()
 void sc_guard_barrier();
 #define SC_BARRIER() sc_guard_barrier()
+#define SC_SIMD_BARRIER() sc_guard_barrier()
 #define SC_GROUP_FN inline
 template <typename T> T sc_simd_sum(T x);
 template <typename T> T sc_simd_max(T x);
@@ -313,6 +318,7 @@ typedef unsigned long long sc_u64;
   T* name = static_cast<T*>(::sc::sim::shared_alloc(sizeof(T) * (N), alignof(T)))
 #define SC_DYNAMIC_SHARED(T, name) T* name = static_cast<T*>(::sc::sim::dynamic_shared())
 #define SC_BARRIER() ::sc::sim::barrier()
+#define SC_SIMD_BARRIER() ::sc::sim::simd_barrier()
 #define SC_GROUP_FN inline
 
 template <typename T> inline T sc_simd_sum(T x) { return ::sc::sim::simd_reduce(x, ::sc::sim::Collective::Sum); }

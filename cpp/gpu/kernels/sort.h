@@ -4,7 +4,8 @@
 //   radix_count   each group counts the digits of its tile of 1024 keys;
 //   scan_u32_*    the (digit, group) counts, digit-major, are exclusive-scanned;
 //   radix_scatter each group ranks its keys stably (ballots of the digit bits
-//                 give, per SIMD group, the earlier lanes with the same digit),
+//                 give, per SIMD group, the earlier lanes with the same digit;
+//                 each SIMD group keeps its own digit histogram),
 //                 sorts its tile by digit in shared memory, and writes it out in
 //                 that order at the scanned offsets (coalesced writes).
 #pragma once
@@ -24,21 +25,29 @@ SC_KERNEL(radix_count, ScRadixArgs) {
     args.counts[d * SC_NGROUPS_X + SC_GID_X] = hist[d];
 }
 
+// Each SIMD group ranks its own contiguous run of 32 x SC_SORT_ITEMS keys of the
+// tile, round by round, against a histogram of its own in shared memory (SIMD
+// barriers only); one group barrier later, thread d turns digit d's per-SIMD-group
+// counts into offsets and the tile's digit starts are scanned. A key's slot in
+// the tile is then digit start + its SIMD group's offset + its rank in the
+// group: index order within each digit (stable), with four group barriers per
+// tile instead of four per round.
 SC_KERNEL(radix_scatter, ScRadixArgs) {
-  SC_SHARED(unsigned int, run, SC_SORT_DIGITS);          // keys of each digit ranked so far in the tile
+  SC_SHARED(unsigned int, whist, SC_SORT_WARPS * SC_SORT_DIGITS);  // per SIMD group: counts, then offsets
   SC_SHARED(unsigned int, tile_start, SC_SORT_DIGITS);   // the tile's first slot of each digit
-  SC_SHARED(unsigned int, warp_counts, (SC_SORT_GROUP / 32) * SC_SORT_DIGITS);
-  SC_SHARED(unsigned int, warp_sums, SC_SORT_GROUP / 32);
+  SC_SHARED(unsigned int, warp_sums, SC_SORT_WARPS);
   SC_SHARED(unsigned int, tile_keys, SC_SORT_TILE);
   SC_SHARED(unsigned int, tile_values, SC_SORT_TILE);
   const unsigned int warp = SC_SIMD_ID, lane = SC_LANE;
-  for (unsigned int d = SC_TID_X; d < SC_SORT_DIGITS; d += SC_SORT_GROUP) run[d] = 0u;
+  SC_THREADGROUP unsigned int* hist = whist + warp * SC_SORT_DIGITS;
+  for (unsigned int d = lane; d < SC_SORT_DIGITS; d += 32u) hist[d] = 0u;
+  SC_SIMD_BARRIER();
   const unsigned int lanes_below = (1u << lane) - 1u;
-  const unsigned int base = SC_GID_X * SC_SORT_TILE;
+  const unsigned int base = SC_GID_X * SC_SORT_TILE + warp * 32u * SC_SORT_ITEMS;
   unsigned int my_key[SC_SORT_ITEMS], my_digit[SC_SORT_ITEMS], my_rank[SC_SORT_ITEMS];
-  // 1. Rank every key among the tile's keys of its digit, in index order (stable).
+  // 1. Rank every key among its SIMD group's earlier keys of its digit.
   for (unsigned int k = 0; k < SC_SORT_ITEMS; ++k) {
-    const unsigned int i = base + k * SC_SORT_GROUP + SC_TID_X;
+    const unsigned int i = base + k * 32u + lane;
     const bool valid = i < args.n;
     const unsigned int key = valid ? args.keys_in[i] : 0u;
     const unsigned int digit = valid ? ((key >> args.shift) & args.mask) : SC_SORT_DIGITS;
@@ -48,50 +57,45 @@ SC_KERNEL(radix_scatter, ScRadixArgs) {
       const unsigned int bit = sc_simd_ballot(((digit >> b) & 1u) != 0u);
       same &= ((digit >> b) & 1u) ? bit : ~bit;
     }
-    if (!valid) same = 0u;
     const unsigned int rank = sc_popcount(same & lanes_below);
-    for (unsigned int d = lane; d < SC_SORT_DIGITS; d += 32u) warp_counts[warp * SC_SORT_DIGITS + d] = 0u;
-    SC_BARRIER();
-    // The lowest lane of each digit publishes the SIMD group's count of it.
-    if (valid && rank == 0u) warp_counts[warp * SC_SORT_DIGITS + digit] = sc_popcount(same);
-    SC_BARRIER();
+    const unsigned int before = valid ? hist[digit] : 0u;
+    SC_SIMD_BARRIER();  // every lane has read the count before the digit's lowest lane adds to it
+    if (valid && rank == 0u) hist[digit] = before + sc_popcount(same);
+    SC_SIMD_BARRIER();
     my_key[k] = key;
     my_digit[k] = digit;
-    my_rank[k] = 0u;
-    if (valid) {
-      unsigned int before = 0u;
-      for (unsigned int w = 0; w < warp; ++w) before += warp_counts[w * SC_SORT_DIGITS + digit];
-      my_rank[k] = run[digit] + before + rank;
-    }
-    SC_BARRIER();
-    for (unsigned int d = SC_TID_X; d < SC_SORT_DIGITS; d += SC_SORT_GROUP) {
-      unsigned int total = 0u;
-      for (unsigned int w = 0; w < SC_SORT_GROUP / 32; ++w) total += warp_counts[w * SC_SORT_DIGITS + d];
-      run[d] += total;
-    }
-    SC_BARRIER();
+    my_rank[k] = before + rank;
   }
-  // 2. The tile's digit starts: an exclusive scan of run[] (one digit per thread).
-  const unsigned int count = SC_TID_X < SC_SORT_DIGITS ? run[SC_TID_X] : 0u;
-  const unsigned int in_warp = sc_simd_prefix_exclusive_sum(count);
-  if (lane == 31u) warp_sums[warp] = in_warp + count;
+  SC_BARRIER();
+  // 2. Thread d: digit d's SIMD-group counts -> offsets, and the digit's tile total;
+  // then the tile's digit starts, an exclusive scan of the totals.
+  const unsigned int d = SC_TID_X;  // SC_SORT_GROUP == SC_SORT_DIGITS
+  unsigned int total = 0u;
+  for (unsigned int w = 0; w < SC_SORT_WARPS; ++w) {
+    const unsigned int c = whist[w * SC_SORT_DIGITS + d];
+    whist[w * SC_SORT_DIGITS + d] = total;
+    total += c;
+  }
+  const unsigned int in_warp = sc_simd_prefix_exclusive_sum(total);
+  if (lane == 31u) warp_sums[warp] = in_warp + total;
   SC_BARRIER();
   unsigned int before_warps = 0u;
   for (unsigned int w = 0; w < warp; ++w) before_warps += warp_sums[w];
-  if (SC_TID_X < SC_SORT_DIGITS) tile_start[SC_TID_X] = before_warps + in_warp;
+  tile_start[d] = before_warps + in_warp;
   SC_BARRIER();
   // 3. The tile sorted by digit in shared memory...
   for (unsigned int k = 0; k < SC_SORT_ITEMS; ++k) {
-    const unsigned int i = base + k * SC_SORT_GROUP + SC_TID_X;
+    const unsigned int i = base + k * 32u + lane;
     if (i >= args.n) continue;
-    const unsigned int slot = tile_start[my_digit[k]] + my_rank[k];
+    const unsigned int slot = tile_start[my_digit[k]] + hist[my_digit[k]] + my_rank[k];
     tile_keys[slot] = my_key[k];
     tile_values[slot] = args.values_in[i];
   }
   SC_BARRIER();
   // 4. ...written out in slot order: neighbouring slots of one digit land in
   // neighbouring addresses (coalesced), at the digit's scanned global offset.
-  const unsigned int in_tile = args.n - base < SC_SORT_TILE ? args.n - base : SC_SORT_TILE;
+  const unsigned int tile_base = SC_GID_X * SC_SORT_TILE;
+  const unsigned int in_tile = args.n - tile_base < SC_SORT_TILE ? args.n - tile_base : SC_SORT_TILE;
   for (unsigned int k = 0; k < SC_SORT_ITEMS; ++k) {
     const unsigned int slot = k * SC_SORT_GROUP + SC_TID_X;
     if (slot >= in_tile) continue;

@@ -7,6 +7,10 @@
 #define SC_SORT_TILE (SC_SORT_GROUP * SC_SORT_ITEMS)      // keys per group
 #define SC_SORT_DIGIT_BITS 8
 #define SC_SORT_DIGITS (1 << SC_SORT_DIGIT_BITS)            // 8-bit digits: 4 passes for 32 bits
+#define SC_SORT_WARPS (SC_SORT_GROUP / 32)                  // SIMD groups per group
+#if SC_SORT_GROUP != SC_SORT_DIGITS
+#error "radix_scatter gives each thread of a group one digit: SC_SORT_GROUP must equal SC_SORT_DIGITS"
+#endif
 
 // One pass of the LSD radix sort over the digit at `shift`.
 struct ScRadixArgs {

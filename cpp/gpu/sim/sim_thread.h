@@ -90,6 +90,12 @@ inline uint32_t simd_ballot(bool p) {
   return bits;
 }
 
+// A SIMD-group barrier: a collective every lane of the group must reach (a
+// ballot whose answer is dropped), so a lane that skips it is reported as for
+// any collective. Fibers switch only at barriers and collectives, so memory is
+// already consistent across it.
+inline void simd_barrier() { (void)simd_ballot(true); }
+
 // Raises unless [p, p + bytes) lies inside one live simulator allocation.
 void check_access(const void* p, size_t bytes);
 

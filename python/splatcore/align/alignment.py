@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -481,6 +482,17 @@ def _sub(a, off, s):
     return a[off::s, off::s]
 
 
+def _parallel_map(fn, items):
+    """[fn(x) for x in items] on the core's thread count: the per-pair and per-camera
+    NumPy and C++ work of the initialisation releases the GIL."""
+    items = list(items)
+    workers = min(len(items), max(1, _core.num_threads()))
+    if workers <= 1:
+        return [fn(x) for x in items]
+    with ThreadPoolExecutor(workers) as ex:
+        return list(ex.map(fn, items))
+
+
 def _initialise(problem, comp, used, ledges, views, scores, own, shapes, pp, frange, stride,
                 conf_mode, base_scale, focal_break, focal_range, method="mst"):
     """Initial parameters (the seven arrays of the problem): cameras by DUSt3R's
@@ -497,8 +509,8 @@ def _initialise(problem, comp, used, ledges, views, scores, own, shapes, pp, fra
         w = conf_weight(_sub(c, off, stride), conf_mode)
         return np.where(np.isfinite(_sub(p, off, stride)).all(-1), w, np.float32(0))
 
-    w1 = [wsub(views[e][0], views[e][1]) for e in used]
-    w2 = [wsub(views[e][2], views[e][3]) for e in used]
+    w1 = _parallel_map(lambda e: wsub(views[e][0], views[e][1]), used)
+    w2 = _parallel_map(lambda e: wsub(views[e][2], views[e][3]), used)
     if method == "global" and all(own[k] for k in comp):
         Rc, Tc, fc, depth = _global_cameras(comp, used, ledges, views, escores, own, shapes, pp,
                                             sub, wsub, w1, w2, conf_mode, focal_range)
@@ -546,6 +558,14 @@ def _mst_cameras(problem, comp, used, ledges, views, escores, own, shapes, pp, f
             raise RuntimeError("global_alignment: the spanning tree does not connect the images")
 
     # 2. each camera: its own pointmap registered to the chained points
+    def own_focal(k):  # the focal of image k's own pointmap (the most expensive part: in parallel)
+        if not own[k]:
+            return None
+        e = own[k][0][1]
+        return estimate_focal(views[e][0], conf_weight(views[e][1], conf_mode), pp[k],
+                              min_focal=focal_range[0], max_focal=focal_range[1])
+
+    focals = _parallel_map(own_focal, comp)
     Rc, Tc, fc, depth = [None] * m, [None] * m, np.zeros(m), [None] * m
     for a, k in enumerate(comp):
         h, w = shapes[k]
@@ -553,8 +573,8 @@ def _mst_cameras(problem, comp, used, ledges, views, escores, own, shapes, pp, f
         cands = [e for _, e in own[k]]
         if cands:
             e = cands[0]
-            y, wy = views[e][0], conf_weight(views[e][1], conf_mode)
-            f = estimate_focal(y, wy, pp[k], min_focal=focal_range[0], max_focal=focal_range[1])
+            y = views[e][0]
+            f = focals[a]
             fc[a] = f if np.isfinite(f) else focal_base(h, w)
             s, R, tt = similarity_from_moments(weighted_moments(
                 sub(y), world[a], np.minimum(wsub(y, views[e][1]), wworld[a])))
