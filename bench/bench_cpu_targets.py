@@ -45,3 +45,54 @@ def test_rasterize_per_target(benchmark, scene, target):
         runs = 4  # warm-up + rounds
         print(f"  per call: composite {stages.get('raster.composite', np.nan) / runs * 1e3:.0f} ms, "
               f"backward tiles {stages.get('raster.bwd_tiles', np.nan) / runs * 1e3:.0f} ms")
+
+
+STEP_STAGES = ["raster.project", "raster.features", "raster.bin", "raster.composite",
+               "raster.bwd_tiles", "raster.bwd_gaussians", "ssim.forward", "ssim.backward",
+               "optim.step"]
+
+
+@pytest.fixture(scope="module")
+def demo_trainer():
+    """The demo's trainer (`splatcore demo`: 42 views at 128x96) trained past its
+    last densification step (70% of 3000), so the Gaussian count no longer
+    changes while the targets are timed."""
+    from splatcore.cli import demo_config
+    from splatcore.datasets.synthetic import make_dataset
+    from splatcore.gaussians import Gaussians
+    from splatcore.trainer import Trainer
+
+    ds = make_dataset(n_views=48, width=128, height=96, seed=0)
+    xyz, rgb = ds.points
+    cfg = demo_config(3000)
+    t = Trainer(ds.train, Gaussians.from_points(xyz, rgb, sh_degree=cfg.sh_degree), ds.scene_extent(), cfg)
+    t.cfg.iters = cfg.densify.refine_stop + 1
+    t.train(progress=False)
+    return t
+
+
+@pytest.mark.parametrize("target", USABLE)
+def test_demo_step_per_target(demo_trainer, target):
+    """CPU milliseconds per training step of the demo at its final Gaussian
+    count, in total and per stage (SPLATCORE_PROFILE=cpu for the stages), under
+    each target, the portable target timed in the same run as the anchor."""
+    import time
+
+    def per_step(name, steps=60):
+        with forced_cpu_target(name):
+            for _ in range(5):
+                demo_trainer.train_step()
+            sc._core._stage_times(True)
+            t0 = time.process_time()
+            for _ in range(steps):
+                demo_trainer.train_step()
+            cpu = (time.process_time() - t0) / steps
+            return cpu, {k: v / steps for k, v in sc._core._stage_times(True)}
+
+    anchor, _ = per_step("portable")
+    cpu, stages = per_step(target)
+    print(f"\ndemo step, {len(demo_trainer.g)} Gaussians, target {target}: {cpu * 1e3:.1f} CPU ms "
+          f"(portable {anchor * 1e3:.1f}: {anchor / cpu:.2f}x)")
+    if stages:
+        print("  CPU ms per step: " + ", ".join(f"{k} {stages.get(k, float('nan')) * 1e3:.2f}"
+                                                for k in STEP_STAGES))

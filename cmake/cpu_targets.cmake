@@ -1,8 +1,10 @@
-# Run-time CPU dispatch (cpp/core/cpu_target.h): the compositing rows
-# (cpp/splat/rows_target.cpp) are compiled once per CPU target of the
-# architecture, each with that target's flags only (never -march=native), and
-# the best one the CPU supports is picked at run time. Only this small file is
-# compiled several times, so the build stays about as long as before.
+# Run-time CPU dispatch (cpp/core/cpu_target.h): the hot loops of
+# SPLATCORE_PER_TARGET_SOURCES (CMakeLists.txt: compositing rows, per-Gaussian
+# projection / SH / backward, SSIM rows, optimizer updates) are compiled once
+# per CPU target of the architecture, each with that target's flags only (never
+# -march=native), and the best one the CPU supports is picked at run time. Only
+# these small files are compiled several times, so the build stays about as
+# long as before.
 #
 # splatcore_cpu_target(NAME BYTES FLAGS...): BYTES is the SIMD register width
 # the rows use (0: the portable auto-vectorised kernels).
@@ -20,10 +22,14 @@ function(splatcore_cpu_target name bytes)
       return()
     endif()
   endif()
-  set(lib _core_rows_${name})
-  add_library(${lib} OBJECT ${CMAKE_CURRENT_SOURCE_DIR}/cpp/splat/rows_target.cpp)
+  set(lib _core_target_${name})
+  set(_srcs)
+  foreach(f ${SPLATCORE_PER_TARGET_SOURCES})
+    list(APPEND _srcs ${CMAKE_CURRENT_SOURCE_DIR}/${f})
+  endforeach()
+  add_library(${lib} OBJECT ${_srcs})
   target_include_directories(${lib} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/cpp)
-  target_compile_definitions(${lib} PRIVATE SC_ROWS_NAME=${name} SC_ROWS_BYTES=${bytes})
+  target_compile_definitions(${lib} PRIVATE SC_TARGET_NAME=${name} SC_ROWS_BYTES=${bytes})
   set_target_properties(${lib} PROPERTIES CXX_VISIBILITY_PRESET hidden VISIBILITY_INLINES_HIDDEN ON)
   if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
     # -ffp-contract=off: no fused multiply-adds, so every target rounds as the
@@ -32,6 +38,13 @@ function(splatcore_cpu_target name bytes)
                            $<$<CONFIG:Release>:-O3> ${flags})
   endif()
   target_sources(_core PRIVATE $<TARGET_OBJECTS:${lib}>)
+  # These objects may export only their tables (core/target_unit.h says why).
+  if(CMAKE_NM AND NOT WIN32)
+    add_custom_command(TARGET _core POST_BUILD
+      COMMAND ${CMAKE_COMMAND} -DNM=${CMAKE_NM} -DTARGET=${name} "-DOBJECTS=$<TARGET_OBJECTS:${lib}>"
+              -P ${CMAKE_CURRENT_SOURCE_DIR}/cmake/check_target_symbols.cmake
+      VERBATIM)
+  endif()
   if(NOT name STREQUAL "portable")
     string(TOUPPER ${name} _up)
     target_compile_definitions(_core PRIVATE SPLATCORE_TARGET_${_up})

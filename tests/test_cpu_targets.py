@@ -1,9 +1,14 @@
 """Run-time CPU dispatch (cpp/core/cpu_target.h): every CPU target compiled in
-and supported by this machine renders and back-propagates through the
-rasterizer with the same bits as the portable kernels (all row translation
-units are built with -ffp-contract=off and sum the 16 lanes in the same
-pairwise order), and each one matches the float64 NumPy reference
-(tests/raster_reference.py) to the rasterizer tests' tolerances.
+and supported by this machine gives the portable target's bits, and matches
+an independent reference, for each kernel compiled per target (the sources of
+SPLATCORE_PER_TARGET_SOURCES, all built with -ffp-contract=off, summing in the
+same order on every target):
+- the rasterizer: compositing rows, per-Gaussian projection / SH / backward,
+  both the activated form and the training form (rasterize_params); reference
+  tests/raster_reference.py (float64 NumPy) at the rasterizer tests' tolerances;
+- SSIM forward and backward; reference the SciPy SSIM of tests/test_loss.py
+  and central finite differences;
+- the Adam / AdamW / SGD updates; reference the NumPy steps of tests/test_optim.py.
 SPLATCORE_CPU_TARGET forces a target; a bad value fails at import.
 """
 import os
@@ -17,6 +22,9 @@ import pytest
 
 import splatcore as sc
 from splatcore._info import forced_cpu_target
+from helpers import check_grad, rel_err
+from test_loss import SHAPES as SSIM_SHAPES, image_pair, ssim_ref
+from test_optim import ref_adam, ref_sgd
 from test_rasterize import (F32_TOL, F64_TOL, _fd_scene_try, compare_to_reference, cpp_backward,
                             random_scene, screened, upstream)
 
@@ -129,6 +137,133 @@ def test_target_matches_reference(target, rng):
         compare_to_reference(scene, np.float64, F64_TOL, **kw)
 
 
+def _params_form(scene, sh_degree, antialiased, w_img, w_alpha, dtype):
+    """rasterize_params (training's form: log-scales, logits, sh0 + shN read in
+    place) forward and backward: image, alpha and every parameter gradient."""
+    sh = np.asarray(scene["colors_or_sh"], np.float64)
+    raw = dict(means=scene["means"], quats=scene["quats"], scales=np.log(scene["scales"]),
+               opacities=np.log(scene["opacities"] / (1 - scene["opacities"])),
+               sh0=sh[:, :1], shN=sh[:, 1:])
+    t = {k: sc.tensor(np.ascontiguousarray(v, dtype), requires_grad=True) for k, v in raw.items()}
+    img, alpha, _ = sc._core.rasterize_params(
+        t["means"], t["quats"], t["scales"], t["opacities"], t["sh0"], t["shN"],
+        viewmat=np.asarray(scene["viewmat"], dtype), K=np.asarray(scene["K"], dtype), width=scene["width"],
+        height=scene["height"], sh_degree=sh_degree, background=np.asarray(scene["background"], dtype),
+        antialiased=antialiased)
+    ((img * sc.tensor(w_img.astype(dtype))).sum() + (alpha * sc.tensor(w_alpha.astype(dtype))).sum()).backward()
+    return [img.numpy(), alpha.numpy()] + [t[k].grad.numpy() for k in sorted(t)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("target", ALL_TARGETS, indirect=True)
+def test_target_parameter_form_matches_portable_bits(target, dtype, rng):
+    for sh_degree, aa in ((1, False), (3, True)):
+        scene = random_scene(int(rng.integers(1 << 30)), n=300, width=int(rng.integers(20, 70)),
+                             height=int(rng.integers(12, 50)), sh_degree=3, n_culled=5)
+        h, w = scene["height"], scene["width"]
+        w_img, w_alpha = rng.standard_normal((h, w, 3)), rng.standard_normal((h, w, 1))
+        got = _params_form(scene, sh_degree, aa, w_img, w_alpha, dtype)
+        with forced_cpu_target("portable"):
+            want = _params_form(scene, sh_degree, aa, w_img, w_alpha, dtype)
+        assert np.abs(want[0]).max() > 0 and np.abs(want[-1]).max() > 0
+        for k, (a, b) in enumerate(zip(got, want)):
+            assert np.array_equal(a, b), (f"{target}, SH degree {sh_degree}: output {k} differs from "
+                                          f"portable by up to {np.abs(a - b).max():.3e}")
+
+
+# ---- SSIM ----------------------------------------------------------------------------
+def _ssim_value_and_grads(a, b, dtype):
+    ta = sc.tensor(a.astype(dtype), requires_grad=True)
+    tb = sc.tensor(b.astype(dtype), requires_grad=True)
+    v = sc.loss.ssim(ta, tb)
+    (v * sc.tensor(np.array(-1.7, dtype))).backward()
+    return v.numpy(), ta.grad.numpy(), tb.grad.numpy()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("target", ALL_TARGETS, indirect=True)
+def test_target_ssim_matches_portable_bits_and_reference(target, dtype, rng):
+    """Row widths W*C that are and are not multiples of every register width,
+    images narrower than the window, batches; value and both gradients."""
+    for shape in SSIM_SHAPES + [(96, 128, 3), (37, 61, 3), (20, 45, 1)]:
+        for kind in ("independent", "close"):
+            a, b = image_pair(rng, shape, kind)
+            got = _ssim_value_and_grads(a, b, dtype)
+            with forced_cpu_target("portable"):
+                want = _ssim_value_and_grads(a, b, dtype)
+            for name, x, y in zip(("value", "d/dimg1", "d/dimg2"), got, want):
+                assert np.array_equal(x, y), f"{shape} {kind}: {target} SSIM {name} differs from portable"
+            a_r, b_r = a.astype(dtype), b.astype(dtype)  # the reference on the rounded inputs
+            assert rel_err(float(got[0]), ssim_ref(a_r, b_r)) < (1e-5 if dtype == np.float32 else 1e-10)
+            if dtype == np.float32:  # float32 gradients against the float64 ones
+                g64 = _ssim_value_and_grads(a, b, np.float64)
+                assert rel_err(got[1], g64[1]) < 1e-4 and rel_err(got[2], g64[2]) < 1e-4
+    for shape in ((13, 9, 3), (2, 6, 7, 2)):  # float64 gradients against finite differences
+        a, b = image_pair(rng, shape, "independent")
+        check_grad(sc.loss.ssim, [a, b], tol=1e-4)
+
+
+# ---- optimizers ----------------------------------------------------------------------
+OPTIM_CASES = [
+    ("Adam", dict(betas=(0.8, 0.99), eps=1e-6)),
+    ("Adam", dict(betas=(0.9, 0.999), eps=1e-8, weight_decay=0.1)),
+    ("AdamW", dict(betas=(0.85, 0.995), eps=1e-7, weight_decay=0.05)),
+    ("SGD", dict(momentum=0.9, dampening=0.1, weight_decay=0.01)),
+    ("SGD", dict(momentum=0.8, nesterov=True)),
+    ("SGD", dict()),
+]
+# more elements than one thread-pool chunk (2**14) and not a multiple of any
+# register width, plus tensors shorter than one register
+OPTIM_SIZES = [(50_001,), (7, 3), (5,), (1,)]
+
+
+def _optimize(kind, kw, init, grads, lr, dtype):
+    params = [sc.tensor(np.array(x, dtype), requires_grad=True) for x in init]
+    opt = getattr(sc.optim, kind)(params, lr=lr, **kw)
+    for step in grads:
+        for p, g in zip(params, step):
+            p.grad = sc.tensor(g.astype(dtype))
+        opt.step()
+    return [p.numpy().copy() for p in params]
+
+
+def _reference(kind, kw, init, grads, lr):
+    out = []
+    for k, x in enumerate(init):
+        p = np.array(x, np.float64)
+        st = {"step": 0, "m": np.zeros(x.shape), "v": np.zeros(x.shape), "buf": None}
+        for step in grads:
+            g = step[k]
+            if kind == "SGD":
+                p = ref_sgd(p, g, st, lr, kw.get("momentum", 0.0), kw.get("dampening", 0.0),
+                            kw.get("nesterov", False), kw.get("weight_decay", 0.0))
+            else:
+                p = ref_adam(p, g, st, lr, kw["betas"], kw["eps"], kw.get("weight_decay", 0.0),
+                             decoupled=kind == "AdamW")
+        out.append(p)
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("target", ALL_TARGETS, indirect=True)
+def test_target_optimizers_match_portable_bits_and_reference(target, dtype, rng):
+    for kind, kw in OPTIM_CASES:
+        init = [rng.standard_normal(s) for s in OPTIM_SIZES]
+        # gradients as the optimizer sees them (rounded to dtype), some exactly zero
+        grads = [[np.where(rng.random(s) < 0.05, 0.0, rng.standard_normal(s)).astype(dtype)
+                  for s in OPTIM_SIZES] for _ in range(4)]
+        init = [x.astype(dtype) for x in init]
+        got = _optimize(kind, kw, init, grads, 3e-2, dtype)
+        with forced_cpu_target("portable"):
+            want = _optimize(kind, kw, init, grads, 3e-2, dtype)
+        ref = _reference(kind, kw, init, grads, 3e-2)
+        tol = 1e-5 if dtype == np.float32 else 1e-12
+        for k, (x, y, r) in enumerate(zip(got, want, ref)):
+            assert np.array_equal(x, y), f"{kind} {kw}: {target} differs from portable (tensor {k})"
+            assert rel_err(x, r) < tol, (kind, kw, k)
+            assert rel_err(x - init[k], r - init[k]) < (1e-3 if dtype == np.float32 else 1e-9)
+
+
 def _tool(*names):
     for name in names:
         path = shutil.which(name)
@@ -151,7 +286,7 @@ def test_neon_rows_bits_under_qemu(tmp_path):
     for name, width in (("neon", 16), ("portable", 0)):
         obj = str(tmp_path / f"rows_{name}.o")
         subprocess.run([cxx, "-std=gnu++17", "-O3", "-fno-math-errno", "-ffp-contract=off",
-                        f"-DSC_ROWS_NAME={name}", f"-DSC_ROWS_BYTES={width}", "-I", f"{root}/cpp",
+                        f"-DSC_TARGET_NAME={name}", f"-DSC_ROWS_BYTES={width}", "-I", f"{root}/cpp",
                         "-c", f"{root}/cpp/splat/rows_target.cpp", "-o", obj], check=True)
         objs.append(obj)
     exe = str(tmp_path / "rows_bits")

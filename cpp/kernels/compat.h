@@ -48,7 +48,13 @@ __host__ __device__ inline float sc_cuda_float_of_bits(sc_u32 x) {
 #include "kernels/guard_shim.h"
 #else
 #include <math.h>
+#if defined(SC_TARGET_NAME)
+// a source compiled once per CPU target (core/target_unit.h): each copy of a
+// kernel body keeps its own instructions (internal linkage)
+#define SC_FN static inline
+#else
 #define SC_FN inline
+#endif
 #define SC_DEVICE
 #define SC_THREADGROUP
 #define SC_THREAD

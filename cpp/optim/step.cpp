@@ -1,14 +1,18 @@
 // Optimizer::step: one fused pass per parameter tensor over the bodies in
-// kernels/optim.h, split across the thread pool.
+// kernels/optim.h, split across the thread pool; on the CPU the loops are those
+// of the CPU target in use (optim/optim_kernels.h).
 #include <cmath>
 
+#include "core/profile.h"
 #include "core/thread_pool.h"
 #include "core/writable.h"
 #include "gpu/ops/gpu_ops.h"
-#include "kernels/optim.h"
+#include "optim/optim_kernels.h"
 #include "optim/optimizer.h"
 
 namespace sc {
+
+SC_TARGET_DISPATCH(OptimTables, optim_kernels)
 
 static constexpr int64_t kGrain = 1 << 14;  // elements per chunk
 
@@ -36,9 +40,9 @@ static void adam_tensor(const ParamGroup& g, const Tensor& p, const Tensor& grad
   T* m = s.exp_avg.data<T>();
   T* v = s.exp_avg_sq.data<T>();
   int dec = decoupled ? 1 : 0;
+  const auto adam = optim_kernels_of<T>().adam;
   parallel_for(n, kGrain, [=](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i)
-      sc_adam_update<T, int64_t>(i, pp, gp, m, v, b1, b2, eps, wd, decay, step_size, bc2_sqrt, dec);
+    adam(b, e, pp, gp, m, v, b1, b2, eps, wd, decay, step_size, bc2_sqrt, dec);
   });
 }
 
@@ -68,10 +72,8 @@ static void sgd_tensor(const ParamGroup& g, const Tensor& p, const Tensor& grad,
   const T* gp = grad.data<T>();
   T lr = (T)g.lr, mom = (T)g.momentum, damp = (T)g.dampening, wd = (T)g.weight_decay;
   int nest = g.nesterov ? 1 : 0;
-  parallel_for(n, kGrain, [=](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i)
-      sc_sgd_update<T, int64_t>(i, pp, gp, buf, lr, mom, damp, wd, nest, has_buf);
-  });
+  const auto sgd = optim_kernels_of<T>().sgd;
+  parallel_for(n, kGrain, [=](int64_t b, int64_t e) { sgd(b, e, pp, gp, buf, lr, mom, damp, wd, nest, has_buf); });
 }
 
 void Optimizer::update(const ParamGroup& g, const Tensor& p, const Tensor& grad, ParamState& s) {
@@ -87,6 +89,7 @@ void Optimizer::update(const ParamGroup& g, const Tensor& p, const Tensor& grad,
 }
 
 void Optimizer::step() {
+  SC_STAGE("optim.step");
   for (size_t gi = 0; gi < groups_.size(); ++gi) {
     ParamGroup& g = *groups_[gi];
     // Hyper-parameters may have been changed from Python since the group was added.

@@ -20,15 +20,20 @@ struct RowTables {
   const RowKernels<double>* f64;
 };
 
-// One per target, defined by splat/rows_target.cpp compiled with that target's flags.
-RowTables rows_portable();
-RowTables rows_sse2();
-RowTables rows_avx2();
-RowTables rows_avx512();
-RowTables rows_neon();
+// The tables of the target in use (core/cpu_target.h); one per target,
+// rows_<target>(), is defined by splat/rows_target.cpp compiled with that
+// target's flags.
+const RowTables& rows();
+const RowTables& rows_portable();
+const RowTables& rows_sse2();
+const RowTables& rows_avx2();
+const RowTables& rows_avx512();
+const RowTables& rows_neon();
 
-// The kernels of the target in use (cpu_target()).
+// The kernels of the target in use.
 template <typename T>
-const RowKernels<T>& row_kernels();
+const RowKernels<T>& row_kernels() {
+  return *by_dtype<T>(rows());
+}
 
 }  // namespace sc

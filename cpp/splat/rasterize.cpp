@@ -17,10 +17,14 @@
 #include "ops/ops.h"
 #include "splat/binning.h"
 #include "splat/composite_rows.h"
+#include "splat/finite.h"
+#include "splat/gaussians_kernels.h"
 #include "splat/raster_setup.h"
 #include "splat/rasterize_gpu.h"
 
 namespace sc {
+
+SC_TARGET_DISPATCH(GaussianTables, gaussian_kernels)
 
 // alpha = min(0.99, opacity * G) as in the original 3DGS (ARCHITECTURE.md);
 // gsplat's golden scenes never reach the clamp, so they agree with either.
@@ -42,20 +46,6 @@ using raster::has_color;
 using raster::has_depth;
 
 // ---- argument checks ----------------------------------------------------------
-// True when none of p[0..n) is NaN or infinite (exponent bits all ones).
-template <typename T>
-inline bool all_finite(const T* p, int n) {
-  using U = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
-  const U emask = sizeof(T) == 4 ? U(0x7f800000u) : U(0x7ff0000000000000ull);
-  U bad = 0;
-  for (int k = 0; k < n; ++k) {
-    U u;
-    std::memcpy(&u, p + k, sizeof(U));
-    bad |= U((u & emask) == emask);
-  }
-  return bad == 0;
-}
-
 // One pass, no temporaries (the op-based version allocated ~8 bytes per
 // element and cost more than projecting the Gaussians).
 void check_finite(const Tensor& t, const char* name) {
@@ -175,62 +165,64 @@ struct RasterState : raster::Setup<T> {
   mutable std::vector<Tile<T>> tiles;
 };
 
-// Projects every Gaussian. The finite-value check of the per-Gaussian inputs
-// rides along (the values are in registers anyway); a Gaussian outside the
-// near/far range or surely off screen is culled before its covariance is built.
+// The per-Gaussian kernels of the CPU target in use (splat/gaussians_kernels.h)
+// and the pointers they work on.
+template <typename T>
+const GaussianKernels<T>& gaussian_kernels_of() {
+  return by_dtype<T>(gaussian_kernels());
+}
+
+template <typename T>
+GaussianArgs<T> gaussian_args(const RasterState<T>& S) {
+  GaussianArgs<T> a;
+  a.n = S.n;
+  a.width = S.opt.width;
+  a.height = S.opt.height;
+  a.cam = S.cam;
+  a.campos = S.campos;
+  a.Vinv = S.Vinv;
+  a.antialiased = S.opt.antialiased ? 1 : 0;
+  a.raw = S.raw ? 1 : 0;
+  a.mean = S.means.template data<T>();
+  a.quat = S.quats.template data<T>();
+  a.scale = S.scales.template data<T>();
+  a.opac = S.opacities.template data<T>();
+  a.C = S.C;
+  a.ncol = has_color(S.opt.mode) ? (S.opt.sh_degree ? 3 : S.colors.shape()[1]) : 0;
+  a.sh_k = S.sh_k;
+  a.sh_degree = S.opt.sh_degree ? (int)*S.opt.sh_degree : -1;
+  a.depth = has_depth(S.opt.mode) ? 1 : 0;
+  a.split = S.colors_rest.defined() ? 1 : 0;
+  a.colors = S.colors.template data<T>();
+  a.colors_rest = a.split ? S.colors_rest.template data<T>() : nullptr;
+  a.col_row = S.colors.numel() / std::max<int64_t>(S.n, 1);
+  a.col_used = a.ncol == 0 ? 0 : (a.sh_degree >= 0 ? (a.sh_degree + 1) * (a.sh_degree + 1) * 3 : a.ncol);
+  return a;
+}
+
+// Projects every Gaussian (GaussianKernels::project, which also checks the
+// per-Gaussian inputs are finite; the slow path below names the culprit).
 template <typename T>
 void project_all(RasterState<T>& S) {
-  const T* mean = S.means.template data<T>();
-  const T* quat = S.quats.template data<T>();
-  const T* scale = S.scales.template data<T>();
-  const T* opac = S.opacities.template data<T>();
-  int64_t n = S.n, W = S.opt.width, H = S.opt.height;
+  int64_t n = S.n;
   S.mean2d.assign(2 * n, 0);
   S.conic.assign(3 * n, 0);
   S.opac_eff.assign(n, 0);
   S.r2.assign(n, -1);
   S.radii.assign(2 * n, 0);
   S.depth.assign(n, 0);
-  bool aa = S.opt.antialiased;
+  GaussianArgs<T> a = gaussian_args(S);
+  a.mean2d = S.mean2d.data();
+  a.conic = S.conic.data();
+  a.opac_eff = S.opac_eff.data();
+  a.r2 = S.r2.data();
+  a.depths = S.depth.data();
+  a.radii = S.radii.data();
+  const auto project = gaussian_kernels_of<T>().project;
   const int64_t block = 2048;
   std::vector<char> bad((n + block - 1) / block, 0);
-  const T* R = S.cam.R;
   parallel_for(n, block, [&](int64_t b, int64_t e) {
-    bool ok = true;
-    for (int64_t i = b; i < e; ++i) {
-      ok = ok && all_finite(mean + 3 * i, 3) && all_finite(quat + 4 * i, 4) &&
-           all_finite(scale + 3 * i, 3) && all_finite(opac + i, 1);
-      // camera-space depth, as sc_project_gaussian computes it
-      const T* m = mean + 3 * i;
-      T z = R[6] * m[0] + R[7] * m[1] + R[8] * m[2] + S.cam.t[2];
-      if (!(z >= S.cam.near_plane && z <= S.cam.far_plane) ||
-          sc_surely_off_screen(R[0] * m[0] + R[1] * m[1] + R[2] * m[2] + S.cam.t[0],
-                               R[3] * m[0] + R[4] * m[1] + R[5] * m[2] + S.cam.t[1], z, scale + 3 * i,
-                               opac[i], S.cam)) {
-        S.depth[i] = z;
-        continue;
-      }
-      ScProjected<T> P;
-      sc_project_gaussian(mean + 3 * i, quat + 4 * i, scale + 3 * i, S.cam, P);
-      for (int k = 0; k < 2; ++k) S.mean2d[2 * i + k] = P.mean2d[k];
-      for (int k = 0; k < 3; ++k) S.conic[3 * i + k] = P.conic[k];
-      S.depth[i] = P.pc[2];
-      T op = opac[i] * (aa ? P.compensation : T(1));
-      S.opac_eff[i] = op;
-      if (!P.valid) continue;
-      T half[2];
-      T r2 = sc_footprint(P, op, half);
-      if (r2 <= T(0)) continue;
-      // off screen: no pixel centre (x + 0.5, y + 0.5) within the box
-      T mx = P.mean2d[0], my = P.mean2d[1];
-      if (mx + half[0] < T(0.5) || mx - half[0] > T(W) - T(0.5) || my + half[1] < T(0.5) ||
-          my - half[1] > T(H) - T(0.5))
-        continue;
-      S.r2[i] = r2;
-      S.radii[2 * i] = std::max<int32_t>(1, (int32_t)std::ceil(half[0]));
-      S.radii[2 * i + 1] = std::max<int32_t>(1, (int32_t)std::ceil(half[1]));
-    }
-    if (!ok) bad[b / block] = 1;
+    if (!project(a, b, e)) bad[b / block] = 1;
   });
   if (std::any_of(bad.begin(), bad.end(), [](char c) { return c != 0; })) {
     check_finite(S.means, "means");  // name the culprit (slow path, errors only)
@@ -240,58 +232,19 @@ void project_all(RasterState<T>& S) {
   }
 }
 
-// Gaussian i's SH coefficients: dc (k = 0) and rest (k >= 1), read in place
-// from the (N,K,3) block or from the split sh0 / shN tensors.
-template <typename T>
-void sh_pointers(const RasterState<T>& S, int64_t i, const T*& dc, const T*& rest) {
-  if (!S.colors_rest.defined()) {
-    dc = S.colors.template data<T>() + i * S.sh_k * 3;
-    rest = dc + 3;
-  } else {
-    dc = S.colors.template data<T>() + i * 3;
-    rest = S.colors_rest.template data<T>() + i * (S.sh_k - 1) * 3;
-  }
-}
-
 // Per-Gaussian features: colours (given or from SH) then the depth channel.
 template <typename T>
 void compute_features(RasterState<T>& S) {
-  int64_t n = S.n, C = S.C;
-  S.feats.assign(n * C, 0);
-  const T* mean = S.means.template data<T>();
-  const T* col = S.colors.template data<T>();
-  RenderMode m = S.opt.mode;
-  int64_t ncol = has_color(m) ? (S.opt.sh_degree ? 3 : S.colors.shape()[1]) : 0;
-  const T* camc = S.campos;
-  // colours / SH coefficients read for the visible Gaussians are checked here
-  // (a culled Gaussian's colour never reaches the image or a gradient)
-  int64_t col_row = S.colors.numel() / std::max<int64_t>(n, 1);
-  int64_t col_used = ncol == 0 ? 0 : (S.opt.sh_degree ? (*S.opt.sh_degree + 1) * (*S.opt.sh_degree + 1) * 3 : ncol);
+  int64_t n = S.n;
+  S.feats.assign(n * S.C, 0);
+  GaussianArgs<T> a = gaussian_args(S);
+  a.radii = S.radii.data();
+  a.feats = S.feats.data();
+  const auto features = gaussian_kernels_of<T>().features;
   const int64_t block = 2048;
   std::vector<char> bad((n + block - 1) / block, 0);
   parallel_for(n, block, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      if (S.radii[2 * i] == 0 && S.radii[2 * i + 1] == 0) continue;
-      T* f = S.feats.data() + i * C;
-      if (ncol > 0) {
-        if (S.opt.sh_degree) {
-          T rgb[3];
-          const T *dc, *rest;
-          sh_pointers(S, i, dc, rest);
-          if (!all_finite(dc, 3) || !all_finite(rest, (int)col_used - 3)) bad[b / block] = 1;
-          sc_sh_color_split((int)*S.opt.sh_degree, mean[3 * i], mean[3 * i + 1], mean[3 * i + 2],
-                            camc[0], camc[1], camc[2], dc, rest, rgb);
-          for (int c = 0; c < 3; ++c) f[c] = rgb[c];
-        } else {
-          if (!all_finite(col + i * col_row, (int)col_used)) bad[b / block] = 1;
-          for (int64_t c = 0; c < ncol; ++c) f[c] = col[i * ncol + c];
-        }
-      }
-      if (has_depth(m)) {
-        const T* R = S.cam.R;
-        f[ncol] = R[6] * mean[3 * i] + R[7] * mean[3 * i + 1] + R[8] * mean[3 * i + 2] + S.cam.t[2];
-      }
-    }
+    if (!features(a, b, e)) bad[b / block] = 1;
   });
   if (std::any_of(bad.begin(), bad.end(), [](char c) { return c != 0; }))
     throw ValueError(std::string("rasterize: ") + (S.colors_rest.defined() ? "sh0 or shN" : "colors_or_sh") +
@@ -491,123 +444,36 @@ Grads backward_all(const RasterState<T>& S, const Tensor& g_image, const Tensor&
   out.colors = Tensor::empty(S.colors.shape(), dt);
   const bool split = S.colors_rest.defined();
   if (split) out.colors_rest = Tensor::empty(S.colors_rest.shape(), dt);
-  T* vcr = split ? out.colors_rest.template data<T>() : nullptr;
-  const int64_t rest_row = split ? (S.sh_k - 1) * 3 : 0;
   out.means2d = Tensor::empty({n, 2}, dt);
   out.absgrad = Tensor::empty({n, 2}, dt);
-  T* vm = out.means.data<T>();
-  T* vq = out.quats.data<T>();
-  T* vs = out.scales.data<T>();
-  T* vo = out.opacities.data<T>();
-  T* vc = out.colors.data<T>();
-  T* v2 = out.means2d.data<T>();
-  T* va = out.absgrad.data<T>();
-  const T* mean = S.means.template data<T>();
-  const T* quat = S.quats.template data<T>();
-  const T* scale = S.scales.template data<T>();
-  const T* opac = S.opacities.template data<T>();
-  RenderMode m = S.opt.mode;
-  int64_t ncol = has_color(m) ? (S.opt.sh_degree ? 3 : S.colors.shape()[1]) : 0;
-  int64_t col_row = S.colors.numel() / std::max<int64_t>(n, 1);  // colour-gradient entries per Gaussian
-  // (split form: the DC row here, the other coefficients in vcr rows of rest_row)
-  int64_t col_written = S.opt.sh_degree ? (*S.opt.sh_degree + 1) * (*S.opt.sh_degree + 1) * 3 : ncol;
-  if (ncol == 0) col_written = 0;
-  const T* camc = S.campos;
-  const T* Vinv = S.Vinv;
-  // One pass in index order: parameter reads and gradient writes stream through
-  // memory, and each Gaussian's intersections are contiguous (binning.h).
+  // sums each Gaussian's intersections, then SH and projection backward (GaussianKernels::backward)
+  GaussianArgs<T> a = gaussian_args(S);
+  GaussianGradArgs<T> gg;
+  gg.isect_grad = isect_grad;
+  gg.emit_offset = S.bins.emit_offset.data();
+  gg.gstride = gstride;
+  gg.means = out.means.data<T>();
+  gg.quats = out.quats.data<T>();
+  gg.scales = out.scales.data<T>();
+  gg.opacities = out.opacities.data<T>();
+  gg.colors = out.colors.data<T>();
+  gg.colors_rest = split ? out.colors_rest.template data<T>() : nullptr;
+  gg.means2d = out.means2d.data<T>();
+  gg.absgrad = out.absgrad.data<T>();
   // viewmat gradient: fixed-size blocks, summed in order (same result for any thread count)
   const int64_t block = 1024;
   int64_t nblocks = (n + block - 1) / block;
   std::vector<T> view_partial(nblocks * 16, T(0));
-  parallel_for(nblocks, 1, [&](int64_t bb, int64_t be) {
-    for (int64_t blk = bb; blk < be; ++blk) {
-      T* vp = view_partial.data() + blk * 16;
-      for (int64_t i = blk * block; i < std::min(n, (blk + 1) * block); ++i) {
-        int64_t e0 = S.bins.emit_offset[i], e1 = S.bins.emit_offset[i + 1];
-        if (e0 == e1) {  // culled or no pixel reached: every gradient is 0
-          for (int k = 0; k < 3; ++k) vm[3 * i + k] = vs[3 * i + k] = T(0);
-          for (int k = 0; k < 4; ++k) vq[4 * i + k] = T(0);
-          vo[i] = T(0);
-          for (int64_t k = 0; k < col_row; ++k) vc[i * col_row + k] = T(0);
-          for (int64_t k = 0; k < rest_row; ++k) vcr[i * rest_row + k] = T(0);
-          for (int k = 0; k < 2; ++k) v2[2 * i + k] = va[2 * i + k] = T(0);
-          continue;
-        }
-        T acc[kMaxChannels + 8] = {};
-        for (int64_t e = e0; e < e1; ++e) {
-          const T* g = isect_grad + e * gstride;
-          for (int k = 0; k < gstride; ++k) acc[k] += g[k];
-        }
-        if (!split)
-          for (int64_t k = col_written; k < col_row; ++k) vc[i * col_row + k] = T(0);
-        v2[2 * i] = acc[0];
-        v2[2 * i + 1] = acc[1];
-        va[2 * i] = acc[6 + C];
-        va[2 * i + 1] = acc[7 + C];
-        // features -> colours / SH and depth
-        T v_depth = has_depth(m) ? acc[6 + ncol] : T(0);
-        T v_R[9], v_t[3];
-        for (int k = 0; k < 9; ++k) v_R[k] = 0;
-        for (int k = 0; k < 3; ++k) v_t[k] = 0;
-        T v_mean_sh[3] = {0, 0, 0};
-        if (ncol > 0) {
-          if (S.opt.sh_degree) {
-            T v_rgb[3] = {acc[6], acc[7], acc[8]}, v_dir[3];
-            const T *dc, *rest;
-            sh_pointers(S, i, dc, rest);
-            T* v_dc = split ? vc + 3 * i : vc + i * S.sh_k * 3;
-            T* v_rest = split ? vcr + i * rest_row : v_dc + 3;
-            sc_sh_color_split_backward((int)*S.opt.sh_degree, mean[3 * i], mean[3 * i + 1],
-                                       mean[3 * i + 2], camc[0], camc[1], camc[2], dc, rest, v_rgb,
-                                       v_dc, v_rest, v_dir);
-            if (split)  // bands above the degree
-              for (int64_t k = col_written - 3; k < rest_row; ++k) v_rest[k] = T(0);
-            // dir = mean - campos, campos = (Vinv e3)[:3]: d campos = -(Vinv dV Vinv e3)[:3],
-            // so dL/dV = (Vinv^T [v_dir; 0]) (Vinv e3)^T (v_campos = -v_dir).
-            for (int k = 0; k < 3; ++k) v_mean_sh[k] = v_dir[k];
-            for (int a = 0; a < 4; ++a) {
-              T u = Vinv[a] * v_dir[0] + Vinv[4 + a] * v_dir[1] + Vinv[8 + a] * v_dir[2];
-              for (int b2 = 0; b2 < 4; ++b2) vp[a * 4 + b2] += u * S.campos[b2];
-            }
-          } else {
-            for (int64_t c = 0; c < ncol; ++c) vc[i * ncol + c] = acc[6 + c];
-          }
-        }
-        // opacity (antialiased: opacity_eff = opacity * compensation)
-        ScProjected<T> P;
-        sc_project_gaussian(mean + 3 * i, quat + 4 * i, scale + 3 * i, S.cam, P);
-        T v_comp = T(0);
-        if (S.opt.antialiased) {
-          vo[i] = acc[5] * P.compensation;
-          v_comp = acc[5] * opac[i];
-        } else {
-          vo[i] = acc[5];
-        }
-        T v_conic[3] = {acc[2], acc[3], acc[4]};
-        T v_mean2d[2] = {acc[0], acc[1]};
-        T pm[3], pq[4], ps[3], pR[9], pt[3];
-        sc_project_gaussian_backward(mean + 3 * i, scale + 3 * i, S.cam, P, v_mean2d, v_depth, v_conic,
-                                     v_comp, pm, pq, ps, pR, pt);
-        for (int k = 0; k < 3; ++k) vm[3 * i + k] = pm[k] + v_mean_sh[k];
-        for (int k = 0; k < 4; ++k) vq[4 * i + k] = pq[k];
-        for (int k = 0; k < 3; ++k) vs[3 * i + k] = ps[k];
-        if (S.raw) {  // d/d log-scale = s d/ds; d/d logit = o (1 - o) d/do
-          for (int k = 0; k < 3; ++k) vs[3 * i + k] *= scale[3 * i + k];
-          vo[i] *= opac[i] * (T(1) - opac[i]);
-        }
-        for (int a = 0; a < 3; ++a) {
-          for (int b2 = 0; b2 < 3; ++b2) vp[a * 4 + b2] += pR[a * 3 + b2] + v_R[a * 3 + b2];
-          vp[a * 4 + 3] += pt[a] + v_t[a];
-        }
-      }
-    }
-  });
+  gg.block = block;
+  gg.view_partial = view_partial.data();
+  const auto backward = gaussian_kernels_of<T>().backward;
+  parallel_for(nblocks, 1, [&](int64_t bb, int64_t be) { backward(a, gg, bb, be); });
   out.viewmat = Tensor::zeros({4, 4}, dt);
   T* vv = out.viewmat.data<T>();
   for (int64_t blk = 0; blk < nblocks; ++blk)
     for (int k = 0; k < 16; ++k) vv[k] += view_partial[blk * 16 + k];
   if (S.background.defined()) {
+    const int64_t ncol = a.ncol;
     out.background = Tensor::zeros({ncol}, dt);
     T* vb = out.background.data<T>();
     for (int64_t t = 0; t < n_tiles; ++t)

@@ -1,9 +1,9 @@
-// The compositing row kernels for one CPU target. CMake compiles this file
-// once per target, each time with that target's instruction-set flags,
-// -ffp-contract=off (so that all targets round identically) and
-//   SC_ROWS_NAME   the target's name (rows_<name>() is defined here)
-//   SC_ROWS_BYTES  register width for splat/composite_simd.h, 0 for the
-//                  auto-vectorised portable kernels of kernels/composite.h.
+// The compositing row kernels for one CPU target (core/target_unit.h): the
+// explicit-SIMD rows of splat/composite_simd.h for a register width of
+// SC_ROWS_BYTES, or for 0 the auto-vectorised portable kernels of
+// kernels/composite.h.
+#include "core/target_unit.h"
+
 #include <math.h>
 
 #include <cmath>
@@ -12,10 +12,6 @@
 #include <utility>
 
 #include "splat/composite_rows.h"
-
-#if !defined(SC_ROWS_NAME) || !defined(SC_ROWS_BYTES)
-#error "rows_target.cpp is compiled by CMake once per CPU target with SC_ROWS_NAME and SC_ROWS_BYTES"
-#endif
 
 // Internal linkage for everything the kernels use: each target's copy of the
 // same inline functions (sc_expf, the row templates, ...) holds different
@@ -52,8 +48,7 @@ void backward(T px0, T py, int lanes, int C, const T* recs, const int* idx, T al
 
 const sc::RowKernels<float> kF32 = {&forward<float>, &backward<float>};
 const sc::RowKernels<double> kF64 = {&forward<double>, &backward<double>};
+const sc::RowTables kTables = {&kF32, &kF64};
 }  // namespace
 
-#define SC_ROWS_CAT2(a, b) a##b
-#define SC_ROWS_CAT(a, b) SC_ROWS_CAT2(a, b)
-sc::RowTables sc::SC_ROWS_CAT(rows_, SC_ROWS_NAME)() { return {&kF32, &kF64}; }
+const sc::RowTables& sc::SC_TARGET_TABLE(rows)() { return kTables; }

@@ -1,5 +1,7 @@
 // SSIM as one fused differentiable op (CPU backend), plus L1, PSNR and the 3DGS
-// loss. Per-pixel math: kernels/ssim.h; here are the separable blurs.
+// loss. Per-pixel math: kernels/ssim.h; the row loops (blurs, products,
+// per-pixel terms) are compiled once per CPU target (splat/ssim_target.cpp);
+// here they are streamed over the rows.
 //
 // Layout: the images are (B, H, W, C) row-major (B = 1 for (H, W, C)), so an
 // image row of W pixels is n = W*C contiguous values and a horizontal tap
@@ -28,12 +30,17 @@
 
 #include "autograd/function.h"
 #include "autograd/grad_mode.h"
+#include "core/profile.h"
 #include "core/thread_pool.h"
 #include "kernels/ssim.h"
+#include "splat/ssim_kernels.h"
 #include "gpu/ops/gpu_ops.h"
 #include "ops/ops.h"
 
 namespace sc {
+
+SC_TARGET_DISPATCH(SsimTables, ssim_kernels)
+
 namespace {
 
 using Grads = std::vector<Tensor>;
@@ -92,58 +99,11 @@ struct Window {
   }
 };
 
-// One row, along W: dst[j] = sum_k w[k] src[j + (k - R) C], taps outside the
-// row being zero. Interior values (all 11 taps inside) accumulate in
-// registers, vectorised along j; the R pixels at each end clip the taps.
+// The row loops (blurs, products, per-pixel terms) of the CPU target in use:
+// splat/ssim_kernels.h.
 template <typename T>
-void blur_row(const T* __restrict src, T* __restrict dst, int64_t n, int64_t C, const T* w) {
-  const int64_t lo = std::min<int64_t>(kR * C, n);
-  const int64_t hi = std::max<int64_t>(n - kR * C, lo);
-  const T w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5];
-  const T* __restrict s = src - kR * C;
-  const int64_t c2 = 2 * C, c3 = 3 * C, c4 = 4 * C, c5 = 5 * C, c6 = 6 * C, c7 = 7 * C,
-                c8 = 8 * C, c9 = 9 * C, c10 = 10 * C;
-  for (int64_t j = lo; j < hi; ++j) {
-    // symmetric window: w[k] == w[10 - k]
-    dst[j] = w0 * (s[j] + s[j + c10]) + w1 * (s[j + C] + s[j + c9]) + w2 * (s[j + c2] + s[j + c8]) +
-             w3 * (s[j + c3] + s[j + c7]) + w4 * (s[j + c4] + s[j + c6]) + w5 * s[j + c5];
-  }
-  const int64_t W = n / C;
-  auto edge = [&](int64_t j) {
-    const int64_t x = j / C;
-    const int k0 = (int)std::max<int64_t>(0, kR - x), k1 = (int)std::min<int64_t>(kK, W + kR - x);
-    T acc = T(0);
-    for (int k = k0; k < k1; ++k) acc += w[k] * src[j + (k - kR) * C];
-    dst[j] = acc;
-  };
-  for (int64_t j = 0; j < lo; ++j) edge(j);
-  for (int64_t j = hi; j < n; ++j) edge(j);
-}
-
-// One output row along H: dst[j] = sum_k w[k] rows[k][j], rows[k] being the
-// horizontally blurred row y + k - R, or null outside the image (zero padding).
-template <typename T>
-void blur_col(const T* const* rows, int64_t n, T* __restrict dst, const T* w) {
-  bool full = true;
-  for (int k = 0; k < kK; ++k) full = full && rows[k] != nullptr;
-  if (full) {  // all 11 rows inside: accumulate in registers (symmetric window)
-    const T *__restrict r0 = rows[0], *__restrict r1 = rows[1], *__restrict r2 = rows[2],
-            *__restrict r3 = rows[3], *__restrict r4 = rows[4], *__restrict r5 = rows[5],
-            *__restrict r6 = rows[6], *__restrict r7 = rows[7], *__restrict r8 = rows[8],
-            *__restrict r9 = rows[9], *__restrict r10 = rows[10];
-    const T w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5];
-    for (int64_t j = 0; j < n; ++j)
-      dst[j] = w0 * (r0[j] + r10[j]) + w1 * (r1[j] + r9[j]) + w2 * (r2[j] + r8[j]) +
-               w3 * (r3[j] + r7[j]) + w4 * (r4[j] + r6[j]) + w5 * r5[j];
-    return;
-  }
-  std::fill(dst, dst + n, T(0));
-  for (int k = 0; k < kK; ++k) {
-    if (!rows[k]) continue;
-    const T* __restrict src = rows[k];
-    const T wk = w[k];
-    for (int64_t j = 0; j < n; ++j) dst[j] += wk * src[j];
-  }
+const SsimKernels<T>& kernels() {
+  return by_dtype<T>(ssim_kernels());
 }
 
 // Rows per parallel chunk: a chunk recomputes the horizontal blurs of 2R halo
@@ -158,6 +118,7 @@ int64_t row_grain(int64_t n) { return std::max<int64_t>(32, 16384 / std::max<int
 template <typename T, typename HRow, typename Out>
 void stream_blur(int64_t r0, int64_t r1, int64_t H, int64_t n, int P, const T* w, HRow&& hrow,
                  Out&& out) {
+  const SsimKernels<T>& K = kernels<T>();
   std::vector<T> ring((size_t)kK * P * n), v((size_t)P * n);
   auto slot = [&](int64_t yy) { return ring.data() + (size_t)(yy % kK) * P * n; };
   int64_t cur_b = -1, next = 0;  // next: first row of image cur_b not yet blurred horizontally
@@ -175,7 +136,7 @@ void stream_blur(int64_t r0, int64_t r1, int64_t H, int64_t n, int P, const T* w
         const int64_t yy = y + k - kR;
         rows[k] = (yy >= 0 && yy < H) ? slot(yy) + (size_t)p * n : nullptr;
       }
-      blur_col(rows, n, v.data() + (size_t)p * n, w);
+      K.blur_col(rows, n, v.data() + (size_t)p * n, w);
     }
     out(r, v.data());
   }
@@ -194,42 +155,24 @@ double ssim_forward(const T* x, const T* y, const Dims& d, T* partials) {
     std::vector<T> prod(3 * n);
     T *xx = prod.data(), *yy = xx + n, *xy = yy + n;
     // planes: x, y, x^2, y^2, x y  ->  mu1, mu2, m11, m22, m12
+    const SsimKernels<T>& K = kernels<T>();
     auto hrow = [&](int64_t r, T* dst) {
       const T* xr = x + r * n;
       const T* yr = y + r * n;
-      for (int64_t j = 0; j < n; ++j) {
-        xx[j] = xr[j] * xr[j];
-        yy[j] = yr[j] * yr[j];
-        xy[j] = xr[j] * yr[j];
-      }
-      blur_row(xr, dst, n, C, w);
-      blur_row(yr, dst + n, n, C, w);
-      blur_row(xx, dst + 2 * n, n, C, w);
-      blur_row(yy, dst + 3 * n, n, C, w);
-      blur_row(xy, dst + 4 * n, n, C, w);
+      K.products(xr, yr, xx, yy, xy, n);
+      K.blur_row(xr, dst, n, C, w);
+      K.blur_row(yr, dst + n, n, C, w);
+      K.blur_row(xx, dst + 2 * n, n, C, w);
+      K.blur_row(yy, dst + 3 * n, n, C, w);
+      K.blur_row(xy, dst + 4 * n, n, C, w);
     };
     auto out = [&](int64_t r, const T* v) {
       const T *mu1 = v, *mu2 = v + n, *m11 = v + 2 * n, *m22 = v + 3 * n, *m12 = v + 4 * n;
-      double acc = 0.0;
-      if (partials) {
-        T* p_mu1 = partials + 0 * N + r * n;
-        T* p_mu2 = partials + 1 * N + r * n;
-        T* p_m2 = partials + 2 * N + r * n;
-        T* p_m12 = partials + 3 * N + r * n;
-        for (int64_t j = 0; j < n; ++j) {
-          T a, bb, c, e;
-          T s = sc_ssim_pixel_grad<T>(mu1[j], mu2[j], m11[j], m22[j], m12[j], a, bb, c, e);
-          p_mu1[j] = a;
-          p_mu2[j] = bb;
-          p_m2[j] = c;
-          p_m12[j] = e;
-          acc += (double)s;
-        }
-      } else {
-        for (int64_t j = 0; j < n; ++j)
-          acc += (double)sc_ssim_pixel<T>(mu1[j], mu2[j], m11[j], m22[j], m12[j]);
-      }
-      row_sum[r] = acc;
+      if (partials)
+        row_sum[r] = K.pixels(mu1, mu2, m11, m22, m12, n, partials + 0 * N + r * n, partials + 1 * N + r * n,
+                              partials + 2 * N + r * n, partials + 3 * N + r * n);
+      else
+        row_sum[r] = K.pixels(mu1, mu2, m11, m22, m12, n, nullptr, nullptr, nullptr, nullptr);
     };
     stream_blur<T>(r0, r1, H, n, 5, w, hrow, out);
   });
@@ -255,26 +198,18 @@ void ssim_backward(const T* x, const T* y, const T* partials, const Dims& d, T s
   for (int i = 0; i < np; ++i) slot[planes[i]] = i;
 
   parallel_for(rows, row_grain(n), [&](int64_t r0, int64_t r1) {
+    const SsimKernels<T>& K = kernels<T>();
     auto hrow = [&](int64_t r, T* dst) {
-      for (int i = 0; i < np; ++i) blur_row(partials + planes[i] * N + r * n, dst + i * n, n, C, w);
+      for (int i = 0; i < np; ++i) K.blur_row(partials + planes[i] * N + r * n, dst + i * n, n, C, w);
     };
     auto out = [&](int64_t r, const T* v) {
       const T* b_m2 = v + slot[2] * n;
       const T* b_m12 = v + slot[3] * n;
       const T* xr = x + r * n;
       const T* yr = y + r * n;
-      if (dx) {
-        const T* b_mu1 = v + slot[0] * n;
-        T* o = dx + r * n;
-        for (int64_t j = 0; j < n; ++j)
-          o[j] = sc_ssim_grad_x<T>(xr[j], yr[j], b_mu1[j], b_m2[j], b_m12[j], scale);
-      }
-      if (dy) {  // symmetric in (x, y): dL/dy = b_mu2 + 2 y b_m2 + x b_m12
-        const T* b_mu2 = v + slot[1] * n;
-        T* o = dy + r * n;
-        for (int64_t j = 0; j < n; ++j)
-          o[j] = sc_ssim_grad_x<T>(yr[j], xr[j], b_mu2[j], b_m2[j], b_m12[j], scale);
-      }
+      if (dx) K.grad(xr, yr, v + slot[0] * n, b_m2, b_m12, scale, dx + r * n, n);
+      // symmetric in (x, y): dL/dy = b_mu2 + 2 y b_m2 + x b_m12
+      if (dy) K.grad(yr, xr, v + slot[1] * n, b_m2, b_m12, scale, dy + r * n, n);
     };
     stream_blur<T>(r0, r1, H, n, np, w, hrow, out);
   });
@@ -287,6 +222,7 @@ Tensor ssim_impl(const Tensor& img1, const Tensor& img2, const Dims& d) {
   const bool need1 = img1.requires_grad(), need2 = img2.requires_grad();
   const bool want_grad = grad_enabled() && (need1 || need2);
   Tensor partials = want_grad ? Tensor::empty({4, d.numel()}, dt) : Tensor();
+  SC_STAGE("ssim.forward");
   double value = ssim_forward<T>(x.data<T>(), y.data<T>(), d,
                                  want_grad ? partials.data<T>() : nullptr);
   Tensor out = Tensor::scalar(value, dt);
@@ -294,6 +230,7 @@ Tensor ssim_impl(const Tensor& img1, const Tensor& img2, const Dims& d) {
   const Shape shape = img1.shape();
   return record_op1("ssim", {img1, img2}, out,
                     [x, y, partials, d, shape, need1, need2](const Grads& g) -> Grads {
+                      SC_STAGE("ssim.backward");
                       const double go = g[0].item();
                       const T scale = T(go / (double)d.numel());
                       Tensor dx = need1 ? Tensor::empty(shape, dtype_of<T>::value) : Tensor();
