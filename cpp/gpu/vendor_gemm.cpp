@@ -24,6 +24,12 @@ bool vendor_gemm(const Tensor& c, const Tensor& a, const Tensor& b, int64_t nb, 
   return false;
 }
 
+bool vendor_gemm_accumulate(const Tensor& c, const Tensor& a, const Tensor& b, int64_t M, int64_t N, int64_t K,
+                            int64_t ldc) {
+  if (c.device().type == DeviceType::CUDA) return cublas_gemm(c, a, b, 1, M, N, K, g_tf32, ldc, true);
+  return false;
+}
+
 std::string vendor_gemm_info() {
   if (metal_built()) return metal_gemm_info();
   return cuda_built() ? cublas_info() : "none (no CUDA backend in this build)";

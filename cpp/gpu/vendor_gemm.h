@@ -14,6 +14,10 @@ namespace sc::gpu {
 bool vendor_gemm(const Tensor& c, const Tensor& a, const Tensor& b, int64_t nb, int64_t M, int64_t N,
                  int64_t K);
 
+// c += a @ b for one (M, K) x (K, N) product, c's rows ldc apart (cuBLAS only).
+bool vendor_gemm_accumulate(const Tensor& c, const Tensor& a, const Tensor& b, int64_t M, int64_t N, int64_t K,
+                            int64_t ldc);
+
 // float32 GEMM precision: "highest" (IEEE float32, the default) or "high"
 // (TF32 tensor cores on CUDA), as torch.set_float32_matmul_precision.
 void set_matmul_precision(const std::string& p);

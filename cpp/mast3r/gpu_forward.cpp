@@ -10,9 +10,10 @@
 //               products), then mast3r_bias_act (bias, GELU or the residual add)
 //   LayerNorm, 2-D RoPE, attention: the kernels of gpu/kernels/mast3r.h
 //               (fused attention with an online softmax: no N x N matrix)
-//   DPT head    the tensor ops on the device: conv2d (im2col + GEMM),
-//               conv_transpose2d, bilinear upsampling, relu, add; the same
-//               rewrites as heads.cpp (out_conv before the upsampling)
+//   DPT head    convs as im2col + GEMM accumulating into the output (bias and
+//               residual set first, ReLUs applied by the im2col), in bands of
+//               output rows; conv_transpose2d, bilinear upsampling, add; the
+//               same rewrites as heads.cpp (out_conv before the upsampling)
 //   outputs     mast3r_dense_post / mast3r_desc_post, then copied to the host.
 // Everything is queued on the device's queue; the host waits only at the
 // stage boundaries (for the timings) and at the final copies.
@@ -22,6 +23,7 @@
 #include <cstdlib>
 
 #include "autograd/grad_mode.h"
+#include "gpu/ops/gpu_ops.h"
 #include "gpu/ops/mast3r.h"
 #include "gpu/runtime.h"
 #include "kernels/mast3r_post.h"
@@ -174,34 +176,47 @@ int64_t conv_band_bytes() {
   return int64_t(64) << 20;
 }
 
-Tensor conv(const GConv& c, const Tensor& x) {
-  if (c.transposed) return conv_transpose2d(x, c.w, c.b, c.stride, c.stride, 0, 0);
+// A conv of the DPT head as GEMMs that write straight into its output: y is
+// first set to the bias (+ the residual), then each band of output rows gets
+// y[band] += W cols(band), the band's columns gathered from the whole input (taps
+// outside it read zeros), with the ReLU before the conv applied as they are
+// read (relu_in). So there are no band copies and no separate bias, ReLU or
+// residual passes.
+Tensor conv(const GConv& c, const Tensor& x, bool relu_in = false, const Tensor* residual = nullptr) {
+  if (c.transposed) {
+    Tensor y = conv_transpose2d(relu_in ? relu(x) : x, c.w, c.b, c.stride, c.stride, 0, 0);
+    return residual ? add(y, *residual) : y;
+  }
   const int64_t C = x.shape()[1], H = x.shape()[2], W = x.shape()[3], k = c.w.shape()[2], s = c.stride,
                 pd = c.pad, O = c.w.shape()[0];
-  const int64_t Ho = (H + 2 * pd - k) / s + 1, Wo = (W + 2 * pd - k) / s + 1;
-  const int64_t row_bytes = C * k * k * Wo * (int64_t)sizeof(float);  // columns of one output row
-  const int64_t R = std::max<int64_t>(1, conv_band_bytes() / std::max<int64_t>(row_bytes, 1));
-  if (k == 1 || R >= Ho) return conv2d(x, c.w, c.b, s, s, pd, pd);
+  const int64_t Ho = (H + 2 * pd - k) / s + 1, Wo = (W + 2 * pd - k) / s + 1, Kc = C * k * k;
   Tensor y = Tensor::empty({1, O, Ho, Wo}, DType::Float32, x.device());
+  gm::channel_bias(y, c.b, residual ? residual->contiguous() : Tensor());
+  const Tensor w2 = c.w.reshape({O, Kc}), y2 = y.reshape({O, Ho * Wo}), xi = x.contiguous();
+  if (k == 1 && s == 1 && pd == 0) {  // the input planes are the column matrix
+    gpu::matmul_accumulate(y2, w2, (relu_in ? relu(xi) : xi).reshape({C, H * W}));
+    return y;
+  }
+  const int64_t row_bytes = Kc * Wo * (int64_t)sizeof(float);  // columns of one output row
+  const int64_t R = std::min(Ho, std::max<int64_t>(1, conv_band_bytes() / std::max<int64_t>(row_bytes, 1)));
+  Tensor cols_buf = Tensor::empty({Kc * R * Wo}, DType::Float32, x.device());  // reused: one queue, in order
+  const Tensor image = xi.reshape({C, H, W});
   for (int64_t r0 = 0; r0 < Ho; r0 += R) {
     const int64_t r1 = std::min(Ho, r0 + R);
-    // input rows [r0 s - pd, (r1 - 1) s - pd + k), zero outside the image
-    const int64_t i0 = r0 * s - pd, i1 = (r1 - 1) * s - pd + k;
-    const int64_t a = std::max<int64_t>(i0, 0), b = std::min(i1, H);
-    std::vector<Tensor> parts;
-    if (a > i0) parts.push_back(Tensor::zeros({1, C, a - i0, W}, DType::Float32, x.device()));
-    parts.push_back(x.slice(2, a, b));
-    if (i1 > b) parts.push_back(Tensor::zeros({1, C, i1 - b, W}, DType::Float32, x.device()));
-    Tensor band = parts.size() == 1 ? parts[0].contiguous() : concat(parts, 2);
-    y.slice(2, r0, r1).copy_from(conv2d(band, c.w, c.b, s, s, 0, pd));
+    Tensor cols = cols_buf.slice(0, 0, Kc * (r1 - r0) * Wo).reshape({Kc, (r1 - r0) * Wo});
+    gpu::ConvShape sh{C, H, W, 1, k, k, r1 - r0, Wo, s, s, pd, pd, 1, 1};
+    sh.oh0 = r0;
+    sh.relu_in = relu_in;
+    gpu::im2col(image, cols, sh);
+    gpu::matmul_accumulate(y2.slice(1, r0 * Wo, r1 * Wo), w2, cols);
   }
   return y;
 }
 
 // rcu(x) = x + conv2(relu(conv1(relu(x))))
 Tensor rcu(const GRcu& r, const Tensor& x) {
-  Tensor t = relu(conv(r.c1, relu(x)));
-  return add(conv(r.c2, t), x);
+  Tensor t = conv(r.c1, x, true);
+  return conv(r.c2, t, true, &x);
 }
 // out_conv(up2(rcu2(x + rcu1(skip)))), out_conv before the upsampling (heads.cpp)
 Tensor fusion(const GFusion& f, const Tensor& x, const Tensor* skip) {
@@ -475,7 +490,7 @@ PairOutput Mast3rModel::decode_gpu(const Tensor* enc, const int64_t* h, const in
     Tensor path1 = fusion(dp.refine[0], path2, &layers[0]);
     Tensor h0 = conv(dp.head0, path1);
     Tensor upd = upsample_bilinear(h0, 2 * h0.shape()[2], 2 * h0.shape()[3], true);
-    Tensor d = conv(dp.head4, relu(conv(dp.head2, upd))).contiguous();  // (1, 4, H, W)
+    Tensor d = conv(dp.head4, conv(dp.head2, upd), true);  // (1, 4, H, W)
     Tensor pts = Tensor::empty({H, W, 3}, DType::Float32, dev), conf = Tensor::empty({H, W}, DType::Float32, dev);
     gm::dense_post(d, pts, conf, depth_mode, (float)cfg_.conf_mode.vmin, (float)cfg_.conf_mode.vmax);
     // local features: MLP on concat(enc, dec) tokens, pixel-shuffled

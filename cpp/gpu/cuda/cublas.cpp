@@ -99,10 +99,11 @@ std::string cublas_info() {
 }
 
 bool cublas_gemm(const Tensor& C, const Tensor& A, const Tensor& B, int64_t nb, int64_t M, int64_t N,
-                 int64_t K, bool tf32) {
+                 int64_t K, bool tf32, int64_t ldc, bool accumulate) {
   Cublas& c = cublas();
   if (!c.lib) return false;
-  if (M > INT32_MAX || N > INT32_MAX || K > INT32_MAX || nb > INT32_MAX) return false;
+  if (ldc < 0) ldc = N;
+  if (M > INT32_MAX || N > INT32_MAX || K > INT32_MAX || nb > INT32_MAX || ldc > INT32_MAX) return false;
   cudaDataType io;
   cublasComputeType_t compute;
   switch (C.dtype()) {
@@ -115,10 +116,10 @@ bool cublas_gemm(const Tensor& C, const Tensor& A, const Tensor& B, int64_t nb, 
   Runtime& rt = runtime(C.device());
   cublasHandle_t h = handle_for(c, rt, C.device().index);
   if (!h) return false;
-  const double one64 = 1.0, zero64 = 0.0;
-  const float one32 = 1.0f, zero32 = 0.0f;
+  const double one64 = 1.0, beta64 = accumulate ? 1.0 : 0.0;
+  const float one32 = 1.0f, beta32 = accumulate ? 1.0f : 0.0f;
   const void* alpha = compute == CUBLAS_COMPUTE_64F ? (const void*)&one64 : (const void*)&one32;
-  const void* beta = compute == CUBLAS_COMPUTE_64F ? (const void*)&zero64 : (const void*)&zero32;
+  const void* beta = compute == CUBLAS_COMPUTE_64F ? (const void*)&beta64 : (const void*)&beta32;
   // SPLATCORE_PROFILE: the GEMM's time alone on the GPU, as the kernels' (stage gpu.cublas_gemm)
   const bool timed = stage_timing_enabled();
   double t0 = 0;
@@ -128,7 +129,7 @@ bool cublas_gemm(const Tensor& C, const Tensor& A, const Tensor& B, int64_t nb, 
   }
   cublasStatus_t s = c.gemm(h, CUBLAS_OP_N, CUBLAS_OP_N, (int)N, (int)M, (int)K, alpha, gpu_address(B), io,
                             (int)N, (long long)(K * N), gpu_address(A), io, (int)K, (long long)(M * K), beta,
-                            gpu_address(C), io, (int)N, (long long)(M * N), (int)nb, compute,
+                            gpu_address(C), io, (int)ldc, (long long)(M * ldc), (int)nb, compute,
                             CUBLAS_GEMM_DEFAULT);
   if (s != CUBLAS_STATUS_SUCCESS)
     throw std::runtime_error("cuda: cublasGemmStridedBatchedEx failed with status " + std::to_string((int)s));

@@ -1,7 +1,9 @@
 // im2col and col2im on the GPU, so conv2d and conv_transpose2d become GEMMs
 // (ops/conv.cpp's geometry). im2col has a 32-bit form on a 2-D grid (a group
 // row per column-matrix row, threads over output pixels) for the sizes that
-// fit, which saves the 64-bit divisions of the general form (small = 1). col2im is written as a gather: a thread per input
+// fit, which saves the 64-bit divisions of the general form (small = 1). It can
+// also take a band of output rows (oh0, Ho rows) of the full image, whose taps
+// outside the image read zeros, and apply a ReLU to what it reads (relu_in). col2im is written as a gather: a thread per input
 // element sums the column entries of every kernel tap that reads it, so no two
 // threads write one element (no atomics, deterministic).
 #pragma once
@@ -16,12 +18,12 @@
       const int kw = (int)args.kw, kh = (int)args.kh, Wo = (int)args.Wo;               \
       const int grow = (int)SC_GID_Y, j = grow % kw, i = (grow / kw) % kh, cc = grow / (kw * kh); \
       const int oh = p / Wo, ow = p - oh * Wo;                                         \
-      const int h = oh * (int)args.sh - (int)args.ph + i * (int)args.dh;               \
+      const int h = (oh + (int)args.oh0) * (int)args.sh - (int)args.ph + i * (int)args.dh;               \
       const int w = ow * (int)args.sw - (int)args.pw + j * (int)args.dw;               \
       T v = (T)0;                                                                      \
       if (h >= 0 && h < (int)args.H && w >= 0 && w < (int)args.W)                      \
         v = args.image[(cc * (int)args.H + h) * (int)args.W + w];                      \
-      args.cols[grow * P + p] = v;                                                     \
+      args.cols[grow * P + p] = args.relu_in && v < (T)0 ? (T)0 : v;                                                     \
       return;                                                                          \
     }                                                                                  \
     const sc_i64 P = args.Ho * args.Wo, Cg = args.C / args.G;                          \
@@ -31,12 +33,12 @@
     const sc_i64 p = e % P, row = (e / P) % K, g = e / (P * K);                        \
     const sc_i64 j = row % args.kw, i = (row / args.kw) % args.kh, c = row / (args.kw * args.kh); \
     const sc_i64 oh = p / args.Wo, ow = p - oh * args.Wo;                              \
-    const sc_i64 h = oh * args.sh - args.ph + i * args.dh;                             \
+    const sc_i64 h = (oh + args.oh0) * args.sh - args.ph + i * args.dh;               \
     const sc_i64 w = ow * args.sw - args.pw + j * args.dw;                             \
     T v = (T)0;                                                                        \
     if (h >= 0 && h < args.H && w >= 0 && w < args.W)                                  \
       v = args.image[((g * Cg + c) * args.H + h) * args.W + w];                        \
-    args.cols[e] = v;                                                                  \
+    args.cols[e] = args.relu_in && v < (T)0 ? (T)0 : v;                                                                  \
   }                                                                                    \
   SC_KERNEL(col2im_##SUF, ScIm2colArgs<T>) {                                           \
     const sc_i64 P = args.Ho * args.Wo, Cg = args.C / args.G;                          \

@@ -9,6 +9,8 @@
 //                       memory; a query row's scores for one key block live in shared
 //                       memory, never the whole N x N matrix
 //   mast3r_bias_act     the epilogue of a Linear: bias, GELU, residual accumulate
+//   mast3r_channel_bias a conv's output set to its bias (+ a residual) before the
+//                       GEMM accumulates into it
 //   mast3r_dense_post   DPT (4, HW) -> pts3d, conf (kernels/mast3r_post.h)
 //   mast3r_desc_post    local-feature tokens -> unit descriptors + desc_conf, with the
 //                       pixel shuffle (kernels/mast3r_post.h)
@@ -132,6 +134,12 @@ SC_KERNEL(mast3r_bias_act, ScMast3rBiasActArgs) {
   } else {
     *y = args.act == 1 ? sc_gelu(v) : v;
   }
+}
+
+SC_KERNEL(mast3r_channel_bias, ScMast3rChannelBiasArgs) {
+  const sc_i64 e = (sc_i64)SC_GID_X * SC_GSIZE_X + SC_TID_X;
+  if (e >= args.channels * args.P) return;
+  args.y[e] = (args.has_bias ? args.b[e / args.P] : 0.0f) + (args.has_res ? args.res[e] : 0.0f);
 }
 
 SC_KERNEL(mast3r_dense_post, ScMast3rDensePostArgs) {

@@ -53,6 +53,16 @@ struct ScMast3rBiasActArgs {
   sc_i32 has_bias, act, accumulate;
 };
 
+// y (channels, P) contiguous = b[channel] (when has_bias; else 0) + res (when
+// has_res, contiguous like y): a conv's output before its GEMM accumulates.
+struct ScMast3rChannelBiasArgs {
+  SC_PTR(const float) b;
+  SC_PTR(const float) res;
+  SC_PTR(float) y;
+  sc_i64 channels, P;
+  sc_i32 has_bias, has_res;
+};
+
 // DPT output d (4, HW) -> pts3d (HW, 3) (depth mode as kernels/mast3r_post.h)
 // and conf (HW) (mode exp, vmin / vmax).
 struct ScMast3rDensePostArgs {

@@ -22,7 +22,9 @@ static void run(const char* which, const Tensor& image, const Tensor& cols, cons
     a.cols = gpu_ptr<T>(cols);
     a.C = s.C, a.H = s.H, a.W = s.W, a.G = s.G, a.kh = s.kh, a.kw = s.kw, a.Ho = s.Ho, a.Wo = s.Wo;
     a.sh = s.sh, a.sw = s.sw, a.ph = s.ph, a.pw = s.pw, a.dh = s.dh, a.dw = s.dw;
+    a.oh0 = s.oh0;
     a.small = small;
+    a.relu_in = s.relu_in;
     LaunchDims d = groups_for(small ? P : n);
     if (small) d.grid.y = (uint32_t)rows;
     launch(rt, typed_kernel(which, image.dtype()), d, a,

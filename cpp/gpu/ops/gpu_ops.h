@@ -33,6 +33,10 @@ void softmax(const Tensor& out, const Tensor& src, int64_t rows, int64_t len, bo
 
 // ---- matmul (gpu/ops/matmul.cpp): out[b] = a[b] @ b[b], float32/float64, contiguous (B, M, K) x (B, K, N)
 void batched_matmul(const Tensor& out, const Tensor& a, const Tensor& b);
+// out += a @ b: out a 2-D (M, N) view with contiguous rows at any row stride (a
+// band of a larger tensor), a (M, K), b (K, N) contiguous, one float dtype. cuBLAS
+// accumulates in place (beta = 1); elsewhere the product is added afterwards.
+void matmul_accumulate(const Tensor& out, const Tensor& a, const Tensor& b);
 
 // ---- indexing (gpu/ops/index.cpp). `index` is a contiguous int64 tensor on the
 // device: of shape `it` (gather, scatter_add), or 1-D along `axis` only
@@ -52,6 +56,8 @@ void check_device_errors(Device d);
 // columns (G, K = C/G*kh*kw, Ho*Wo); col2im overwrites the image.
 struct ConvShape {
   int64_t C, H, W, G, kh, kw, Ho, Wo, sh, sw, ph, pw, dh, dw;
+  int64_t oh0 = 0;       // im2col: the columns of output rows [oh0, oh0 + Ho) (a band)
+  bool relu_in = false;  // im2col: max(x, 0) of the image (a ReLU before the conv)
 };
 void im2col(const Tensor& image, const Tensor& cols, const ConvShape& s);
 void col2im(const Tensor& cols, const Tensor& image, const ConvShape& s);

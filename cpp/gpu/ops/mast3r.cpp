@@ -156,6 +156,28 @@ void bias_act(const Tensor& t, const Tensor& b, const Tensor& y, int act, bool a
   launch(runtime(t.device()), kernel("mast3r_bias_act"), groups_for(n), a, {st(t), st(b), st(y)});
 }
 
+void channel_bias(const Tensor& y, const Tensor& b, const Tensor& res) {
+  const char* fn = "mast3r channel_bias";
+  check_f32(y, fn, "y");
+  if (b.defined()) check_f32(b, fn, "bias");
+  if (res.defined()) check_f32(res, fn, "residual");
+  if (!y.is_contiguous() || y.ndim() != 4 || y.shape()[0] != 1)
+    throw ValueError(std::string(fn) + ": y must be a contiguous (1, C, H, W) tensor, got " + shape_str(y.shape()));
+  ScMast3rChannelBiasArgs a{};
+  a.channels = y.shape()[1];
+  a.P = y.shape()[2] * y.shape()[3];
+  if ((b.defined() && (!b.is_contiguous() || b.numel() != a.channels)) ||
+      (res.defined() && (!res.is_contiguous() || res.shape() != y.shape())))
+    throw ValueError(std::string(fn) + ": the bias or the residual does not match y " + shape_str(y.shape()));
+  if (y.numel() == 0) return;
+  a.b = gpu_ptr<const float>(b.defined() ? b : y);  // never read without has_bias / has_res
+  a.res = gpu_ptr<const float>(res.defined() ? res : y);
+  a.y = gpu_ptr<float>(y);
+  a.has_bias = b.defined();
+  a.has_res = res.defined();
+  launch(runtime(y.device()), kernel("mast3r_channel_bias"), groups_for(y.numel()), a, {st(y), st(b), st(res)});
+}
+
 void dense_post(const Tensor& d, const Tensor& pts, const Tensor& conf, int mode, float cmin, float cmax) {
   const char* fn = "mast3r dense_post";
   check_f32(d, fn, "d"), check_f32(pts, fn, "pts3d"), check_f32(conf, fn, "conf");

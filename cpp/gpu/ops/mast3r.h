@@ -24,6 +24,8 @@ void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& 
 // y = act(t + b) (act 0 none, 1 GELU), or y += t + b with accumulate; t
 // contiguous (rows, cols), y (rows, cols) (may be t itself), b (cols,) or undefined.
 void bias_act(const Tensor& t, const Tensor& b, const Tensor& y, int act, bool accumulate);
+// y (C, H, W) contiguous = b per channel (b undefined: 0) + res (undefined: none).
+void channel_bias(const Tensor& y, const Tensor& b, const Tensor& res);
 // d (4, H, W) contiguous -> pts (H, W, 3), conf (H, W).
 void dense_post(const Tensor& d, const Tensor& pts, const Tensor& conf, int mode, float cmin, float cmax);
 // feat (h w, (D + two) p^2) -> desc (H, W, D), dconf (H, W) (conf copied when !two).

@@ -2,6 +2,7 @@
 // CUDA, MPS on Metal, through gpu/vendor_gemm.h), the tiled kernel otherwise.
 #include <string>
 
+#include "gpu/kernels/elementwise_args.h"
 #include "gpu/kernels/gemm_args.h"
 #include "gpu/ops/gpu_ops.h"
 #include "gpu/ops/launch.h"
@@ -41,6 +42,22 @@ void batched_matmul(const Tensor& c, const Tensor& a, const Tensor& b) {
     launch(rt, typed_kernel("gemm_tiled", c.dtype()), d, args,
            {a.storage().get(), b.storage().get(), c.storage().get()});
   });
+}
+
+void matmul_accumulate(const Tensor& out, const Tensor& a, const Tensor& b) {
+  const int64_t M = a.shape()[0], K = a.shape()[1], N = b.shape()[1];
+  if (out.ndim() != 2 || out.shape()[0] != M || out.shape()[1] != N || b.shape()[0] != K ||
+      !a.is_contiguous() || !b.is_contiguous() || (N > 1 && out.strides()[1] != 1) ||
+      a.dtype() != out.dtype() || b.dtype() != out.dtype())
+    throw ValueError("matmul_accumulate: expected out (M, N) with contiguous rows += a (M, K) @ b (K, N), "
+                     "a and b contiguous, one dtype");
+  if (M == 0 || N == 0 || K == 0) return;
+  const int64_t ldc = M > 1 ? out.strides()[0] : N;
+  if (vendor_gemm_accumulate(out, a, b, M, N, K, ldc)) return;
+  Tensor t = Tensor::empty({1, M, N}, out.dtype(), out.device());
+  batched_matmul(t, a.reshape({1, M, K}), b.reshape({1, K, N}));
+  Tensor t2 = t.reshape({M, N});
+  binary(SC_BIN_ADD, out, out, t2);
 }
 
 }  // namespace sc::gpu
