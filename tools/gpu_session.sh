@@ -99,6 +99,7 @@ for k, v in t[:25]: print("%-40s %8.2f ms" % (k, 1e3 * v))
 PY
   head -30 "$OUT/mast3r_profile.log" | tee -a "$OUT/session.log"
 fi
+want scan && bench scan bench/bench_gpu_scan.py
 if want train; then
   if [ -d "$ANCHORS/data" ]; then
     SPLATCORE_GPU_DATA="$ANCHORS/data" bench train bench/bench_gpu_train.py
