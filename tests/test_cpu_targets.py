@@ -7,8 +7,7 @@ same order on every target):
   both the activated form and the training form (rasterize_params); reference
   tests/raster_reference.py (float64 NumPy) at the rasterizer tests' tolerances;
 - SSIM forward and backward; reference the SciPy SSIM of tests/test_loss.py
-  and central finite differences;
-- the Adam / AdamW / SGD updates; reference the NumPy steps of tests/test_optim.py.
+  and central finite differences.
 SPLATCORE_CPU_TARGET forces a target; a bad value fails at import.
 """
 import os
@@ -24,7 +23,6 @@ import splatcore as sc
 from splatcore._info import forced_cpu_target
 from helpers import check_grad, rel_err
 from test_loss import SHAPES as SSIM_SHAPES, image_pair, ssim_ref
-from test_optim import ref_adam, ref_sgd
 from test_rasterize import (F32_TOL, F64_TOL, _fd_scene_try, compare_to_reference, cpp_backward,
                             random_scene, screened, upstream)
 
@@ -201,67 +199,6 @@ def test_target_ssim_matches_portable_bits_and_reference(target, dtype, rng):
     for shape in ((13, 9, 3), (2, 6, 7, 2)):  # float64 gradients against finite differences
         a, b = image_pair(rng, shape, "independent")
         check_grad(sc.loss.ssim, [a, b], tol=1e-4)
-
-
-# ---- optimizers ----------------------------------------------------------------------
-OPTIM_CASES = [
-    ("Adam", dict(betas=(0.8, 0.99), eps=1e-6)),
-    ("Adam", dict(betas=(0.9, 0.999), eps=1e-8, weight_decay=0.1)),
-    ("AdamW", dict(betas=(0.85, 0.995), eps=1e-7, weight_decay=0.05)),
-    ("SGD", dict(momentum=0.9, dampening=0.1, weight_decay=0.01)),
-    ("SGD", dict(momentum=0.8, nesterov=True)),
-    ("SGD", dict()),
-]
-# more elements than one thread-pool chunk (2**14) and not a multiple of any
-# register width, plus tensors shorter than one register
-OPTIM_SIZES = [(50_001,), (7, 3), (5,), (1,)]
-
-
-def _optimize(kind, kw, init, grads, lr, dtype):
-    params = [sc.tensor(np.array(x, dtype), requires_grad=True) for x in init]
-    opt = getattr(sc.optim, kind)(params, lr=lr, **kw)
-    for step in grads:
-        for p, g in zip(params, step):
-            p.grad = sc.tensor(g.astype(dtype))
-        opt.step()
-    return [p.numpy().copy() for p in params]
-
-
-def _reference(kind, kw, init, grads, lr):
-    out = []
-    for k, x in enumerate(init):
-        p = np.array(x, np.float64)
-        st = {"step": 0, "m": np.zeros(x.shape), "v": np.zeros(x.shape), "buf": None}
-        for step in grads:
-            g = step[k]
-            if kind == "SGD":
-                p = ref_sgd(p, g, st, lr, kw.get("momentum", 0.0), kw.get("dampening", 0.0),
-                            kw.get("nesterov", False), kw.get("weight_decay", 0.0))
-            else:
-                p = ref_adam(p, g, st, lr, kw["betas"], kw["eps"], kw.get("weight_decay", 0.0),
-                             decoupled=kind == "AdamW")
-        out.append(p)
-    return out
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("target", ALL_TARGETS, indirect=True)
-def test_target_optimizers_match_portable_bits_and_reference(target, dtype, rng):
-    for kind, kw in OPTIM_CASES:
-        init = [rng.standard_normal(s) for s in OPTIM_SIZES]
-        # gradients as the optimizer sees them (rounded to dtype), some exactly zero
-        grads = [[np.where(rng.random(s) < 0.05, 0.0, rng.standard_normal(s)).astype(dtype)
-                  for s in OPTIM_SIZES] for _ in range(4)]
-        init = [x.astype(dtype) for x in init]
-        got = _optimize(kind, kw, init, grads, 3e-2, dtype)
-        with forced_cpu_target("portable"):
-            want = _optimize(kind, kw, init, grads, 3e-2, dtype)
-        ref = _reference(kind, kw, init, grads, 3e-2)
-        tol = 1e-5 if dtype == np.float32 else 1e-12
-        for k, (x, y, r) in enumerate(zip(got, want, ref)):
-            assert np.array_equal(x, y), f"{kind} {kw}: {target} differs from portable (tensor {k})"
-            assert rel_err(x, r) < tol, (kind, kw, k)
-            assert rel_err(x - init[k], r - init[k]) < (1e-3 if dtype == np.float32 else 1e-9)
 
 
 def _tool(*names):

@@ -1,7 +1,7 @@
 // Which CPU target's code runs the hot loops that are compiled more than once
 // (the sources listed in SPLATCORE_PER_TARGET_SOURCES, CMakeLists.txt: the
-// compositing rows, the per-Gaussian projection / SH / backward, the SSIM rows,
-// the optimizer updates). The best target this CPU supports is chosen on first
+// compositing rows, the per-Gaussian projection / SH / backward, the SSIM
+// rows). The best target this CPU supports is chosen on first
 // use; SPLATCORE_CPU_TARGET=<name> forces one.
 #pragma once
 #include <string>
