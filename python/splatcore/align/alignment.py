@@ -526,6 +526,10 @@ def _mst_cameras(problem, comp, used, ledges, views, escores, own, shapes, pp, f
                  off, sub, wsub, w1, w2, conf_mode, focal_range):
     """DUSt3R's 'mst' initialisation of the cameras: (R, T, focal, depth) per image."""
     m = len(comp)
+
+    def raw(a):  # the optimisation grid as a view: weighted_moments skips non-finite points itself
+        return _sub(a, off, stride)
+
     tree = max_spanning_tree(m, ledges, escores)
 
     # 1. chain the pairs of the spanning tree into one frame (that of the best pair's view 1)
@@ -542,12 +546,12 @@ def _mst_cameras(problem, comp, used, ledges, views, escores, own, shapes, pp, f
             e = used[le]
             if world[i] is not None and world[j] is None:
                 s, R, tt = similarity_from_moments(weighted_moments(
-                    sub(views[e][0]), world[i], np.minimum(w1[le], wworld[i])))
+                    raw(views[e][0]), world[i], np.minimum(w1[le], wworld[i])))
                 world[j] = s * sub(views[e][2]).astype(np.float64) @ R.T + tt
                 wworld[j] = w2[le]
             elif world[j] is not None and world[i] is None:
                 s, R, tt = similarity_from_moments(weighted_moments(
-                    sub(views[e][2]), world[j], np.minimum(w2[le], wworld[j])))
+                    raw(views[e][2]), world[j], np.minimum(w2[le], wworld[j])))
                 world[i] = s * sub(views[e][0]).astype(np.float64) @ R.T + tt
                 wworld[i] = w1[le]
             else:
@@ -577,7 +581,7 @@ def _mst_cameras(problem, comp, used, ledges, views, escores, own, shapes, pp, f
             f = focals[a]
             fc[a] = f if np.isfinite(f) else focal_base(h, w)
             s, R, tt = similarity_from_moments(weighted_moments(
-                sub(y), world[a], np.minimum(wsub(y, views[e][1]), wworld[a])))
+                raw(y), world[a], np.minimum(wsub(y, views[e][1]), wworld[a])))
             Rc[a], Tc[a] = R, tt
             depth[a] = _positive_depth(s * sub(y)[..., 2].astype(np.float64))
         else:  # never a first view: a DLT camera from the chained world points
@@ -699,6 +703,10 @@ def _pair_similarities(problem, comp, used, ledges, views, shapes, pp, stride, o
     """Each pair's similarity against the initial cameras, DUSt3R's scale
     normalisation, and the seven parameter arrays."""
     m = len(comp)
+
+    def raw(a):  # the optimisation grid as a view: weighted_moments skips non-finite points itself
+        return _sub(a, off, stride)
+
     # 3. every pair's similarity from both of its views against the camera model
     X = []
     for a, k in enumerate(comp):
@@ -707,11 +715,14 @@ def _pair_similarities(problem, comp, used, ledges, views, shapes, pp, stride, o
         X.append((depth[a][..., None] * rays) @ Rc[a].T + Tc[a])
     E = len(used)
     pw_R, pw_t, pw_s = np.zeros((E, 3, 3)), np.zeros((E, 3)), np.zeros(E)
-    for le, (i, j) in enumerate(ledges):
-        e = used[le]
-        mom = combine_moments([weighted_moments(sub(views[e][0]), X[i], w1[le]),
-                               weighted_moments(sub(views[e][2]), X[j], w2[le])])
-        s, R, tt = similarity_from_moments(mom)
+
+    def pair_similarity(le):
+        (i, j), e = ledges[le], used[le]
+        return similarity_from_moments(combine_moments([weighted_moments(raw(views[e][0]), X[i], w1[le]),
+                                                        weighted_moments(raw(views[e][2]), X[j], w2[le])]))
+
+    for le in range(E):
+        s, R, tt = pair_similarity(le)
         pw_R[le], pw_t[le], pw_s[le] = R, tt, s
 
     # 4. DUSt3R's scale normalisation: scale the world so that the normalised pair
