@@ -9,21 +9,30 @@
 #pragma once
 #include "gpu/kernels/conv_args.h"
 
+#define SC_IM2COL_PIXELS 4  // output pixels per thread of the 32-bit im2col
+
 #define SC_CONV_KERNELS(SUF, T)                                                         \
   SC_KERNEL(im2col_##SUF, ScIm2colArgs<T>) {                                           \
     if (args.small) {                                                                  \
-      /* 32-bit indices: y is the column-matrix row (g, c, i, j), x the output pixel */ \
-      const int P = (int)(args.Ho * args.Wo), p = (int)(SC_GID_X * SC_GSIZE_X + SC_TID_X); \
-      if (p >= P) return;                                                              \
+      /* 32-bit indices: y is the column-matrix row (g, c, i, j), decoded once for */   \
+      /* SC_IM2COL_PIXELS output pixels per thread, a group's threads side by side  */   \
+      const int P = (int)(args.Ho * args.Wo);                                          \
       const int kw = (int)args.kw, kh = (int)args.kh, Wo = (int)args.Wo;               \
+      const int H = (int)args.H, W = (int)args.W;                                      \
       const int grow = (int)SC_GID_Y, j = grow % kw, i = (grow / kw) % kh, cc = grow / (kw * kh); \
-      const int oh = p / Wo, ow = p - oh * Wo;                                         \
-      const int h = (oh + (int)args.oh0) * (int)args.sh - (int)args.ph + i * (int)args.dh;               \
-      const int w = ow * (int)args.sw - (int)args.pw + j * (int)args.dw;               \
-      T v = (T)0;                                                                      \
-      if (h >= 0 && h < (int)args.H && w >= 0 && w < (int)args.W)                      \
-        v = args.image[(cc * (int)args.H + h) * (int)args.W + w];                      \
-      args.cols[grow * P + p] = args.relu_in && v < (T)0 ? (T)0 : v;                                                     \
+      const int hoff = (int)args.oh0 * (int)args.sh - (int)args.ph + i * (int)args.dh;  \
+      const int woff = j * (int)args.dw - (int)args.pw;                               \
+      SC_PTR(T) plane = args.image + cc * H * W;                                       \
+      SC_PTR(T) out = args.cols + grow * P;                                            \
+      for (int k = 0; k < SC_IM2COL_PIXELS; ++k) {                                     \
+        const int p = ((int)SC_GID_X * SC_IM2COL_PIXELS + k) * (int)SC_GSIZE_X + (int)SC_TID_X; \
+        if (p >= P) return;                                                            \
+        const int oh = p / Wo, ow = p - oh * Wo;                                       \
+        const int h = oh * (int)args.sh + hoff, w = ow * (int)args.sw + woff;          \
+        T v = (T)0;                                                                    \
+        if (h >= 0 && h < H && w >= 0 && w < W) v = plane[h * W + w];                  \
+        out[p] = args.relu_in && v < (T)0 ? (T)0 : v;                                  \
+      }                                                                                \
       return;                                                                          \
     }                                                                                  \
     const sc_i64 P = args.Ho * args.Wo, Cg = args.C / args.G;                          \

@@ -25,7 +25,7 @@ static void run(const char* which, const Tensor& image, const Tensor& cols, cons
     a.oh0 = s.oh0;
     a.small = small;
     a.relu_in = s.relu_in;
-    LaunchDims d = groups_for(small ? P : n);
+    LaunchDims d = groups_for(small ? (P + 3) / 4 : n);  // 4: SC_IM2COL_PIXELS of gpu/kernels/conv.h
     if (small) d.grid.y = (uint32_t)rows;
     launch(rt, typed_kernel(which, image.dtype()), d, a,
            {image.storage().get(), cols.storage().get()});
