@@ -62,10 +62,11 @@ def attention_ref(q, k, v, heads, batch):
 # (head_dim, Nq, Nk): every layout class (D <= 16, 32, 64, 128) and token counts
 # that are not multiples of the query block (128 / 64 / 32 / 16) or key block (32 / 16);
 # D = 64 takes the register-tiled kernel (query block 64, key block 32): one and
-# several blocks each way, exact multiples and partial last blocks
+# several blocks each way, exact multiples and partial last blocks; with few
+# query blocks the keys are split among groups (2 to 4 splits here)
 ATTN_CASES = [(12, 1, 1), (16, 130, 45), (8, 5, 33), (24, 70, 31), (32, 65, 97), (64, 33, 70),
               (48, 40, 65), (100, 17, 50), (128, 31, 17), (64, 1, 1), (64, 64, 32), (64, 130, 97),
-              (64, 200, 257), (63, 70, 40)]
+              (64, 200, 257), (64, 20, 1000), (63, 70, 40)]
 
 
 @pytest.mark.parametrize("D,Nq,Nk", ATTN_CASES)
@@ -89,8 +90,8 @@ def test_attention_kernel_large_scores(gpu_device, rng, D):
     # float32 answer itself ill-conditioned (the CPU kernel's error passes 1e-5 at
     # a standard deviation of 900), which is not what this checks.
     q = rng.standard_normal((150, D)).astype(np.float32) * 12
-    k = rng.standard_normal((77, D)).astype(np.float32) * 12
-    v = rng.standard_normal((77, D)).astype(np.float32)
+    k = rng.standard_normal((301, D)).astype(np.float32) * 12  # 301 keys: split on D = 64
+    v = rng.standard_normal((301, D)).astype(np.float32)
     got = _core._nn_attention(*(sc.tensor(a, device=gpu_device) for a in (q, k, v)), 1, 1).numpy()
     assert np.isfinite(got).all()
     assert rel(got, attention_ref(q, k, v, 1, 1)) < KTOL

@@ -40,6 +40,13 @@ struct ScMast3rAttentionArgs {
   sc_i64 ldq, ldk, ldv, ldo;
   sc_i32 Nq, Nk, D, tq, bq, bk;
   float scale;
+  // mast3r_attention64 with splits > 1: group x = query block * splits + split
+  // takes keys [split * split_keys, ...) and writes its unnormalised output to
+  // part_o (splits, batch Nq, heads 64) and its row state (m, l) to part_ml
+  // (splits, batch Nq, heads, 2); mast3r_attention_combine then merges them.
+  SC_PTR(float) part_o;
+  SC_PTR(float) part_ml;
+  sc_i32 splits, split_keys, heads, batch;
 };
 
 // y (rows, cols; stride ldy) = act(t + b) (accumulate 0) or y += t + b

@@ -13,6 +13,11 @@
 // row's maximum is 3 butterfly shuffles, and every lane ends with the same
 // value (max is exact; the final sum of l is commutative at each step).
 //
+// Few groups (a pair's decoder: 12 query blocks x 12 heads) leave most of the
+// GPU idle, so the keys can be split among several groups per query block
+// (split-KV, as FlashDecoding), each writing its unnormalised part, merged by
+// mast3r_attention_combine.
+//
 // Shared memory, 8192 floats (32 KB, Metal's limit):
 //   Q  64 x 64, scaled, and K 32 x 64, each row's channels XOR-swizzled so that
 //      the rows read together (Q: 4 row quads of a SIMD group; K: 8 quads) sit
@@ -39,7 +44,10 @@ SC_FN int sc_attn64_kswz(int row) { return row & 28; }
 SC_KERNEL(mast3r_attention64, ScMast3rAttentionArgs) {
   SC_SHARED(float, sm, 8192);
   const int tid = (int)SC_LOCAL_ID, rq = tid >> 3, part = tid & 7;  // row quad, part of it
-  const sc_i64 q0 = (sc_i64)SC_GID_X * SC_ATTN64_BQ, head = SC_GID_Y, item = SC_GID_Z;
+  const int split = (int)SC_GID_X % args.splits;
+  const sc_i64 q0 = (sc_i64)(SC_GID_X / args.splits) * SC_ATTN64_BQ, head = SC_GID_Y, item = SC_GID_Z;
+  const int k_begin = split * args.split_keys;
+  const int k_end = args.Nk - k_begin < args.split_keys ? args.Nk : k_begin + args.split_keys;
   const sc_i64 col = head * 64;
   const int q_off = 0, k_off = 4096, v_off = 6144, p_off = 4096;
   const int prot = rq & 3;  // P's rotation
@@ -57,8 +65,8 @@ SC_KERNEL(mast3r_attention64, ScMast3rAttentionArgs) {
     l[i] = 0.0f;
     for (int c = 0; c < 8; ++c) o[i][c] = 0.0f;
   }
-  for (int j0 = 0; j0 < args.Nk; j0 += SC_ATTN64_BK) {
-    const int nvalid = args.Nk - j0 < SC_ATTN64_BK ? args.Nk - j0 : SC_ATTN64_BK;
+  for (int j0 = k_begin; j0 < k_end; j0 += SC_ATTN64_BK) {
+    const int nvalid = k_end - j0 < SC_ATTN64_BK ? k_end - j0 : SC_ATTN64_BK;
     SC_BARRIER();  // the previous block's P and V are no longer read
     for (int e = tid; e < SC_ATTN64_BK * 64; e += SC_ATTN64_THREADS) {
       const int r = e >> 6, d = e & 63;
@@ -118,8 +126,43 @@ SC_KERNEL(mast3r_attention64, ScMast3rAttentionArgs) {
     for (int w = 1; w < 8; w <<= 1) lt += sc_simd_shuffle(lt, SC_LANE ^ (unsigned)w);
     const sc_i64 qr = q0 + 4 * rq + i;
     if (qr >= args.Nq) continue;
+    const sc_i64 row = item * args.Nq + qr;
+    if (args.splits > 1) {  // this split's part: unnormalised output and (m, l)
+      const sc_i64 prow = (sc_i64)split * args.Nq * args.batch + row;
+      SC_PTR(float) po = args.part_o + prow * args.heads * 64 + col + 8 * part;
+      for (int c = 0; c < 8; ++c) po[c] = o[i][c];
+      if (part == 0) {
+        args.part_ml[(prow * args.heads + head) * 2] = m[i];
+        args.part_ml[(prow * args.heads + head) * 2 + 1] = lt;
+      }
+      continue;
+    }
     const float inv = 1.0f / lt;
-    SC_PTR(float) out = args.out + (item * args.Nq + qr) * args.ldo + col + 8 * part;
+    SC_PTR(float) out = args.out + row * args.ldo + col + 8 * part;
     for (int c = 0; c < 8; ++c) out[c] = o[i][c] * inv;
   }
+}
+
+// The splits' parts of mast3r_attention64 merged (the online softmax's rescaling
+// across splits): with M = max_s m_s, out = sum_s e^(m_s - M) o_s / sum_s e^(m_s - M) l_s.
+// A thread per (row, head, channel), splits in order.
+SC_KERNEL(mast3r_attention_combine, ScMast3rAttentionArgs) {
+  const sc_i64 e = (sc_i64)SC_GID_X * SC_GSIZE_X + SC_TID_X;
+  const sc_i64 rows = (sc_i64)args.Nq * args.batch;
+  const sc_i64 C = (sc_i64)args.heads * 64;
+  if (e >= rows * C) return;
+  const sc_i64 row = e / C, c = e % C, head = c / 64;
+  float M = SC_ATTN_M_START;
+  for (int s = 0; s < args.splits; ++s) {
+    const float ms = args.part_ml[(((sc_i64)s * rows + row) * args.heads + head) * 2];
+    M = ms > M ? ms : M;
+  }
+  float num = 0.0f, den = 0.0f;
+  for (int s = 0; s < args.splits; ++s) {
+    const sc_i64 pr = (sc_i64)s * rows + row;
+    const float w = sc_exp(args.part_ml[(pr * args.heads + head) * 2] - M);
+    num += w * args.part_o[pr * C + c];
+    den += w * args.part_ml[(pr * args.heads + head) * 2 + 1];
+  }
+  args.out[row * args.ldo + c] = num / den;
 }

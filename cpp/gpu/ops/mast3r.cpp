@@ -1,6 +1,7 @@
 // Host side of the MASt3R inference GPU kernels (gpu/kernels/mast3r.h).
 #include "gpu/ops/mast3r.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -15,6 +16,9 @@
 #define SC_MAST3R_ATTN_SHARED 7168
 #define SC_ATTN64_THREADS 128  // gpu/kernels/mast3r_attention64.h
 #define SC_ATTN64_BQ 64
+#define SC_ATTN64_BK 32
+#define SC_ATTN64_MIN_GROUPS 512  // fewer groups than this: the keys are split
+#define SC_ATTN64_MAX_SPLITS 4
 
 namespace sc::gpu::mast3r {
 
@@ -118,9 +122,33 @@ void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& 
   d.grid.y = (uint32_t)heads;
   d.grid.z = (uint32_t)batch;
   if (D == 64) {  // the register-tiled kernel (gpu/kernels/mast3r_attention64.h)
+    const int64_t qblocks = (Nq + SC_ATTN64_BQ - 1) / SC_ATTN64_BQ, kblocks = (Nk + SC_ATTN64_BK - 1) / SC_ATTN64_BK;
+    // Split the keys while the groups are few (SC_ATTN64_MIN_GROUPS, about 4 per
+    // multiprocessor of a large GPU), each split keeping at least 2 key blocks.
+    int64_t splits = (SC_ATTN64_MIN_GROUPS + qblocks * heads * batch - 1) / (qblocks * heads * batch);
+    splits = std::max<int64_t>(1, std::min<int64_t>({splits, SC_ATTN64_MAX_SPLITS, kblocks / 2}));
+    const int64_t split_blocks = (kblocks + splits - 1) / splits;
+    splits = (kblocks + split_blocks - 1) / split_blocks;  // no empty split
+    a.splits = (sc_i32)splits;
+    a.split_keys = (sc_i32)(split_blocks * SC_ATTN64_BK);
+    a.heads = (sc_i32)heads;
+    a.batch = (sc_i32)batch;
+    Tensor part_o, part_ml;
+    if (splits > 1) {
+      part_o = Tensor::empty({splits * batch * Nq, heads * 64}, DType::Float32, q.device());
+      part_ml = Tensor::empty({splits * batch * Nq, heads, 2}, DType::Float32, q.device());
+      a.part_o = gpu_ptr<float>(part_o);
+      a.part_ml = gpu_ptr<float>(part_ml);
+    } else {
+      a.part_o = a.part_ml = gpu_ptr<float>(out);  // never written with one split
+    }
     d.group.x = SC_ATTN64_THREADS;
-    d.grid.x = (uint32_t)((Nq + SC_ATTN64_BQ - 1) / SC_ATTN64_BQ);
-    launch(runtime(q.device()), kernel("mast3r_attention64"), d, a, {st(q), st(k), st(v), st(out)});
+    d.grid.x = (uint32_t)(qblocks * splits);
+    Runtime& rt = runtime(q.device());
+    launch(rt, kernel("mast3r_attention64"), d, a, {st(q), st(k), st(v), st(out), st(part_o), st(part_ml)});
+    if (splits > 1)
+      launch(rt, kernel("mast3r_attention_combine"), groups_for(batch * Nq * heads * 64), a,
+             {st(out), st(part_o), st(part_ml)});
     return;
   }
   a.tq = D <= 16 ? 1 : D <= 32 ? 2 : D <= 64 ? 4 : 8;
