@@ -1,5 +1,7 @@
 """MASt3R (full ViT-L / ViT-B checkpoint shape, random weights) on a CUDA device:
-seconds per pair at 512 x 384, batch 1, float32 and TF32, with the peak device
+seconds per pair at 512 x 384, batch 1, float32, TF32 and bfloat16 GEMMs
+(set_matmul_precision 'highest' / 'high' / 'medium'; PyTorch's bf16 row is
+autocast, which also runs its attention in bfloat16), with the peak device
 memory, beside the original PyTorch MASt3R (../shared/gpu/mast3r_torch_bench.py).
 
 Run on the H200, the anchor in the same session:
@@ -69,7 +71,7 @@ def model():
 RESULTS = {}
 
 
-@pytest.mark.parametrize("precision", ["highest", "high"], ids=["fp32", "tf32"])
+@pytest.mark.parametrize("precision", ["highest", "high", "medium"], ids=["fp32", "tf32", "bf16"])
 def test_pair_512x384(model, precision):
     rng = np.random.default_rng(1)
     img1 = rng.uniform(-1, 1, (H, W, 3)).astype(np.float32)
@@ -90,7 +92,7 @@ def test_pair_512x384(model, precision):
     finally:
         sc.set_matmul_precision(prev)
     assert out["view1"]["pts3d"].shape == (H, W, 3)
-    mode = "fp32" if precision == "highest" else "tf32"
+    mode = {"highest": "fp32", "high": "tf32", "medium": "bf16"}[precision]
     r = {"s_per_pair_median": statistics.median(ts), "s_per_pair_min": min(ts), "peak_GB": peak / 1e9,
          "stages_ms": dict(model.last_timings), "weights": model.weight_dtype}
     RESULTS[f"B1_{mode}"] = r

@@ -340,3 +340,25 @@ def test_tensor_of_a_device_tensor_keeps_its_device(device):
     t = sc.tensor(np.arange(3.0), device=device)
     assert sc.tensor(t).device == t.device
     assert sc.tensor(t, device="cpu").device == "cpu"
+
+
+@pytest.mark.parametrize("precision,tol", [("highest", 1e-6), ("high", 2e-3), ("medium", 1e-2)])
+def test_matmul_precision(device, precision, tol):
+    # float32 GEMMs at each precision against float64: IEEE float32, TF32 (10-bit
+    # mantissa) and bfloat16 (8-bit) tensor cores on CUDA; exact elsewhere
+    r = np.random.default_rng(5)
+    a, b = r.standard_normal((70, 300)), r.standard_normal((300, 90))
+    prev = sc.get_matmul_precision()
+    sc.set_matmul_precision(precision)
+    try:
+        assert sc.get_matmul_precision() == precision
+        got = (sc.tensor(a.astype(np.float32), device=device) @ sc.tensor(b.astype(np.float32), device=device)).numpy()
+    finally:
+        sc.set_matmul_precision(prev)
+    ref = a @ b
+    assert np.linalg.norm(got - ref) / np.linalg.norm(ref) < tol
+
+
+def test_matmul_precision_rejects_unknown_names():
+    with pytest.raises(ValueError, match="precision.*'highest', 'high' or 'medium'.*'low'"):
+        sc.set_matmul_precision("low")

@@ -72,7 +72,8 @@ void bind_device(nb::module_& m) {
           return d.type == DeviceType::CPU ? 1 : gpu::device_count(d.type);
         }, nb::arg("kind"), "How many devices of a kind ('cpu', 'cuda', 'metal', 'sim') this build sees.");
   m.def("set_matmul_precision", &gpu::set_matmul_precision, nb::arg("precision"),
-        "'highest' (IEEE float32 GEMMs, the default) or 'high' (TF32 tensor cores on CUDA).");
+        "'highest' (IEEE float32 GEMMs, the default), 'high' (TF32 tensor cores on CUDA) or 'medium' "
+        "(bfloat16 tensor cores on CUDA, float32 accumulation), as torch.set_float32_matmul_precision.");
   m.def("get_matmul_precision", &gpu::matmul_precision);
   m.def("_gpu_gemm_library", &gpu::vendor_gemm_info, "The vendor GEMM library, or why there is none.");
 }

@@ -12,9 +12,10 @@ namespace sc::gpu {
 int cuda_runtime_count();
 Runtime& cuda_runtime(int index);
 // cuBLAS (gpu/cuda/cublas.cpp): false when it cannot be loaded or does not take the dtype.
-// c's rows are ldc apart (-1: N); accumulate: c += a b (beta = 1) instead of c = a b.
+// fp32_mode (float32 only): 0 IEEE, 1 TF32, 2 bfloat16 tensor cores. c's rows are
+// ldc apart (-1: N); accumulate: c += a b (beta = 1) instead of c = a b.
 bool cublas_gemm(const Tensor& c, const Tensor& a, const Tensor& b, int64_t nb, int64_t M, int64_t N,
-                 int64_t K, bool tf32, int64_t ldc = -1, bool accumulate = false);
+                 int64_t K, int fp32_mode, int64_t ldc = -1, bool accumulate = false);
 std::string cublas_info();
 int metal_runtime_count();
 Runtime& metal_runtime(int index);

@@ -18,8 +18,9 @@ bool vendor_gemm(const Tensor& c, const Tensor& a, const Tensor& b, int64_t nb, 
 bool vendor_gemm_accumulate(const Tensor& c, const Tensor& a, const Tensor& b, int64_t M, int64_t N, int64_t K,
                             int64_t ldc);
 
-// float32 GEMM precision: "highest" (IEEE float32, the default) or "high"
-// (TF32 tensor cores on CUDA), as torch.set_float32_matmul_precision.
+// float32 GEMM precision: "highest" (IEEE float32, the default), "high" (TF32
+// tensor cores on CUDA) or "medium" (bfloat16 tensor cores on CUDA, float32
+// accumulation), as torch.set_float32_matmul_precision.
 void set_matmul_precision(const std::string& p);
 std::string matmul_precision();
 // What the vendor library is ("cuBLAS (libcublas.so.13)", "MPS: MPSMatrixMultiplication

@@ -11,7 +11,7 @@ int cuda_device_count() { return 0; }
 namespace gpu {
 int cuda_runtime_count() { return 0; }
 Runtime& cuda_runtime(int) { throw std::logic_error("cuda_runtime: no CUDA backend in this build"); }
-bool cublas_gemm(const Tensor&, const Tensor&, const Tensor&, int64_t, int64_t, int64_t, int64_t, bool, int64_t,
+bool cublas_gemm(const Tensor&, const Tensor&, const Tensor&, int64_t, int64_t, int64_t, int64_t, int, int64_t,
                  bool) {
   return false;
 }

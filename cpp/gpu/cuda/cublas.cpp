@@ -27,6 +27,7 @@ using cublasGemmAlgo_t = int;
 constexpr cublasStatus_t CUBLAS_STATUS_SUCCESS = 0;
 constexpr cublasOperation_t CUBLAS_OP_N = 0;
 constexpr cublasComputeType_t CUBLAS_COMPUTE_32F = 68, CUBLAS_COMPUTE_32F_FAST_TF32 = 77,
+                              CUBLAS_COMPUTE_32F_FAST_16BF = 75,
                               CUBLAS_COMPUTE_64F = 70;
 constexpr cublasGemmAlgo_t CUBLAS_GEMM_DEFAULT = -1;
 
@@ -99,7 +100,7 @@ std::string cublas_info() {
 }
 
 bool cublas_gemm(const Tensor& C, const Tensor& A, const Tensor& B, int64_t nb, int64_t M, int64_t N,
-                 int64_t K, bool tf32, int64_t ldc, bool accumulate) {
+                 int64_t K, int fp32_mode, int64_t ldc, bool accumulate) {
   Cublas& c = cublas();
   if (!c.lib) return false;
   if (ldc < 0) ldc = N;
@@ -107,7 +108,12 @@ bool cublas_gemm(const Tensor& C, const Tensor& A, const Tensor& B, int64_t nb, 
   cudaDataType io;
   cublasComputeType_t compute;
   switch (C.dtype()) {
-    case DType::Float32: io = CUDA_R_32F; compute = tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F; break;
+    case DType::Float32:
+      io = CUDA_R_32F;
+      compute = fp32_mode == 2   ? CUBLAS_COMPUTE_32F_FAST_16BF
+                : fp32_mode == 1 ? CUBLAS_COMPUTE_32F_FAST_TF32
+                                 : CUBLAS_COMPUTE_32F;
+      break;
     case DType::Float64: io = CUDA_R_64F; compute = CUBLAS_COMPUTE_64F; break;
     case DType::BFloat16: io = CUDA_R_16BF; compute = CUBLAS_COMPUTE_32F; break;
     case DType::Float16: io = CUDA_R_16F; compute = CUBLAS_COMPUTE_32F; break;
@@ -135,7 +141,9 @@ bool cublas_gemm(const Tensor& C, const Tensor& A, const Tensor& B, int64_t nb, 
     throw std::runtime_error("cuda: cublasGemmStridedBatchedEx failed with status " + std::to_string((int)s));
   if (timed) {
     rt.synchronize();
-    add_stage_time(compute == CUBLAS_COMPUTE_32F_FAST_TF32 ? "gpu.cublas_gemm_tf32" : "gpu.cublas_gemm",
+    add_stage_time(compute == CUBLAS_COMPUTE_32F_FAST_TF32   ? "gpu.cublas_gemm_tf32"
+                   : compute == CUBLAS_COMPUTE_32F_FAST_16BF ? "gpu.cublas_gemm_bf16"
+                                                             : "gpu.cublas_gemm",
                    stage_clock() - t0);
   }
   return true;
