@@ -328,6 +328,30 @@ def test_infer_pairs_on_device(gpu_device, small_model, rng):
         assert isinstance(e, np.ndarray) and rel(e, r) < TOL
 
 
+@pytest.mark.parametrize("pair_batch", [None, 2])
+def test_pairs_decoded_together_on_device(gpu_device, small_model, rng, pair_batch):
+    # runs of pairs of one shape decode as one batch (pair_batch None: up to 8);
+    # a pair of another shape breaks the run; every result equals its own pair's
+    imgs = images(rng, (32, 32, 3), (32, 32, 3), (32, 32, 3), (48, 32, 3))
+    pairs = [(0, 1), (1, 2), (2, 0), (3, 0), (1, 0)]
+    got = small_model.infer_pairs(imgs, pairs, progress=False, device=gpu_device, intermediates=True,
+                                  pair_batch=pair_batch)
+    assert len(got) == len(pairs)
+    for (i, j), r in zip(pairs, got):
+        compare(r, small_model.infer_pair(imgs[i], imgs[j], intermediates=True))
+
+
+def test_decode_batch_errors(gpu_device, small_model, rng):
+    imgs = images(rng, (32, 32, 3), (32, 32, 3))
+    with pytest.raises(ValueError, match="pair_batch"):
+        small_model.infer_pairs(imgs, [(0, 1)], progress=False, device=gpu_device, pair_batch=0)
+    enc = small_model._core.encode([np.asarray(im, np.float32) for im in imgs], gpu_device)  # (2 * 4, E)
+    with pytest.raises(ValueError, match="as many enc1 as enc2"):
+        small_model._core.decode_batch([enc], 2, 2, [], 2, 2)
+    with pytest.raises(ValueError, match=r"enc2\[0\] must be the encoder output"):
+        small_model._core.decode_batch([enc[:4]], 2, 2, [enc], 2, 2)
+
+
 def test_device_errors(gpu_device, small_model, rng):
     a, b = images(rng, (32, 32, 3), (32, 32, 3))
     with pytest.raises(ValueError):

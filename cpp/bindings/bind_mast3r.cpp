@@ -225,6 +225,30 @@ void bind_mast3r_model(nb::module_& m) {
            nb::arg("enc1"), nb::arg("h1"), nb::arg("w1"), nb::arg("enc2"), nb::arg("h2"),
            nb::arg("w2"), nb::arg("intermediates") = false,
            "Decoders + heads of one pair from encoder outputs (h*w, enc_dim) on h x w patch grids.")
+      .def("decode_batch",
+           [](const Mast3rModel& self, nb::list enc1, int64_t h1, int64_t w1, nb::list enc2, int64_t h2,
+              int64_t w2, bool intermediates) {
+             std::vector<Tensor> e1, e2;
+             for (size_t i = 0; i < enc1.size(); ++i)
+               e1.push_back(to_tensor(enc1[i], nullptr, ("enc1[" + std::to_string(i) + "]").c_str()));
+             for (size_t i = 0; i < enc2.size(); ++i)
+               e2.push_back(to_tensor(enc2[i], nullptr, ("enc2[" + std::to_string(i) + "]").c_str()));
+             std::vector<mast3r::PairOutput> rs;
+             {
+               nb::gil_scoped_release nogil;
+               rs = self.decode_batch(e1, h1, w1, e2, h2, w2, intermediates);
+             }
+             nb::list out;
+             for (const auto& r : rs) out.append(nb::make_tuple(view_dict(r.view1, false), view_dict(r.view2, true)));
+             nb::dict timings;
+             if (!rs.empty())
+               for (const auto& t : rs[0].timings_ms) timings[t.first.c_str()] = t.second;
+             return nb::make_tuple(out, timings);
+           },
+           nb::arg("enc1"), nb::arg("h1"), nb::arg("w1"), nb::arg("enc2"), nb::arg("h2"), nb::arg("w2"),
+           nb::arg("intermediates") = false,
+           "decode of several pairs of one shape: lists of encoder outputs (pair b: enc1[b], enc2[b]); on a "
+           "GPU device their decoders run together. Returns ([(view1, view2), ...], timings).")
       .def_prop_ro("resident_devices", [](const Mast3rModel& self) {
         std::vector<std::string> r;
         for (const Device& d : self.resident_devices()) r.push_back(d.str());

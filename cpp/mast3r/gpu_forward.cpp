@@ -401,14 +401,18 @@ PairOutput Mast3rModel::forward(const Tensor& img1_in, const Tensor& img2_in, bo
   gpu::runtime(device).synchronize();
   std::vector<std::pair<std::string, double>> timings;
   timings.emplace_back("encoder", ms_since(t0));
-  PairOutput out = decode_gpu(enc, h, w, intermediates, g, std::move(timings));
+  PairOutput out = std::move(decode_gpu(enc, h, w, 1, intermediates, g, std::move(timings))[0]);
   for (auto& t : out.timings_ms)
     if (t.first == "total") t.second = ms_since(t0);
   return out;
 }
 
-PairOutput Mast3rModel::decode_gpu(const Tensor* enc, const int64_t* h, const int64_t* w, bool intermediates,
-                                   const GpuModel& g, std::vector<std::pair<std::string, double>> timings) const {
+// `batch` pairs of one shape at once: enc[k] holds view k + 1 of every pair, pair b
+// in rows [b N_k, (b + 1) N_k). The decoder runs on all of them together (its
+// GEMMs and attention batched over the pairs); the heads run pair by pair.
+std::vector<PairOutput> Mast3rModel::decode_gpu(const Tensor* enc, const int64_t* h, const int64_t* w,
+                                                int64_t batch, bool intermediates, const GpuModel& g,
+                                                std::vector<std::pair<std::string, double>> timings) const {
   NoGradGuard no_grad;
   const Device dev = g.dev;
   gpu::Runtime& rt = gpu::runtime(dev);
@@ -424,7 +428,7 @@ PairOutput Mast3rModel::decode_gpu(const Tensor* enc, const int64_t* h, const in
   Tensor pos[2];
   for (int k = 0; k < 2; ++k) {
     N[k] = h[k] * w[k];
-    pos[k] = grid_pos(h[k], w[k], 1, dev);
+    pos[k] = grid_pos(h[k], w[k], batch, dev);
   }
   const int64_t npos = std::max(std::max(h[0], w[0]), std::max(h[1], w[1]));
   Rope rope = make_rope(Cd / dec_heads_, dec_heads_, npos, (float)cfg_.rope_base, dev);
@@ -441,14 +445,14 @@ PairOutput Mast3rModel::decode_gpu(const Tensor* enc, const int64_t* h, const in
       const GDec& b = g.dec[k][(size_t)l];
       const Tensor& y = f[1 - k];
       Tensor x = f[k].clone();
-      self_attention(b.qkv, b.proj, norm(b.n1, x), 1, N[k], pos[k], rope, x);
+      self_attention(b.qkv, b.proj, norm(b.n1, x), batch, N[k], pos[k], rope, x);
       // cross-attention to the other view's previous-layer tokens
       Tensor yn = norm(b.ny, y);
       Tensor q = linear(b.q, norm(b.n2, x)), kk = linear(b.k, yn), vv = linear(b.v, yn);
       gm::rope2d(q, rope.heads, rope.head_dim, pos[k], rope.cos_t, rope.sin_t);
       gm::rope2d(kk, rope.heads, rope.head_dim, pos[1 - k], rope.cos_t, rope.sin_t);
-      Tensor a = Tensor::empty({N[k], Cd}, DType::Float32, dev);
-      gm::attention(q, kk, vv, a, 1, N[k], N[1 - k], rope.heads, rope.head_dim);
+      Tensor a = Tensor::empty({batch * N[k], Cd}, DType::Float32, dev);
+      gm::attention(q, kk, vv, a, batch, N[k], N[1 - k], rope.heads, rope.head_dim);
       linear_acc(b.cproj, a, x);
       linear_acc(b.fc2, linear(b.fc1, norm(b.n3, x), 1), x);
       nf[k] = x;
@@ -465,18 +469,21 @@ PairOutput Mast3rModel::decode_gpu(const Tensor* enc, const int64_t* h, const in
   }
   lap("decoder");
 
-  // ---- heads ----
-  PairOutput out;
-  ViewOutput* views[2] = {&out.view1, &out.view2};
+  // ---- heads, pair by pair ----
+  std::vector<PairOutput> outs((size_t)batch);
   const Device host;
   const std::string& dm = cfg_.depth_mode.mode;  // checked by the constructor
   const int depth_mode = dm == "linear" ? SC_DEPTH_LINEAR : dm == "square" ? SC_DEPTH_SQUARE : SC_DEPTH_EXP;
+  for (int64_t pb = 0; pb < batch; ++pb) {
+  PairOutput& out = outs[(size_t)pb];
+  ViewOutput* views[2] = {&out.view1, &out.view2};
+  auto rows = [&](const Tensor& t, int k) { return batch == 1 ? t : t.slice(0, pb * N[k], (pb + 1) * N[k]); };
   for (int k = 0; k < 2; ++k) {
     const GDpt& dp = g.dpt[k];
     const int64_t H = h[k] * p, W = w[k] * p;
     Tensor layers[4];
     for (int i = 0; i < 4; ++i) {
-      const Tensor& tok = kept[k][(size_t)hooks_[(size_t)i]];
+      const Tensor tok = rows(kept[k][(size_t)hooks_[(size_t)i]], k);
       const int64_t Lc = dp.act_in[i].out;
       Tensor m = linear(dp.act_in[i], tok).transpose(0, 1).contiguous().reshape({1, Lc, h[k], w[k]});
       if (dp.has_resize[i]) m = conv(dp.resize[i], m);
@@ -494,7 +501,7 @@ PairOutput Mast3rModel::decode_gpu(const Tensor* enc, const int64_t* h, const in
     Tensor pts = Tensor::empty({H, W, 3}, DType::Float32, dev), conf = Tensor::empty({H, W}, DType::Float32, dev);
     gm::dense_post(d, pts, conf, depth_mode, (float)cfg_.conf_mode.vmin, (float)cfg_.conf_mode.vmax);
     // local features: MLP on concat(enc, dec) tokens, pixel-shuffled
-    Tensor cat = concat({enc[k].contiguous(), f[k]}, 1);
+    Tensor cat = concat({rows(enc[k], k).contiguous(), rows(f[k], k)}, 1);
     Tensor feat = linear(g.local_fc2[k], linear(g.local_fc1[k], cat, 1));
     Tensor desc = Tensor::empty({H, W, desc_dim_}, DType::Float32, dev);
     Tensor dconf = Tensor::empty({H, W}, DType::Float32, dev);
@@ -506,14 +513,16 @@ PairOutput Mast3rModel::decode_gpu(const Tensor* enc, const int64_t* h, const in
     v.desc = desc.to_device(host);
     v.desc_conf = dconf.to_device(host);
     if (intermediates) {
-      v.enc = enc[k].to_device(host);
-      v.dec_last = f[k].to_device(host);
+      v.enc = rows(enc[k], k).to_device(host);
+      v.dec_last = rows(f[k], k).to_device(host);
     }
-    lap(k == 0 ? "head1" : "head2");
+    if (batch == 1) lap(k == 0 ? "head1" : "head2");
   }
+  }
+  if (batch > 1) lap("heads");
   timings.emplace_back("total", ms_since(t_start));
-  out.timings_ms = std::move(timings);
-  return out;
+  for (auto& o : outs) o.timings_ms = timings;
+  return outs;
 }
 
 }  // namespace mast3r

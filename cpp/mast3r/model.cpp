@@ -302,35 +302,65 @@ PairOutput Mast3rModel::forward(const Tensor& img1_in, const Tensor& img2_in,
   return out;
 }
 
+Tensor Mast3rModel::checked_encoding(const Tensor& e, const std::string& name, int64_t h, int64_t w) const {
+  if (!e.defined()) throw ValueError("mast3r: " + name + " is undefined");
+  if (h <= 0 || w <= 0)
+    throw ValueError("mast3r: " + name + ": the patch grid must be positive, got " + std::to_string(h) + " x " +
+                     std::to_string(w));
+  Tensor t = e.detach();
+  if (t.ndim() == 3 && t.shape()[0] == 1) t = t.select(0, 0);
+  if (t.ndim() != 2 || t.shape()[0] != h * w || t.shape()[1] != enc_dim_)
+    throw ValueError("mast3r: " + name + " must be the encoder output of shape (" + std::to_string(h * w) + ", " +
+                     std::to_string(enc_dim_) + ") for a " + std::to_string(h) + " x " + std::to_string(w) +
+                     " patch grid, got " + shape_str(e.shape()));
+  return t.to(DType::Float32).contiguous();
+}
+
 PairOutput Mast3rModel::decode(const Tensor& enc1, int64_t h1, int64_t w1, const Tensor& enc2,
                                int64_t h2, int64_t w2, bool intermediates) const {
   check_runnable();
   NoGradGuard no_grad;
-  Tensor enc[2];
-  const Tensor* in[2] = {&enc1, &enc2};
   const int64_t hh[2] = {h1, h2}, ww[2] = {w1, w2};
-  for (int k = 0; k < 2; ++k) {
-    const std::string name = "enc" + std::to_string(k + 1);
-    const Tensor& e = *in[k];
-    if (!e.defined()) throw ValueError("mast3r: " + name + " is undefined");
-    if (hh[k] <= 0 || ww[k] <= 0)
-      throw ValueError("mast3r: " + name + ": the patch grid must be positive, got " +
-                       std::to_string(hh[k]) + " x " + std::to_string(ww[k]));
-    Tensor t = e.detach();
-    if (t.ndim() == 3 && t.shape()[0] == 1) t = t.select(0, 0);
-    if (t.ndim() != 2 || t.shape()[0] != hh[k] * ww[k] || t.shape()[1] != enc_dim_)
-      throw ValueError("mast3r: " + name + " must be the encoder output of shape (" +
-                       std::to_string(hh[k] * ww[k]) + ", " + std::to_string(enc_dim_) + ") for a " +
-                       std::to_string(hh[k]) + " x " + std::to_string(ww[k]) + " patch grid, got " +
-                       shape_str(e.shape()));
-    enc[k] = t.to(DType::Float32).contiguous();
-  }
+  Tensor enc[2] = {checked_encoding(enc1, "enc1", h1, w1), checked_encoding(enc2, "enc2", h2, w2)};
   if (enc[0].device() != enc[1].device())
     throw ValueError("mast3r: enc1 is on " + enc[0].device().str() + " and enc2 on " + enc[1].device().str() +
                      "; decode needs both on one device");
   if (enc[0].device().is_gpu())  // on the device of the encoder outputs (gpu_forward.cpp)
-    return decode_gpu(enc, hh, ww, intermediates, gpu_model(enc[0].device()), {});
+    return std::move(decode_gpu(enc, hh, ww, 1, intermediates, gpu_model(enc[0].device()), {})[0]);
   return decode_impl(enc, hh, ww, intermediates, {});
+}
+
+std::vector<PairOutput> Mast3rModel::decode_batch(const std::vector<Tensor>& enc1, int64_t h1, int64_t w1,
+                                                  const std::vector<Tensor>& enc2, int64_t h2, int64_t w2,
+                                                  bool intermediates) const {
+  check_runnable();
+  NoGradGuard no_grad;
+  if (enc1.empty() || enc1.size() != enc2.size())
+    throw ValueError("mast3r: decode_batch takes as many enc1 as enc2 encodings, at least one; got " +
+                     std::to_string(enc1.size()) + " and " + std::to_string(enc2.size()));
+  const int64_t hh[2] = {h1, h2}, ww[2] = {w1, w2};
+  std::vector<Tensor> parts[2];
+  for (size_t b = 0; b < enc1.size(); ++b) {
+    const std::string i = "[" + std::to_string(b) + "]";
+    parts[0].push_back(checked_encoding(enc1[b], "enc1" + i, h1, w1));
+    parts[1].push_back(checked_encoding(enc2[b], "enc2" + i, h2, w2));
+    for (int k = 0; k < 2; ++k)
+      if (parts[k].back().device() != parts[0][0].device())
+        throw ValueError("mast3r: decode_batch needs every encoding on one device: enc" + std::to_string(k + 1) + i +
+                         " is on " + parts[k].back().device().str() + ", enc1[0] on " + parts[0][0].device().str());
+  }
+  const Device d = parts[0][0].device();
+  std::vector<PairOutput> out;
+  if (!d.is_gpu()) {
+    for (size_t b = 0; b < enc1.size(); ++b) {
+      Tensor enc[2] = {parts[0][b], parts[1][b]};
+      out.push_back(decode_impl(enc, hh, ww, intermediates, {}));
+    }
+    return out;
+  }
+  Tensor enc[2];
+  for (int k = 0; k < 2; ++k) enc[k] = parts[k].size() == 1 ? parts[k][0] : concat(parts[k], 0);
+  return decode_gpu(enc, hh, ww, (int64_t)enc1.size(), intermediates, gpu_model(d), {});
 }
 
 PairOutput Mast3rModel::decode_impl(const Tensor* enc, const int64_t* h, const int64_t* w,

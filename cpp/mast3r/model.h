@@ -110,6 +110,12 @@ class Mast3rModel {
   Tensor encode(const std::vector<Tensor>& imgs) const;
   PairOutput decode(const Tensor& enc1, int64_t h1, int64_t w1, const Tensor& enc2, int64_t h2,
                     int64_t w2, bool intermediates = false) const;
+  // decode of several pairs of one shape (enc1[b], enc2[b]: pair b). On a GPU
+  // device the decoders run on all of them at once (batched GEMMs and
+  // attention), the heads pair by pair; on the CPU it is decode() per pair.
+  std::vector<PairOutput> decode_batch(const std::vector<Tensor>& enc1, int64_t h1, int64_t w1,
+                                       const std::vector<Tensor>& enc2, int64_t h2, int64_t w2,
+                                       bool intermediates = false) const;
 
   // The same on a GPU device (device.is_gpu(): "sim", "cuda", "metal"): the
   // whole network runs there (gpu_forward.cpp). The weights are uploaded on the
@@ -150,8 +156,10 @@ class Mast3rModel {
   struct GpuModel;
   const GpuModel& gpu_model(Device d) const;
   Tensor encode_gpu(const std::vector<Tensor>& imgs, const GpuModel& g) const;
-  PairOutput decode_gpu(const Tensor* enc, const int64_t* h, const int64_t* w, bool intermediates,
-                        const GpuModel& g, std::vector<std::pair<std::string, double>> timings) const;
+  std::vector<PairOutput> decode_gpu(const Tensor* enc, const int64_t* h, const int64_t* w, int64_t batch,
+                                     bool intermediates, const GpuModel& g,
+                                     std::vector<std::pair<std::string, double>> timings) const;
+  Tensor checked_encoding(const Tensor& e, const std::string& name, int64_t h, int64_t w) const;
   mutable std::mutex gpu_mu_;
   mutable std::vector<std::shared_ptr<GpuModel>> gpu_models_;
 

@@ -351,14 +351,19 @@ class Model:
 
     def iter_pairs(self, images: Sequence[Any], pairs: Iterable[Tuple[int, int]], batch: int = 2,
                    progress: bool = True, intermediates: bool = False,
-                   device: Any = None) -> Iterator[Dict[str, Dict[str, np.ndarray]]]:
-        """:meth:`infer_pairs` as a generator (one result at a time: at 512 x 384
-        the outputs of a pair take ~45 MB)."""
+                   device: Any = None, pair_batch: Optional[int] = None) -> Iterator[Dict[str, Dict[str, np.ndarray]]]:
+        """:meth:`infer_pairs` as a generator (one result at a time on the CPU; on a
+        GPU device up to ``pair_batch`` at a time: at 512 x 384 the outputs of a
+        pair take ~45 MB)."""
         p = self.patch_size
         arrs = [_model_image(im, f"images[{i}]", p) for i, im in enumerate(images)]
         pairs = [_pair_arg(pr, k, len(arrs)) for k, pr in enumerate(pairs)]
         if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
             raise ValueError(f"infer_pairs: batch must be a positive int (images per encoder call), got {batch!r}")
+        if pair_batch is not None and (isinstance(pair_batch, bool) or not isinstance(pair_batch, (int, np.integer))
+                                       or pair_batch < 1):
+            raise ValueError(f"infer_pairs: pair_batch must be a positive int (pairs decoded together), "
+                             f"got {pair_batch!r}")
         dev = _device_arg(device)
         used = sorted({i for pr in pairs for i in pr})
         groups = _groups_by_size(arrs, int(batch), used)
@@ -373,18 +378,50 @@ class Model:
                 for k, i in enumerate(idx):
                     enc[i] = out[k * n:(k + 1) * n]
                 bar.update(1)
-            for i, j in pairs:
-                (h1, w1), (h2, w2) = (arrs[i].shape[0] // p, arrs[i].shape[1] // p), \
-                                     (arrs[j].shape[0] // p, arrs[j].shape[1] // p)
-                v1, v2, self.last_timings = self._core.decode(enc[i], h1, w1, enc[j], h2, w2, intermediates)
-                bar.update(1)
-                yield {"view1": v1, "view2": v2}
+            grid = [(a.shape[0] // p, a.shape[1] // p) for a in arrs]
+            if dev is None:
+                for i, j in pairs:
+                    (h1, w1), (h2, w2) = grid[i], grid[j]
+                    v1, v2, self.last_timings = self._core.decode(enc[i], h1, w1, enc[j], h2, w2, intermediates)
+                    bar.update(1)
+                    yield {"view1": v1, "view2": v2}
+                return
+            # on the device: runs of consecutive pairs of one shape decode together
+            nb = self._pair_batch(pair_batch, dev, grid)
+            k = 0
+            while k < len(pairs):
+                shape = grid[pairs[k][0]] + grid[pairs[k][1]]
+                run = [pairs[k]]
+                while (k + len(run) < len(pairs) and len(run) < nb
+                       and grid[pairs[k + len(run)][0]] + grid[pairs[k + len(run)][1]] == shape):
+                    run.append(pairs[k + len(run)])
+                k += len(run)
+                (h1, w1), (h2, w2) = grid[run[0][0]], grid[run[0][1]]
+                res, self.last_timings = self._core.decode_batch(
+                    [enc[i] for i, _ in run], h1, w1, [enc[j] for _, j in run], h2, w2, intermediates)
+                for v1, v2 in res:
+                    bar.update(1)
+                    yield {"view1": v1, "view2": v2}
         finally:
             bar.close()
 
+    def _pair_batch(self, pair_batch: Optional[int], dev: Any, grid) -> int:
+        """Pairs decoded together on a GPU device: ``pair_batch`` when given, else up
+        to 8, as many as a quarter of the device's free memory holds at about 40
+        decoder-width rows per token of both views (the decoder's live tensors)."""
+        if pair_batch is not None:  # checked by iter_pairs
+            return int(pair_batch)
+        total = int(_core.device_properties(dev).get("memory_bytes", 0))
+        if total <= 0:  # not known (the simulator)
+            return 8
+        free = total - int(_core.device_memory(dev)["in_use_bytes"])
+        tokens = 2 * max(h * w for h, w in grid)
+        per_pair = 40 * tokens * self.dec_embed_dim * 4
+        return int(max(1, min(8, free // 4 // max(per_pair, 1))))
+
     def infer_pairs(self, images: Sequence[Any], pairs: Iterable[Tuple[int, int]], batch: int = 2,
                     progress: bool = True, intermediates: bool = False,
-                    device: Any = None) -> List[Dict[str, Dict[str, np.ndarray]]]:
+                    device: Any = None, pair_batch: Optional[int] = None) -> List[Dict[str, Dict[str, np.ndarray]]]:
         """Run many pairs of a set of images, encoding each image once.
 
         images: a sequence of images (as :meth:`infer_pair` takes them).
@@ -397,12 +434,15 @@ class Model:
 
         device: as :meth:`infer_pair`; on a GPU device the encoder outputs stay
             there between the encoder and the pairs' decoders.
+        pair_batch: on a GPU device, how many consecutive pairs of one shape run
+            their decoders together (default: up to 8, sized to the device's
+            free memory).
 
         Returns one dict per pair, as :meth:`infer_pair` does; the results equal
         ``infer_pair(images[i], images[j])`` to float32 rounding.
         """
         return list(self.iter_pairs(images, pairs, batch=batch, progress=progress,
-                                    intermediates=intermediates, device=device))
+                                    intermediates=intermediates, device=device, pair_batch=pair_batch))
 
     # -- description ------------------------------------------------------------
     patch_size = property(lambda self: self._core.patch_size)
