@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 import splatcore as sc
+from splatcore import _core
 from splatcore.gaussians import Gaussians
 from splatcore.trainer import Trainer, TrainConfig
 
@@ -56,6 +57,7 @@ def test_train_7000(path):
     trainer = Trainer(train, g, extent, TrainConfig(iters=ITERS), device=DEVICE)
     if DEVICE != "cpu":
         sc.synchronize(DEVICE)
+    _core._gpu_launch_count(True)
     t0 = time.perf_counter()
     trainer.train(progress=False, log_every=500)
     if DEVICE != "cpu":
@@ -64,7 +66,8 @@ def test_train_7000(path):
     ev = trainer.evaluate(test)
     res = {"scene": os.path.basename(path), "device": DEVICE, "iters": ITERS, "psnr": ev["mean"]["psnr"],
            "ssim": ev["mean"]["ssim"], "gaussians": len(trainer.g), "train_seconds": seconds,
-           "ms_per_step": seconds / ITERS * 1e3}
+           "ms_per_step": seconds / ITERS * 1e3,
+           "launches_per_step": _core._gpu_launch_count() / ITERS}  # kernels + GEMMs: the host's work
     print("\n[gpu-train] " + json.dumps(res))
     if os.environ.get("SPLATCORE_PROFILE"):  # per step: each GPU kernel (alone) and each host stage
         for name, total in sorted(sc._core._stage_times(True), key=lambda kv: -kv[1])[:25]:

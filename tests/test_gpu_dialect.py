@@ -113,3 +113,14 @@ def test_cuda_kernel_fault_names_the_kernel(sync_every_launch):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert "RAISED" in r.stdout, r.stdout + r.stderr
     assert "selftest_wild_read" in r.stdout
+
+
+def test_launch_count_counts_each_kernel(gpu_device):
+    a = sc.tensor(np.arange(10, dtype=np.float32), device=gpu_device)
+    sc.synchronize(gpu_device)
+    sc._core._gpu_launch_count(True)
+    b = a + a
+    c = b * b
+    assert sc._core._gpu_launch_count() == 2
+    assert sc._core._gpu_launch_count(True) == 2 and sc._core._gpu_launch_count() == 0
+    np.testing.assert_array_equal(c.numpy(), (2 * np.arange(10)) ** 2)

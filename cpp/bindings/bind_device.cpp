@@ -75,6 +75,8 @@ void bind_device(nb::module_& m) {
         "'highest' (IEEE float32 GEMMs, the default), 'high' (TF32 tensor cores on CUDA) or 'medium' "
         "(bfloat16 tensor cores on CUDA, float32 accumulation), as torch.set_float32_matmul_precision.");
   m.def("get_matmul_precision", &gpu::matmul_precision);
+  m.def("_gpu_launch_count", &gpu::launch_count, nb::arg("reset") = false,
+        "Kernel launches queued so far on every GPU device (reset: then start again from 0).");
   m.def("_gpu_gemm_library", &gpu::vendor_gemm_info, "The vendor GEMM library, or why there is none.");
 }
 

@@ -2,6 +2,7 @@
 // where their backends were built.
 #include "gpu/runtime.h"
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -12,6 +13,10 @@
 #include "gpu/sim/sim_runtime.h"
 
 namespace sc::gpu {
+
+static std::atomic<uint64_t> g_launches{0};
+void count_launch() { g_launches.fetch_add(1, std::memory_order_relaxed); }
+uint64_t launch_count(bool reset) { return reset ? g_launches.exchange(0) : g_launches.load(); }
 
 int device_count(DeviceType t) {
   switch (t) {

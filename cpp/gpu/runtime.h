@@ -115,10 +115,17 @@ T* gpu_ptr(const Tensor& t) {
   return static_cast<T*>(gpu_address(t));
 }
 
+// Kernel launches queued so far in this process, on every device (each costs
+// host time: the per-step host overhead of GPU training is mostly their count);
+// reset sets it back to 0.
+uint64_t launch_count(bool reset = false);
+void count_launch();
+
 // Queues kernel(args).
 template <typename Args>
 void launch(Runtime& rt, const Kernel& k, const LaunchDims& dims, const Args& args,
             std::initializer_list<const Storage*> buffers) {
+  count_launch();
   rt.launch(k, dims, &args, sizeof(Args), buffers);
 }
 

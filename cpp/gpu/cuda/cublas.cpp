@@ -133,6 +133,7 @@ bool cublas_gemm(const Tensor& C, const Tensor& A, const Tensor& B, int64_t nb, 
     rt.synchronize();
     t0 = stage_clock();
   }
+  count_launch();
   cublasStatus_t s = c.gemm(h, CUBLAS_OP_N, CUBLAS_OP_N, (int)N, (int)M, (int)K, alpha, gpu_address(B), io,
                             (int)N, (long long)(K * N), gpu_address(A), io, (int)K, (long long)(M * K), beta,
                             gpu_address(C), io, (int)ldc, (long long)(M * ldc), (int)nb, compute,
