@@ -1,9 +1,10 @@
 // Bit check of two CPU targets' per-Gaussian stages (splat/gaussians_target.cpp:
-// projection, SH features, the per-Gaussian backward) outside Python, for
-// targets this machine cannot run natively (NEON, cross-compiled and run under
-// qemu; tests/test_cpu_targets.py::test_neon_gaussians_bits_under_qemu): random
-// Gaussians, cameras and per-intersection gradients through both targets,
-// every output compared bit for bit. Exit status 1 on any difference.
+// projection, SH features, the per-Gaussian backward) and SSIM rows
+// (splat/ssim_target.cpp) outside Python, for targets this machine cannot run
+// natively (NEON, cross-compiled and run under qemu;
+// tests/test_cpu_targets.py::test_neon_targets_bits_under_qemu): random
+// Gaussians, cameras, per-intersection gradients and image rows through both
+// targets, every output compared bit for bit. Exit status 1 on any difference.
 // With --digest SEED the inputs come from SEED and a digest (FNV-1a) of the
 // second target's outputs is printed, so that builds for two architectures
 // (x86-64 natively, AArch64 under qemu) can be compared with each other.
@@ -17,13 +18,17 @@
 
 #include "kernels/composite.h"
 #include "splat/gaussians_kernels.h"
+#include "splat/ssim_kernels.h"
 
 namespace sc {
 const GaussianTables& gaussian_kernels_portable();
+const SsimTables& ssim_kernels_portable();
 #ifdef __aarch64__
 const GaussianTables& gaussian_kernels_neon();
+const SsimTables& ssim_kernels_neon();
 #else
 const GaussianTables& gaussian_kernels_sse2();
+const SsimTables& ssim_kernels_sse2();
 #endif
 }  // namespace sc
 using namespace sc;
@@ -132,20 +137,68 @@ int check(const GaussianKernels<T>* K0, const GaussianKernels<T>* K1, const char
   return bad;
 }
 
+// The SSIM row loops on random rows (11-tap window, some rows of the column
+// blur outside the image).
+template <typename T>
+int check_ssim(const SsimKernels<T>* K0, const SsimKernels<T>* K1, const char* name, int trials, unsigned seed,
+               uint64_t* digest) {
+  std::mt19937 rng(digest ? seed + 1 : std::random_device{}());
+  std::uniform_real_distribution<double> U(0, 1);
+  int bad = 0;
+  std::vector<T> w(11);
+  for (int k = 0; k < 11; ++k) w[k] = T(std::exp(-(k - 5) * (k - 5) / 4.5));
+  for (int t = 0; t < trials; ++t) {
+    const int64_t C = 1 + (int64_t)(U(rng) * 3), n = C * (1 + (int64_t)(U(rng) * 90));
+    std::vector<std::vector<T>> in(16, std::vector<T>(n));
+    for (auto& r : in)
+      for (auto& v : r) v = T(U(rng));
+    const T* rows[11];
+    for (int k = 0; k < 11; ++k) rows[k] = U(rng) < 0.2 ? nullptr : in[k].data();
+    std::vector<T> o[2][12];
+    double s[2][2];
+    const SsimKernels<T>* Ks[2] = {K0, K1};
+    for (int k = 0; k < 2; ++k) {
+      for (auto& v : o[k]) v.assign(n, T(-7));
+      Ks[k]->blur_row(in[11].data(), o[k][0].data(), n, C, w.data());
+      Ks[k]->blur_col(rows, n, o[k][1].data(), w.data());
+      Ks[k]->products(in[12].data(), in[13].data(), o[k][2].data(), o[k][3].data(), o[k][4].data(), n);
+      s[k][0] = Ks[k]->pixels(in[0].data(), in[1].data(), in[2].data(), in[3].data(), in[4].data(), n, nullptr,
+                              nullptr, nullptr, nullptr);
+      s[k][1] = Ks[k]->pixels(in[0].data(), in[1].data(), in[2].data(), in[3].data(), in[4].data(), n,
+                              o[k][5].data(), o[k][6].data(), o[k][7].data(), o[k][8].data());
+      Ks[k]->grad(in[12].data(), in[13].data(), in[5].data(), in[6].data(), in[7].data(), T(0.37), o[k][9].data(), n);
+    }
+    bool ok = !std::memcmp(s[0], s[1], sizeof(s[0]));
+    for (int j = 0; j < 12; ++j) ok = ok && same(o[0][j], o[1][j]);
+    if (digest) {
+      for (int j = 0; j < 12; ++j) fnv(*digest, o[1][j]);
+      fnv(*digest, std::vector<double>(s[1], s[1] + 2));
+    }
+    if (!ok && bad++ < 5) std::printf("ssim trial %d: %s differs from portable (n=%lld C=%lld)\n", t, name,
+                                      (long long)n, (long long)C);
+  }
+  return bad;
+}
+
 int main(int argc, char** argv) {
   uint64_t digest = 14695981039346656037ull;
   const bool digesting = argc == 3 && std::strcmp(argv[1], "--digest") == 0;
   const unsigned seed = digesting ? (unsigned)std::strtoul(argv[2], nullptr, 10) : 0u;
 #ifdef __aarch64__
   const GaussianTables &p = gaussian_kernels_portable(), &o = gaussian_kernels_neon();
+  const SsimTables &sp = ssim_kernels_portable(), &so = ssim_kernels_neon();
   const char* name = "neon";
 #else
   const GaussianTables &p = gaussian_kernels_portable(), &o = gaussian_kernels_sse2();
+  const SsimTables &sp = ssim_kernels_portable(), &so = ssim_kernels_sse2();
   const char* name = "sse2";
 #endif
   uint64_t* d = digesting ? &digest : nullptr;
-  const int bad = check<float>(&p.f32, &o.f32, name, 400, seed, d) + check<double>(&p.f64, &o.f64, name, 200, seed, d);
+  const int bad = check<float>(&p.f32, &o.f32, name, 400, seed, d) + check<double>(&p.f64, &o.f64, name, 200, seed, d) +
+                  check_ssim<float>(&sp.f32, &so.f32, name, 300, seed, d) +
+                  check_ssim<double>(&sp.f64, &so.f64, name, 100, seed, d);
   if (digesting) std::printf("digest %016llx\n", (unsigned long long)digest);
-  std::printf("%s: %d mismatching trials of 600 (float32 400, float64 200)\n", name, bad);
+  std::printf("%s: %d mismatching trials of 1000 (Gaussians 400 float32 + 200 float64, SSIM rows 300 + 100)\n",
+              name, bad);
   return bad != 0;
 }
