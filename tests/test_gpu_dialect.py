@@ -45,6 +45,27 @@ def test_simd_collectives(device, group_size):
     np.testing.assert_array_equal(u, np.repeat(bits, 32))
 
 
+def tf32(x):
+    """x rounded to TF32 (10 mantissa bits), to nearest with ties away from zero."""
+    u = np.ascontiguousarray(x, np.float32).view(np.uint32)
+    return ((u + np.uint32(0x1000)) & np.uint32(0xFFFFE000)).view(np.float32)
+
+
+def test_tf32_mma(device):
+    # D = C + tf32(A) tf32(B) per SIMD group, in PTX's m16n8k8 fragment layout
+    groups = 6
+    rng = np.random.default_rng(11)
+    a = rng.standard_normal((groups, 16, 8)).astype(np.float32)
+    b = rng.standard_normal((groups, 8, 8)).astype(np.float32)
+    c = rng.standard_normal((groups, 16, 8)).astype(np.float32)
+    fin = np.concatenate([a.reshape(groups, -1), b.reshape(groups, -1), c.reshape(groups, -1)], 1)
+    f, _ = run("selftest_mma", device, fin.ravel(), groups * 128, 1, groups, 32)
+    want = c.astype(np.float64) + tf32(a).astype(np.float64) @ tf32(b).astype(np.float64)
+    np.testing.assert_allclose(f.reshape(groups, 16, 8), want, rtol=1e-6, atol=1e-6)
+    # the inputs were rounded: plain float32 products differ by far more than that
+    assert np.abs(want - (c.astype(np.float64) + a.astype(np.float64) @ b)).max() > 1e-4
+
+
 def test_atomics(device):
     groups, gs = 5, 128
     x = np.random.default_rng(7).uniform(-1, 1, groups * gs).astype(np.float32)

@@ -97,6 +97,31 @@ def test_attention_kernel_large_scores(gpu_device, rng, D):
     assert rel(got, attention_ref(q, k, v, 1, 1)) < KTOL
 
 
+TF32_CASES = [(1, 1), (64, 32), (33, 70), (130, 97), (200, 257), (20, 1000)]
+
+
+@pytest.mark.parametrize("Nq,Nk", TF32_CASES)
+def test_attention_kernel_tf32(gpu_device, rng, Nq, Nk):
+    # under a TF32 matmul precision, D = 64 takes the matrix-unit kernel
+    # (mast3r_attention64_tc.h): q k^T and p v on TF32 inputs (10-bit mantissa),
+    # float32 sums; blocks, padding and splits as the float32 kernel
+    heads, batch, D = 3, 2, 64
+    q = rng.standard_normal((batch * Nq, heads * D)).astype(np.float32) * 2
+    k = rng.standard_normal((batch * Nk, heads * D)).astype(np.float32) * 2
+    v = rng.standard_normal((batch * Nk, heads * D)).astype(np.float32)
+    dev = [sc.tensor(a, device=gpu_device) for a in (q, k, v)]
+    prev = sc.get_matmul_precision()
+    sc.set_matmul_precision("high")
+    try:
+        got = _core._nn_attention(*dev, heads, batch).numpy()
+    finally:
+        sc.set_matmul_precision(prev)
+    err = rel(got, attention_ref(q, k, v, heads, batch))
+    assert err < 3e-3
+    if Nk > 1:  # TF32 rounding shows (one key: the output is v itself)
+        assert err > KTOL
+
+
 def test_attention_kernel_errors(gpu_device, rng):
     q = sc.tensor(rng.standard_normal((4, 8)).astype(np.float32), device=gpu_device)
     k_cpu = sc.tensor(rng.standard_normal((4, 8)).astype(np.float32))

@@ -21,6 +21,8 @@ std::string matmul_precision() {
   return m == 0 ? "highest" : m == 1 ? "high" : "medium";
 }
 
+bool matmul_allows_tf32() { return g_fp32_mode != 0; }
+
 bool vendor_gemm(const Tensor& c, const Tensor& a, const Tensor& b, int64_t nb, int64_t M, int64_t N,
                  int64_t K) {
   if (c.device().type == DeviceType::CUDA) return cublas_gemm(c, a, b, nb, M, N, K, g_fp32_mode);

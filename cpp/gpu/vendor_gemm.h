@@ -23,6 +23,9 @@ bool vendor_gemm_accumulate(const Tensor& c, const Tensor& a, const Tensor& b, i
 // accumulation), as torch.set_float32_matmul_precision.
 void set_matmul_precision(const std::string& p);
 std::string matmul_precision();
+// Whether float32 products may leave IEEE float32 ("high" or "medium"): the
+// attention kernels then take TF32 matrix units too.
+bool matmul_allows_tf32();
 // What the vendor library is ("cuBLAS (libcublas.so.13)", "MPS: MPSMatrixMultiplication
 // (MetalPerformanceShaders)"), or why it is not there.
 std::string vendor_gemm_info();

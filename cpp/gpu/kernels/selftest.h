@@ -2,6 +2,7 @@
 // collectives, atomics) and kernels that break its rules on purpose (the
 // simulator must catch them). Run by tests/test_gpu_dialect.py on every GPU device.
 #pragma once
+#include "gpu/dialect_mma.h"
 #include "gpu/kernels/selftest_args.h"
 
 // Reverses each group's slice through shared memory: correct only if the
@@ -49,6 +50,23 @@ SC_KERNEL(selftest_atomics, ScSelfTestArgs) {
   sc_atomic_add(&count[0], 1u);
   SC_BARRIER();
   if (SC_TID_X == 0) sc_atomic_add(&args.uout[4], count[0]);
+}
+
+// The TF32 matrix multiply-accumulate (gpu/dialect_mma.h), one per SIMD group:
+// fin holds, per group, A (16 x 8), B (8 x 8) and C (16 x 8) row-major; fout
+// gets D = C + tf32(A) tf32(B) row-major.
+SC_KERNEL(selftest_mma, ScSelfTestArgs) {
+  const sc_i64 in = (sc_i64)SC_GID_X * 320, out = (sc_i64)SC_GID_X * 128;
+  const unsigned int g = SC_LANE >> 2, t = SC_LANE & 3u;
+  float a[4], b[2], d[4];
+  for (unsigned int i = 0; i < 4u; ++i) {
+    const unsigned int row = g + 8u * (i & 1u), col = t + 4u * (i >> 1);
+    a[i] = sc_tf32_round(args.fin[in + row * 8u + col]);
+    d[i] = args.fin[in + 192 + (g + 8u * (i >> 1)) * 8u + 2u * t + (i & 1u)];
+  }
+  for (unsigned int i = 0; i < 2u; ++i) b[i] = sc_tf32_round(args.fin[in + 128 + (t + 4u * i) * 8u + g]);
+  sc_mma_tf32_16x8x8(d, a, b);
+  for (unsigned int i = 0; i < 4u; ++i) args.fout[out + (g + 8u * (i >> 1)) * 8u + 2u * t + (i & 1u)] = d[i];
 }
 
 // Rule breakers.

@@ -9,6 +9,7 @@
 #include "gpu/kernels/mast3r_args.h"
 #include "gpu/ops/launch.h"
 #include "gpu/runtime.h"
+#include "gpu/vendor_gemm.h"
 
 // The kernels' fixed sizes (gpu/kernels/mast3r.h), restated for the host.
 #define SC_MAST3R_LN_ROWS 8
@@ -121,7 +122,10 @@ void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& 
   LaunchDims d;
   d.grid.y = (uint32_t)heads;
   d.grid.z = (uint32_t)batch;
-  if (D == 64) {  // the register-tiled kernel (gpu/kernels/mast3r_attention64.h)
+  if (D == 64) {
+    // the register-tiled kernel (gpu/kernels/mast3r_attention64.h), or under a
+    // TF32 / bfloat16 matmul precision its TF32 matrix-unit form (same blocks)
+    const char* name = matmul_allows_tf32() ? "mast3r_attention64_tc" : "mast3r_attention64";
     const int64_t qblocks = (Nq + SC_ATTN64_BQ - 1) / SC_ATTN64_BQ, kblocks = (Nk + SC_ATTN64_BK - 1) / SC_ATTN64_BK;
     // Split the keys while the groups are few (SC_ATTN64_MIN_GROUPS, about 4 per
     // multiprocessor of a large GPU), each split keeping at least 2 key blocks.
@@ -145,7 +149,7 @@ void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& 
     d.group.x = SC_ATTN64_THREADS;
     d.grid.x = (uint32_t)(qblocks * splits);
     Runtime& rt = runtime(q.device());
-    launch(rt, kernel("mast3r_attention64"), d, a, {st(q), st(k), st(v), st(out), st(part_o), st(part_ml)});
+    launch(rt, kernel(name), d, a, {st(q), st(k), st(v), st(out), st(part_o), st(part_ml)});
     if (splits > 1)
       launch(rt, kernel("mast3r_attention_combine"), groups_for(batch * Nq * heads * 64), a,
              {st(out), st(part_o), st(part_ml)});
