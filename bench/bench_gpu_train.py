@@ -58,6 +58,7 @@ def test_train_7000(path):
     if DEVICE != "cpu":
         sc.synchronize(DEVICE)
     _core._gpu_launch_count(True)
+    _core._gpu_wait_seconds(True)
     t0 = time.perf_counter()
     trainer.train(progress=False, log_every=500)
     if DEVICE != "cpu":
@@ -67,7 +68,10 @@ def test_train_7000(path):
     res = {"scene": os.path.basename(path), "device": DEVICE, "iters": ITERS, "psnr": ev["mean"]["psnr"],
            "ssim": ev["mean"]["ssim"], "gaussians": len(trainer.g), "train_seconds": seconds,
            "ms_per_step": seconds / ITERS * 1e3,
-           "launches_per_step": _core._gpu_launch_count() / ITERS}  # kernels + GEMMs: the host's work
+           "launches_per_step": _core._gpu_launch_count() / ITERS,  # kernels + GEMMs: the host's work
+           # the host's own time per step (not waiting for the GPU): a step's host overhead
+           # is the part of it the GPU waits for the host, at most this
+           "host_busy_ms_per_step": (seconds - _core._gpu_wait_seconds()) / ITERS * 1e3}
     print("\n[gpu-train] " + json.dumps(res))
     if os.environ.get("SPLATCORE_PROFILE"):  # per step: each GPU kernel (alone) and each host stage
         for name, total in sorted(sc._core._stage_times(True), key=lambda kv: -kv[1])[:25]:

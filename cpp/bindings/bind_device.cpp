@@ -77,6 +77,8 @@ void bind_device(nb::module_& m) {
   m.def("get_matmul_precision", &gpu::matmul_precision);
   m.def("_gpu_launch_count", &gpu::launch_count, nb::arg("reset") = false,
         "Kernel launches queued so far on every GPU device (reset: then start again from 0).");
+  m.def("_gpu_wait_seconds", &gpu::wait_seconds, nb::arg("reset") = false,
+        "Seconds the host has waited for CUDA queues so far (reset: then start again from 0).");
   m.def("_gpu_gemm_library", &gpu::vendor_gemm_info, "The vendor GEMM library, or why there is none.");
 }
 

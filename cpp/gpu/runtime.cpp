@@ -17,6 +17,9 @@ namespace sc::gpu {
 static std::atomic<uint64_t> g_launches{0};
 void count_launch() { g_launches.fetch_add(1, std::memory_order_relaxed); }
 uint64_t launch_count(bool reset) { return reset ? g_launches.exchange(0) : g_launches.load(); }
+static std::atomic<uint64_t> g_wait_ns{0};
+void note_wait(double seconds) { g_wait_ns.fetch_add((uint64_t)(seconds * 1e9), std::memory_order_relaxed); }
+double wait_seconds(bool reset) { return 1e-9 * (double)(reset ? g_wait_ns.exchange(0) : g_wait_ns.load()); }
 
 int device_count(DeviceType t) {
   switch (t) {

@@ -120,6 +120,11 @@ T* gpu_ptr(const Tensor& t) {
 // reset sets it back to 0.
 uint64_t launch_count(bool reset = false);
 void count_launch();
+// Seconds the host has spent waiting for a device's queue (synchronize, and the
+// copies to the host that wait for it), counted by the CUDA backend: with the
+// wall time of a training loop it says how much of a step the host works.
+double wait_seconds(bool reset = false);
+void note_wait(double seconds);
 
 // Queues kernel(args).
 template <typename Args>

@@ -152,7 +152,9 @@ class CudaRuntime final : public Runtime {
   }
   void synchronize() override {
     use();
+    const double t0 = stage_clock();
     cudaError_t e = cudaStreamSynchronize(stream_);
+    note_wait(stage_clock() - t0);
     if (e != cudaSuccess)
       raise(std::string("queued work failed (the last kernel launched was '") + last_kernel_ +
             "'; SPLATCORE_CUDA_SYNC=1 names the failing one)", e);
