@@ -54,7 +54,8 @@ bench() {  # name, then the pytest arguments
 
 if want tests; then
   stamp tests
-  timeout 300 python3 -m pytest tests/test_gpu_*.py -q -p no:cacheprovider --durations=15 > "$OUT/tests.log" 2>&1
+  # shellcheck disable=SC2086  # TESTS: a subset (files, -k ...), every GPU test by default
+  timeout 300 python3 -m pytest ${TESTS:-tests/test_gpu_*.py} -q -p no:cacheprovider --durations=15 > "$OUT/tests.log" 2>&1
   grep -E "passed|failed|FAILED|Error" "$OUT/tests.log" | tail -15 | tee -a "$OUT/session.log"
 fi
 if [ -f "$ANCHORS/gsplat_install.sh" ]; then
