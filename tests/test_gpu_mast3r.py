@@ -366,6 +366,29 @@ def test_pairs_decoded_together_on_device(gpu_device, small_model, rng, pair_bat
         compare(r, small_model.infer_pair(imgs[i], imgs[j], intermediates=True))
 
 
+def test_outputs_kept_on_device(gpu_device, small_model, rng):
+    # keep_on_device: the same outputs, as Tensors on the device (infer_pair and
+    # batched infer_pairs); a CPU run has no device to keep them on
+    imgs = images(rng, (32, 32, 3), (32, 32, 3), (32, 32, 3))
+    host = small_model.infer_pair(imgs[0], imgs[1], device=gpu_device, intermediates=True)
+    kept = small_model.infer_pair(imgs[0], imgs[1], device=gpu_device, intermediates=True, keep_on_device=True)
+    pairs = [(0, 1), (2, 1)]
+    batched = small_model.infer_pairs(imgs, pairs, progress=False, device=gpu_device, pair_batch=2,
+                                      keep_on_device=True)
+    refs = [host] + [small_model.infer_pair(imgs[i], imgs[j], device=gpu_device) for i, j in pairs]
+    for got, ref in zip([kept] + batched, refs):
+        for view in ("view1", "view2"):
+            assert set(ref[view]) == set(got[view])
+            for key, want in ref[view].items():
+                t = got[view][key]
+                assert isinstance(t, sc.Tensor) and t.device == full(gpu_device), (view, key)
+                np.testing.assert_allclose(t.numpy(), want, rtol=1e-5, atol=1e-6, err_msg=f"{view}/{key}")
+    with pytest.raises(ValueError, match="keep_on_device needs a GPU device"):
+        small_model.infer_pair(imgs[0], imgs[1], keep_on_device=True)
+    with pytest.raises(ValueError, match="keep_on_device needs a GPU device"):
+        small_model.infer_pairs(imgs, pairs, progress=False, keep_on_device=True)
+
+
 def test_decode_batch_errors(gpu_device, small_model, rng):
     imgs = images(rng, (32, 32, 3), (32, 32, 3))
     with pytest.raises(ValueError, match="pair_batch"):

@@ -54,12 +54,14 @@ mast3r::RegMode reg_mode_arg(nb::handle h, const mast3r::RegMode& dflt, const ch
 
 nb::dict view_dict(const mast3r::ViewOutput& v, bool second) {
   nb::dict d;
-  d[second ? "pts3d_in_other_view" : "pts3d"] = to_numpy(v.pts3d);
-  d["conf"] = to_numpy(v.conf);
-  d["desc"] = to_numpy(v.desc);
-  d["desc_conf"] = to_numpy(v.desc_conf);
-  if (v.enc.defined()) d["enc"] = to_numpy(v.enc);
-  if (v.dec_last.defined()) d["dec_last"] = to_numpy(v.dec_last);
+  // NumPy arrays, or the Tensors themselves where they stayed on a GPU device
+  auto out = [](const Tensor& t) -> nb::object { return t.device().is_gpu() ? nb::cast(t) : to_numpy(t); };
+  d[second ? "pts3d_in_other_view" : "pts3d"] = out(v.pts3d);
+  d["conf"] = out(v.conf);
+  d["desc"] = out(v.desc);
+  d["desc_conf"] = out(v.desc_conf);
+  if (v.enc.defined()) d["enc"] = out(v.enc);
+  if (v.dec_last.defined()) d["dec_last"] = out(v.dec_last);
   return d;
 }
 
@@ -180,22 +182,26 @@ void bind_mast3r_model(nb::module_& m) {
            nb::arg("weight_dtype") = nb::none(), nb::arg("strict") = true,
            nb::arg("check_only") = false)
       .def("forward",
-           [](const Mast3rModel& self, nb::handle img1, nb::handle img2, bool intermediates, nb::handle device) {
+           [](const Mast3rModel& self, nb::handle img1, nb::handle img2, bool intermediates, nb::handle device,
+              bool keep_on_device) {
              Tensor t1 = to_tensor(img1, nullptr, "img1"), t2 = to_tensor(img2, nullptr, "img2");
              const Device dev = device.is_none() ? Device{} : device_arg(device);
              mast3r::PairOutput r;
              {
                nb::gil_scoped_release nogil;
-               r = self.forward(t1, t2, intermediates, dev);
+               r = dev.is_gpu() ? self.forward(t1, t2, intermediates, dev, keep_on_device)
+                                : self.forward(t1, t2, intermediates, dev);
              }
              nb::dict timings;
              for (const auto& t : r.timings_ms) timings[t.first.c_str()] = t.second;
              return nb::make_tuple(view_dict(r.view1, false), view_dict(r.view2, true), timings);
            },
            nb::arg("img1"), nb::arg("img2"), nb::arg("intermediates") = false, nb::arg("device") = nb::none(),
+           nb::arg("keep_on_device") = false,
            "(H, W, 3) float images in [-1, 1] -> (view1 dict, view2 dict) of NumPy arrays, "
            "and a dict of stage wall times in ms. device: None / 'cpu', or a GPU device the "
-           "network runs on (weights uploaded on its first use and kept there).")
+           "network runs on (weights uploaded on its first use and kept there); keep_on_device: "
+           "the outputs stay there as Tensors (queued, not waited for).")
       .def("encode",
            [](const Mast3rModel& self, std::vector<nb::handle> images, nb::handle device) {
              std::vector<Tensor> t;
@@ -227,7 +233,7 @@ void bind_mast3r_model(nb::module_& m) {
            "Decoders + heads of one pair from encoder outputs (h*w, enc_dim) on h x w patch grids.")
       .def("decode_batch",
            [](const Mast3rModel& self, nb::list enc1, int64_t h1, int64_t w1, nb::list enc2, int64_t h2,
-              int64_t w2, bool intermediates) {
+              int64_t w2, bool intermediates, bool keep_on_device) {
              std::vector<Tensor> e1, e2;
              for (size_t i = 0; i < enc1.size(); ++i)
                e1.push_back(to_tensor(enc1[i], nullptr, ("enc1[" + std::to_string(i) + "]").c_str()));
@@ -236,7 +242,7 @@ void bind_mast3r_model(nb::module_& m) {
              std::vector<mast3r::PairOutput> rs;
              {
                nb::gil_scoped_release nogil;
-               rs = self.decode_batch(e1, h1, w1, e2, h2, w2, intermediates);
+               rs = self.decode_batch(e1, h1, w1, e2, h2, w2, intermediates, keep_on_device);
              }
              nb::list out;
              for (const auto& r : rs) out.append(nb::make_tuple(view_dict(r.view1, false), view_dict(r.view2, true)));
@@ -246,7 +252,7 @@ void bind_mast3r_model(nb::module_& m) {
              return nb::make_tuple(out, timings);
            },
            nb::arg("enc1"), nb::arg("h1"), nb::arg("w1"), nb::arg("enc2"), nb::arg("h2"), nb::arg("w2"),
-           nb::arg("intermediates") = false,
+           nb::arg("intermediates") = false, nb::arg("keep_on_device") = false,
            "decode of several pairs of one shape: lists of encoder outputs (pair b: enc1[b], enc2[b]); on a "
            "GPU device their decoders run together. Returns ([(view1, view2), ...], timings).")
       .def_prop_ro("resident_devices", [](const Mast3rModel& self) {

@@ -376,7 +376,7 @@ Tensor Mast3rModel::encode(const std::vector<Tensor>& imgs_in, Device device) co
 }
 
 PairOutput Mast3rModel::forward(const Tensor& img1_in, const Tensor& img2_in, bool intermediates,
-                                Device device) const {
+                                Device device, bool keep_on_device) const {
   if (!device.is_gpu()) return forward(img1_in, img2_in, intermediates);
   check_runnable();
   NoGradGuard no_grad;
@@ -401,7 +401,7 @@ PairOutput Mast3rModel::forward(const Tensor& img1_in, const Tensor& img2_in, bo
   gpu::runtime(device).synchronize();
   std::vector<std::pair<std::string, double>> timings;
   timings.emplace_back("encoder", ms_since(t0));
-  PairOutput out = std::move(decode_gpu(enc, h, w, 1, intermediates, g, std::move(timings))[0]);
+  PairOutput out = std::move(decode_gpu(enc, h, w, 1, intermediates, g, std::move(timings), keep_on_device)[0]);
   for (auto& t : out.timings_ms)
     if (t.first == "total") t.second = ms_since(t0);
   return out;
@@ -412,7 +412,8 @@ PairOutput Mast3rModel::forward(const Tensor& img1_in, const Tensor& img2_in, bo
 // GEMMs and attention batched over the pairs); the heads run pair by pair.
 std::vector<PairOutput> Mast3rModel::decode_gpu(const Tensor* enc, const int64_t* h, const int64_t* w,
                                                 int64_t batch, bool intermediates, const GpuModel& g,
-                                                std::vector<std::pair<std::string, double>> timings) const {
+                                                std::vector<std::pair<std::string, double>> timings,
+                                                bool keep_on_device) const {
   NoGradGuard no_grad;
   const Device dev = g.dev;
   gpu::Runtime& rt = gpu::runtime(dev);
@@ -471,7 +472,7 @@ std::vector<PairOutput> Mast3rModel::decode_gpu(const Tensor* enc, const int64_t
 
   // ---- heads, pair by pair ----
   std::vector<PairOutput> outs((size_t)batch);
-  const Device host;
+  const Device host = keep_on_device ? dev : Device{};  // where the outputs go
   const std::string& dm = cfg_.depth_mode.mode;  // checked by the constructor
   const int depth_mode = dm == "linear" ? SC_DEPTH_LINEAR : dm == "square" ? SC_DEPTH_SQUARE : SC_DEPTH_EXP;
   for (int64_t pb = 0; pb < batch; ++pb) {

@@ -332,7 +332,7 @@ PairOutput Mast3rModel::decode(const Tensor& enc1, int64_t h1, int64_t w1, const
 
 std::vector<PairOutput> Mast3rModel::decode_batch(const std::vector<Tensor>& enc1, int64_t h1, int64_t w1,
                                                   const std::vector<Tensor>& enc2, int64_t h2, int64_t w2,
-                                                  bool intermediates) const {
+                                                  bool intermediates, bool keep_on_device) const {
   check_runnable();
   NoGradGuard no_grad;
   if (enc1.empty() || enc1.size() != enc2.size())
@@ -360,7 +360,7 @@ std::vector<PairOutput> Mast3rModel::decode_batch(const std::vector<Tensor>& enc
   }
   Tensor enc[2];
   for (int k = 0; k < 2; ++k) enc[k] = parts[k].size() == 1 ? parts[k][0] : concat(parts[k], 0);
-  return decode_gpu(enc, hh, ww, (int64_t)enc1.size(), intermediates, gpu_model(d), {});
+  return decode_gpu(enc, hh, ww, (int64_t)enc1.size(), intermediates, gpu_model(d), {}, keep_on_device);
 }
 
 PairOutput Mast3rModel::decode_impl(const Tensor* enc, const int64_t* h, const int64_t* w,

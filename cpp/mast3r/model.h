@@ -115,16 +115,18 @@ class Mast3rModel {
   // attention), the heads pair by pair; on the CPU it is decode() per pair.
   std::vector<PairOutput> decode_batch(const std::vector<Tensor>& enc1, int64_t h1, int64_t w1,
                                        const std::vector<Tensor>& enc2, int64_t h2, int64_t w2,
-                                       bool intermediates = false) const;
+                                       bool intermediates = false, bool keep_on_device = false) const;
 
   // The same on a GPU device (device.is_gpu(): "sim", "cuda", "metal"): the
   // whole network runs there (gpu_forward.cpp). The weights are uploaded on the
   // first call for a device and stay resident (Linear weights in weight_dtype,
   // transposed once to (in, out) and converted to float32 per GEMM on the
-  // device; the rest float32). Outputs come back to the host as forward()'s.
+  // device; the rest float32). Outputs come back to the host as forward()'s, or
+  // with keep_on_device stay on the device (no copies, no wait for the queue).
   // encode(imgs, device) returns the encoder outputs on the device; decode()
   // runs on the device of its encoder outputs when that is a GPU.
-  PairOutput forward(const Tensor& img1, const Tensor& img2, bool intermediates, Device device) const;
+  PairOutput forward(const Tensor& img1, const Tensor& img2, bool intermediates, Device device,
+                     bool keep_on_device = false) const;
   Tensor encode(const std::vector<Tensor>& imgs, Device device) const;
   // The GPU devices holding this model's weights (in the order of first use).
   std::vector<Device> resident_devices() const;
@@ -158,7 +160,8 @@ class Mast3rModel {
   Tensor encode_gpu(const std::vector<Tensor>& imgs, const GpuModel& g) const;
   std::vector<PairOutput> decode_gpu(const Tensor* enc, const int64_t* h, const int64_t* w, int64_t batch,
                                      bool intermediates, const GpuModel& g,
-                                     std::vector<std::pair<std::string, double>> timings) const;
+                                     std::vector<std::pair<std::string, double>> timings,
+                                     bool keep_on_device = false) const;
   Tensor checked_encoding(const Tensor& e, const std::string& name, int64_t h, int64_t w) const;
   mutable std::mutex gpu_mu_;
   mutable std::vector<std::shared_ptr<GpuModel>> gpu_models_;

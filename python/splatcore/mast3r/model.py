@@ -306,7 +306,7 @@ class Model:
 
     # -- inference ------------------------------------------------------------
     def infer_pair(self, img1: Any, img2: Any, intermediates: bool = False,
-                   device: Any = None) -> Dict[str, Dict[str, np.ndarray]]:
+                   device: Any = None, keep_on_device: bool = False) -> Dict[str, Dict[str, Any]]:
         """Run one pair of images.
 
         img1, img2: (H, W, 3) arrays, H and W multiples of the patch size (16):
@@ -325,11 +325,16 @@ class Model:
         ``"metal"``, ``"sim"``): the whole network runs there, the weights
         uploaded on the first call for that device and kept resident (Linear
         weights in the model's weight dtype); the outputs still come back as
-        NumPy arrays.
+        NumPy arrays, unless ``keep_on_device``: then they stay there as
+        splatcore Tensors, for work that goes on on the device (nothing is
+        copied and nothing waits for the device's queue).
         """
         a = _model_image(img1, "img1", self.patch_size)
         b = _model_image(img2, "img2", self.patch_size)
-        v1, v2, self.last_timings = self._core.forward(a, b, intermediates, _device_arg(device))
+        dev = _device_arg(device)
+        if keep_on_device and dev is None:
+            raise ValueError("infer_pair: keep_on_device needs a GPU device, got device=%r" % (device,))
+        v1, v2, self.last_timings = self._core.forward(a, b, intermediates, dev, bool(keep_on_device))
         return {"view1": v1, "view2": v2}
 
     __call__ = infer_pair
@@ -351,7 +356,8 @@ class Model:
 
     def iter_pairs(self, images: Sequence[Any], pairs: Iterable[Tuple[int, int]], batch: int = 2,
                    progress: bool = True, intermediates: bool = False,
-                   device: Any = None, pair_batch: Optional[int] = None) -> Iterator[Dict[str, Dict[str, np.ndarray]]]:
+                   device: Any = None, pair_batch: Optional[int] = None,
+                   keep_on_device: bool = False) -> Iterator[Dict[str, Dict[str, Any]]]:
         """:meth:`infer_pairs` as a generator (one result at a time on the CPU; on a
         GPU device up to ``pair_batch`` at a time: at 512 x 384 the outputs of a
         pair take ~45 MB)."""
@@ -365,6 +371,8 @@ class Model:
             raise ValueError(f"infer_pairs: pair_batch must be a positive int (pairs decoded together), "
                              f"got {pair_batch!r}")
         dev = _device_arg(device)
+        if keep_on_device and dev is None:
+            raise ValueError("infer_pairs: keep_on_device needs a GPU device, got device=%r" % (device,))
         used = sorted({i for pr in pairs for i in pr})
         groups = _groups_by_size(arrs, int(batch), used)
         bar = _progress(len(groups) + len(pairs), progress)
@@ -398,7 +406,8 @@ class Model:
                 k += len(run)
                 (h1, w1), (h2, w2) = grid[run[0][0]], grid[run[0][1]]
                 res, self.last_timings = self._core.decode_batch(
-                    [enc[i] for i, _ in run], h1, w1, [enc[j] for _, j in run], h2, w2, intermediates)
+                    [enc[i] for i, _ in run], h1, w1, [enc[j] for _, j in run], h2, w2, intermediates,
+                    bool(keep_on_device))
                 for v1, v2 in res:
                     bar.update(1)
                     yield {"view1": v1, "view2": v2}
@@ -421,7 +430,8 @@ class Model:
 
     def infer_pairs(self, images: Sequence[Any], pairs: Iterable[Tuple[int, int]], batch: int = 2,
                     progress: bool = True, intermediates: bool = False,
-                    device: Any = None, pair_batch: Optional[int] = None) -> List[Dict[str, Dict[str, np.ndarray]]]:
+                    device: Any = None, pair_batch: Optional[int] = None,
+                    keep_on_device: bool = False) -> List[Dict[str, Dict[str, Any]]]:
         """Run many pairs of a set of images, encoding each image once.
 
         images: a sequence of images (as :meth:`infer_pair` takes them).
@@ -437,12 +447,14 @@ class Model:
         pair_batch: on a GPU device, how many consecutive pairs of one shape run
             their decoders together (default: up to 8, sized to the device's
             free memory).
+        keep_on_device: as :meth:`infer_pair` (GPU devices only).
 
         Returns one dict per pair, as :meth:`infer_pair` does; the results equal
         ``infer_pair(images[i], images[j])`` to float32 rounding.
         """
         return list(self.iter_pairs(images, pairs, batch=batch, progress=progress,
-                                    intermediates=intermediates, device=device, pair_batch=pair_batch))
+                                    intermediates=intermediates, device=device, pair_batch=pair_batch,
+                                    keep_on_device=keep_on_device))
 
     # -- description ------------------------------------------------------------
     patch_size = property(lambda self: self._core.patch_size)
