@@ -1,6 +1,7 @@
 # Run-time CPU dispatch (cpp/core/cpu_target.h): the hot loops of
 # SPLATCORE_PER_TARGET_SOURCES (CMakeLists.txt: compositing rows, per-Gaussian
-# projection / SH / backward, SSIM rows, optimizer updates) are compiled once
+# projection / SH / backward, SSIM rows, optimizer updates, radix sort passes,
+# marching-cubes plane loops) are compiled once
 # per CPU target of the architecture, each with that target's flags only (never
 # -march=native), and the best one the CPU supports is picked at run time. Only
 # these small files are compiled several times, so the build stays about as

@@ -8,7 +8,10 @@
 #include "bindings/bindings.h"
 #include "core/cpu_target.h"
 #include "core/profile.h"
+#include "mesh/mc_kernels.h"
 #include "ops/linalg.h"
+#include "ops/sort_kernels.h"
+#include "optim/optim_kernels.h"
 
 namespace sc {
 
@@ -46,6 +49,13 @@ void bind_info(nb::module_& m) {
         "[(name, compiled in, supported by this CPU)] for every CPU target, worst first.");
   m.def("_set_cpu_target", [](const std::string& name) { set_cpu_target(parse_cpu_target(name)); },
         nb::arg("name"), "Switch the CPU target at run time (tests and benchmarks).");
+  m.def("_kernel_targets",
+        [] {
+          return std::vector<std::pair<std::string, std::string>>{
+              {"optim", optim_kernels().target}, {"sort", sort_kernels().target},
+              {"marching_cubes", mc_kernels().target}};
+        },
+        "[(kernel table, CPU target of the copy it dispatches to now)] (tests of the dispatch).");
   m.def("_stage_times", &stage_times, nb::arg("reset") = true,
         "Seconds per named stage since the last reset (SPLATCORE_PROFILE=1 turns timing on).");
 }

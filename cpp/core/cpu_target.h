@@ -1,8 +1,9 @@
 // Which CPU target's code runs the hot loops that are compiled more than once
 // (the sources listed in SPLATCORE_PER_TARGET_SOURCES, CMakeLists.txt: the
 // compositing rows, the per-Gaussian projection / SH / backward, the SSIM
-// rows). The best target this CPU supports is chosen on first
-// use; SPLATCORE_CPU_TARGET=<name> forces one.
+// rows, the optimizer updates, the radix sort's histograms and scatters, the
+// marching-cubes plane loops). The best target this CPU supports is chosen on
+// first use; SPLATCORE_CPU_TARGET=<name> forces one.
 #pragma once
 #include <string>
 #include <type_traits>

@@ -24,3 +24,8 @@
 #define SC_TARGET_CAT(a, b) SC_TARGET_CAT2(a, b)
 // SC_TARGET_TABLE(ssim_kernels) is ssim_kernels_avx2 in the avx2 copy.
 #define SC_TARGET_TABLE(base) SC_TARGET_CAT(base##_, SC_TARGET_NAME)
+// The target's name as a string literal ("avx2"), for tables that say which
+// copy they are (the tests check that forcing a target reaches its copy).
+#define SC_TARGET_STR2(x) #x
+#define SC_TARGET_STR(x) SC_TARGET_STR2(x)
+#define SC_TARGET_STRING SC_TARGET_STR(SC_TARGET_NAME)

@@ -1,5 +1,7 @@
 // Marching cubes, CPU host side: the classify -> prefix sum -> emit shape of
 // kernels/marching_cubes.h, multithreaded over slabs of planes along axis 0.
+// The per-plane loops named below (flags, counts, plane_ids, triangles) are
+// compiled once per CPU target (mesh/mc_target.cpp); this file runs them.
 //
 // Point flags (one byte per grid point, one plane at a time): bit 0 inside,
 // bit 1 valid (in the mask, or a virtual pad point). An edge is crossed when
@@ -34,11 +36,18 @@
 #include <string>
 #include <vector>
 
+#include "core/cpu_target.h"
 #include "core/errors.h"
 #include "core/thread_pool.h"
 #include "kernels/marching_cubes.h"
+#include "mesh/mc_kernels.h"
 
 namespace sc {
+
+// The per-plane loops of the CPU target in use (mesh/mc_kernels.h,
+// mesh/mc_target.cpp).
+SC_TARGET_DISPATCH(mesh::McKernels, mc_kernels)
+
 namespace mesh {
 
 ScMcGrid mc_grid(const McInput& in) {
@@ -61,283 +70,15 @@ ScMcGrid mc_grid(const McInput& in) {
 namespace {
 
 struct Grid {
-  const McInput& in;
-  ScMcGrid g;     // the shared bodies' view of the grid (kernels/marching_cubes.h)
-  int64_t n[3];
-  int64_t p;      // 1 when padded
+  McView view;    // what the per-plane loops read (mesh/mc_kernels.h)
   int64_t N[3];   // extended dims
   int64_t plane;  // N1 * N2
 
-  explicit Grid(const McInput& input) : in(input), g(mc_grid(input)) {
-    p = g.pad;
-    for (int a = 0; a < 3; ++a) {
-      n[a] = g.n[a];
-      N[a] = g.N[a];
-    }
+  explicit Grid(const McInput& in) : view{mc_grid(in), in.volume, in.mask, in.colors} {
+    for (int a = 0; a < 3; ++a) N[a] = view.g.N[a];
     plane = N[1] * N[2];
   }
-  int64_t index(int64_t I, int64_t J, int64_t K) const { return sc_mc_offset(g, I, J, K); }
-  bool real(int64_t I, int64_t J, int64_t K) const { return sc_mc_real(g, I, J, K) != 0; }
 };
-
-// Fills the flags of plane P; returns the number of non-finite values among
-// the valid (masked-in) points.
-int64_t plane_flags(const Grid& G, int64_t P, uint8_t* fl) {
-  const int64_t i = P - G.p;
-  const int64_t N1 = G.N[1], N2 = G.N[2], n1 = G.n[1], n2 = G.n[2];
-  if (i < 0 || i >= G.n[0]) {
-    std::memset(fl, 2, (size_t)G.plane);
-    return 0;
-  }
-  const float level = G.in.level, sign = G.in.sign;
-  int64_t bad = 0;
-  for (int64_t J = 0; J < N1; ++J) {
-    uint8_t* row = fl + J * N2;
-    const int64_t j = J - G.p;
-    if (j < 0 || j >= n1) {
-      std::memset(row, 2, (size_t)N2);
-      continue;
-    }
-    if (G.p) row[0] = row[N2 - 1] = 2;
-    uint8_t* r = row + G.p;
-    const float* v = G.in.volume + (i * n1 + j) * n2;
-    int32_t nb = 0;
-    if (!G.in.mask) {
-      for (int64_t k = 0; k < n2; ++k) {
-        float x = v[k];
-        r[k] = (uint8_t)(2 | sc_mc_inside(sc_mc_rel(x, level, sign)));
-        nb += !(std::fabs(x) <= FLT_MAX);
-      }
-    } else {
-      const uint8_t* m = G.in.mask + (i * n1 + j) * n2;
-      for (int64_t k = 0; k < n2; ++k) {
-        float x = v[k];
-        int32_t ok = m[k] != 0;
-        r[k] = (uint8_t)(ok ? (2 | sc_mc_inside(sc_mc_rel(x, level, sign))) : 0);
-        nb += ok & !(std::fabs(x) <= FLT_MAX);
-      }
-    }
-    bad += nb;
-  }
-  return bad;
-}
-
-inline int crossed(uint8_t a, uint8_t b) { return (a ^ b) == 1; }
-
-// Row activity recorded by pass 1 (McPlan::rows, one byte per (plane, row)):
-// the row owns crossed edges / the row of cells of the slab has triangles.
-constexpr uint8_t kRowVertices = 1, kRowCells = 2;
-
-// Number of crossed edges owned by plane P (next = flags of P + 1 or null).
-int64_t count_vertices(const Grid& G, const uint8_t* fl, const uint8_t* next, uint8_t* rows) {
-  const int64_t N1 = G.N[1], N2 = G.N[2];
-  int64_t total = 0;
-  for (int64_t J = 0; J < N1; ++J) {
-    const uint8_t* r = fl + J * N2;
-    int32_t c = 0;
-    for (int64_t K = 0; K + 1 < N2; ++K) c += crossed(r[K], r[K + 1]);
-    if (J + 1 < N1) {
-      const uint8_t* r1 = r + N2;
-      for (int64_t K = 0; K < N2; ++K) c += crossed(r[K], r1[K]);
-    }
-    if (next) {
-      const uint8_t* rn = next + J * N2;
-      for (int64_t K = 0; K < N2; ++K) c += crossed(r[K], rn[K]);
-    }
-    if (c) rows[J] |= kRowVertices;
-    total += c;
-  }
-  return total;
-}
-
-// Cases of a row of cells (J, K) of slab P, K < N2 - 1, into cs[K]: 0 for a
-// trivial cell (case 0 or 255) or one with an invalid corner. a, b: flag rows
-// J and J + 1 of plane P; c, d: of plane P + 1. q, v: scratch of N2 bytes.
-// Column code q[K] holds the inside bits of the four points at column K in
-// the case-bit positions of corners 0, 2, 4, 6, so that the case of cell K is
-// q[K] | q[K + 1] << 1; v[K] ANDs their flags (bit 1: all valid). Returns
-// whether any cell of the row is non-trivial. Vectorisable loops only.
-inline bool row_cases(const uint8_t* a, const uint8_t* b, const uint8_t* c, const uint8_t* d,
-                      int64_t N2, uint8_t* q, uint8_t* v, uint8_t* cs) {
-  for (int64_t K = 0; K < N2; ++K) {
-    q[K] = (uint8_t)((a[K] & 1) | ((b[K] & 1) << 2) | ((c[K] & 1) << 4) | ((d[K] & 1) << 6));
-    v[K] = (uint8_t)(a[K] & b[K] & c[K] & d[K]);
-  }
-  uint8_t any = 0;
-  for (int64_t K = 0; K + 1 < N2; ++K) {
-    const uint8_t x = (uint8_t)(q[K] | (q[K + 1] << 1));
-    const uint8_t ok = (uint8_t)((x != 0) & (x != 255) & ((v[K] & v[K + 1]) >> 1));
-    cs[K] = ok ? x : 0;
-    any |= cs[K];
-  }
-  return any != 0;
-}
-
-// Calls fn(K) for every non-zero byte of buf[0, n); buf is readable and zero
-// up to the next multiple of 8, so whole words of zeros are skipped.
-template <typename Fn>
-inline void for_nonzero(const uint8_t* buf, int64_t n, Fn&& fn) {
-  for (int64_t K0 = 0; K0 < n; K0 += 8) {
-    uint64_t w;
-    std::memcpy(&w, buf + K0, 8);
-    if (!w) continue;
-    const int64_t end = std::min<int64_t>(n, K0 + 8);
-    for (int64_t K = K0; K < end; ++K)
-      if (buf[K]) fn(K);
-  }
-}
-
-// Configuration of the cell at (P, J, K) with the given case.
-inline int32_t cell_config(const Grid& G, int64_t P, int64_t J, int64_t K, int32_t cube_case) {
-  return sc_mc_cell_config_at(G.g, G.in.volume, P, J, K, cube_case, sc_mc_table);
-}
-
-// Triangles of slab P (flags of planes P and P + 1). q, v, cs: scratch of
-// N2 + 8 bytes (cs zero-padded).
-int64_t count_triangles(const Grid& G, int64_t P, const uint8_t* f0, const uint8_t* f1,
-                        uint8_t* q, uint8_t* v, uint8_t* cs, int64_t* centres, uint8_t* rows) {
-  const int64_t N1 = G.N[1], N2 = G.N[2];
-  int64_t total = 0, nc = 0;
-  for (int64_t J = 0; J + 1 < N1; ++J) {
-    if (!row_cases(f0 + J * N2, f0 + (J + 1) * N2, f1 + J * N2, f1 + (J + 1) * N2, N2, q, v, cs))
-      continue;
-    rows[J] |= kRowCells;
-    for_nonzero(cs, N2 - 1, [&](int64_t K) {
-      const int32_t cfg = cell_config(G, P, J, K, cs[K]);
-      total += sc_mc_config_ntri(cfg, sc_mc_table);
-      nc += sc_mc_config_centre(cfg, sc_mc_table) != 0;
-    });
-  }
-  *centres = nc;
-  return total;
-}
-
-struct Out {
-  float* verts;
-  float* normals;
-  float* colors;
-  int32_t* faces;
-};
-
-// The vertex on the edge from extended point (I, J, K) along axis a (the
-// shared bodies of kernels/marching_cubes.h, as the GPU kernels run them).
-void emit_vertex(const Grid& G, int64_t I, int64_t J, int64_t K, int a, int64_t id, const Out& o) {
-  const ScMcEdge e = sc_mc_edge(G.g, G.in.volume, I, J, K, a);
-  sc_mc_edge_position(G.g, I, J, K, a, e, o.verts + 3 * id);
-  if (o.normals) sc_mc_edge_normal(G.g, G.in.volume, G.in.mask, I, J, K, a, e, o.normals + 3 * id);
-  if (o.colors)
-    for (int32_t c = 0; c < G.g.channels; ++c)
-      o.colors[id * G.g.channels + c] = sc_mc_edge_color(G.g, G.in.colors, e, c);
-}
-
-// The centre vertex of cell (P, J, K): the mean of the crossing points of the
-// edges in `mask` (normal: their normalised mean normal; colour: mean).
-void emit_centre(const Grid& G, int64_t P, int64_t J, int64_t K, int32_t mask, int64_t id,
-                 const Out& o) {
-  float nrm[3];
-  sc_mc_centre_vertex(G.g, G.in.volume, G.in.mask, P, J, K, mask, o.normals ? 1 : 0,
-                      o.verts + 3 * id, nrm);
-  if (o.normals)
-    for (int d = 0; d < 3; ++d) o.normals[3 * id + d] = nrm[d];
-  if (o.colors)
-    for (int32_t c = 0; c < G.g.channels; ++c)
-      o.colors[id * G.g.channels + c] =
-          sc_mc_centre_color(G.g, G.in.volume, G.in.colors, P, J, K, mask, c);
-}
-
-// Vertex numbers of the edges owned by plane P (ids[a][J * N2 + K]; only the
-// entries of crossed edges are written, and only those are ever read),
-// starting at `base`; writes those vertices when `emit`. x: scratch of N2 + 8
-// bytes, zero-padded.
-void plane_ids(const Grid& G, int64_t P, const uint8_t* fl, const uint8_t* next, int64_t base,
-               int32_t* ids, bool emit, const Out& o, uint8_t* x, const uint8_t* rows) {
-  const int64_t N1 = G.N[1], N2 = G.N[2], S = G.plane;
-  int32_t* id0 = ids;
-  int32_t* id1 = ids + S;
-  int32_t* id2 = ids + 2 * S;
-  int64_t cur = base;
-  for (int64_t J = 0; J < N1; ++J) {
-    if (!(rows[J] & kRowVertices)) continue;
-    const uint8_t* r = fl + J * N2;
-    // crossing bits of the row's points: bit a = the edge along axis a
-    uint8_t any = 0;
-    for (int64_t K = 0; K + 1 < N2; ++K) x[K] = (uint8_t)(crossed(r[K], r[K + 1]) << 2);
-    x[N2 - 1] = 0;
-    if (J + 1 < N1) {
-      const uint8_t* r1 = r + N2;
-      for (int64_t K = 0; K < N2; ++K) x[K] |= (uint8_t)(crossed(r[K], r1[K]) << 1);
-    }
-    if (next) {
-      const uint8_t* rn = next + J * N2;
-      for (int64_t K = 0; K < N2; ++K) x[K] |= (uint8_t)crossed(r[K], rn[K]);
-    }
-    for (int64_t K = 0; K < N2; ++K) any |= x[K];
-    if (!any) continue;
-    int32_t* a0 = id0 + J * N2;
-    int32_t* a1 = id1 + J * N2;
-    int32_t* a2 = id2 + J * N2;
-    for_nonzero(x, N2, [&](int64_t K) {
-      const uint8_t c = x[K];
-      if (c & 1) {
-        if (emit) emit_vertex(G, P, J, K, 0, cur, o);
-        a0[K] = (int32_t)cur++;
-      }
-      if (c & 2) {
-        if (emit) emit_vertex(G, P, J, K, 1, cur, o);
-        a1[K] = (int32_t)cur++;
-      }
-      if (c & 4) {
-        if (emit) emit_vertex(G, P, J, K, 2, cur, o);
-        a2[K] = (int32_t)cur++;
-      }
-    });
-  }
-}
-
-// Where the 12 edges of a cell find their vertex numbers: plane (0: P, 1: P +
-// 1), axis, and the point offset inside the plane map (d1 * N2 + d2).
-struct EdgeRef {
-  int plane, axis, d1, d2;
-};
-
-void edge_refs(EdgeRef* refs) {
-  for (int e = 0; e < 12; ++e) {
-    int c0 = sc_mc_edge_corner0(e);
-    refs[e] = {sc_mc_corner_offset(c0, 0), sc_mc_edge_axis(e), sc_mc_corner_offset(c0, 1),
-               sc_mc_corner_offset(c0, 2)};
-  }
-}
-
-// Triangles of slab P, written from faces[3 * first].
-void emit_triangles(const Grid& G, int64_t P, const uint8_t* f0, const uint8_t* f1,
-                    const int32_t* ids0, const int32_t* ids1, int64_t first, int64_t centre_first,
-                    uint8_t* q, uint8_t* v, uint8_t* cs, const Out& o, const uint8_t* rows) {
-  const int64_t N1 = G.N[1], N2 = G.N[2], S = G.plane;
-  EdgeRef refs[12];
-  edge_refs(refs);
-  int64_t cur = first, centre = centre_first;
-  for (int64_t J = 0; J + 1 < N1; ++J) {
-    if (!(rows[J] & kRowCells)) continue;
-    if (!row_cases(f0 + J * N2, f0 + (J + 1) * N2, f1 + J * N2, f1 + (J + 1) * N2, N2, q, v, cs))
-      continue;
-    for_nonzero(cs, N2 - 1, [&](int64_t K) {
-      const int32_t cfg = cell_config(G, P, J, K, cs[K]);
-      int32_t ev[13];
-      const int32_t cmask = sc_mc_config_centre(cfg, sc_mc_table);
-      if (cmask) {
-        emit_centre(G, P, J, K, cmask, centre, o);
-        ev[12] = (int32_t)centre++;
-      }
-      for (int e = 0; e < 12; ++e) {
-        const EdgeRef& r = refs[e];
-        const int32_t* m = (r.plane ? ids1 : ids0) + r.axis * S;
-        ev[e] = m[(J + r.d1) * N2 + K + r.d2];
-      }
-      cur += sc_mc_emit(cfg, ev, o.faces + 3 * cur, sc_mc_table);
-    });
-  }
-}
-
 
 // Chunks of at least this many planes (each chunk recomputes one or two
 // planes of flags at its start).
@@ -370,6 +111,7 @@ void mc_check_input(const McInput& in) {
 McPlan mc_plan(const McInput& in) {
   mc_check_input(in);
   Grid G(in);
+  const McKernels& kern = mc_kernels();
   McPlan plan;
   for (int a = 0; a < 3; ++a) plan.ext[a] = G.N[a];
   const int64_t N0 = G.N[0], S = G.plane;
@@ -380,7 +122,7 @@ McPlan mc_plan(const McInput& in) {
   uint8_t* flags = plan.flags.get();
   // classify points: the flags of every plane
   parallel_for(N0, plane_grain(G), [&](int64_t b, int64_t e) {
-    for (int64_t P = b; P < e; ++P) bad[(size_t)P] = plane_flags(G, P, flags + P * S);
+    for (int64_t P = b; P < e; ++P) bad[(size_t)P] = kern.plane_flags(G.view, P, flags + P * S);
   });
   // count: vertices owned by each plane, triangles of each slab
   parallel_for(N0, plane_grain(G), [&](int64_t b, int64_t e) {
@@ -390,10 +132,10 @@ McPlan mc_plan(const McInput& in) {
       const uint8_t* cur = flags + P * S;
       const uint8_t* nxt = has_next ? cur + S : nullptr;
       uint8_t* rows = plan.rows.data() + P * G.N[1];
-      vcount[(size_t)P] = count_vertices(G, cur, nxt, rows);
+      vcount[(size_t)P] = kern.count_vertices(G.view, cur, nxt, rows);
       if (has_next)
-        tcount[(size_t)P] = count_triangles(G, P, cur, nxt, q.data(), v.data(), cs.data(),
-                                            &ccount[(size_t)P], rows);
+        tcount[(size_t)P] = kern.count_triangles(G.view, P, cur, nxt, q.data(), v.data(), cs.data(),
+                                                 &ccount[(size_t)P], rows);
     }
   });
   int64_t nbad = 0;
@@ -422,11 +164,12 @@ McPlan mc_plan(const McInput& in) {
 void mc_emit(const McInput& in, const McPlan& plan, float* verts, float* normals, float* colors,
              int32_t* faces) {
   Grid G(in);
+  const McKernels& kern = mc_kernels();
   const int64_t N0 = G.N[0], S = G.plane;
   if (!plan.flags || (int64_t)plan.rows.size() != N0 * G.N[1] || plan.ext[0] != N0 ||
       plan.ext[1] != G.N[1] || plan.ext[2] != G.N[2])
     throw ValueError("mc_emit: the plan does not belong to this input");
-  const Out o{verts, normals, in.colors ? colors : nullptr, faces};
+  const McOut o{verts, normals, in.colors ? colors : nullptr, faces};
   const uint8_t* fl = plan.flags.get();
   auto flags = [&](int64_t P) { return P < N0 ? fl + P * S : nullptr; };
   auto rows = [&](int64_t P) { return plan.rows.data() + P * G.N[1]; };
@@ -435,14 +178,14 @@ void mc_emit(const McInput& in, const McPlan& plan, float* verts, float* normals
         x((size_t)G.N[2] + 8, 0);
     std::vector<int32_t> ids(6 * (size_t)S);
     auto idmap = [&](int64_t P) { return ids.data() + (size_t)(P % 2) * 3 * (size_t)S; };
-    plane_ids(G, b, flags(b), flags(b + 1), plan.vbase[(size_t)b], idmap(b), true, o, x.data(),
-              rows(b));
+    kern.plane_ids(G.view, b, flags(b), flags(b + 1), plan.vbase[(size_t)b], idmap(b), 1, o, x.data(),
+                   rows(b));
     for (int64_t P = b; P < e && P + 1 < N0; ++P) {
       const int64_t Q = P + 1;
-      plane_ids(G, Q, flags(Q), flags(Q + 1), plan.vbase[(size_t)Q], idmap(Q), Q < e, o, x.data(),
-                rows(Q));
-      emit_triangles(G, P, flags(P), flags(Q), idmap(P), idmap(Q), plan.tbase[(size_t)P],
-                     plan.cbase[(size_t)P], q.data(), v.data(), cs.data(), o, rows(P));
+      kern.plane_ids(G.view, Q, flags(Q), flags(Q + 1), plan.vbase[(size_t)Q], idmap(Q), Q < e ? 1 : 0, o,
+                     x.data(), rows(Q));
+      kern.emit_triangles(G.view, P, flags(P), flags(Q), idmap(P), idmap(Q), plan.tbase[(size_t)P],
+                          plan.cbase[(size_t)P], q.data(), v.data(), cs.data(), o, rows(P));
     }
   });
 }

@@ -11,6 +11,8 @@
 // Passes ping-pong between the output and a scratch buffer, arranged so that
 // the last planned pass lands in the output; a final copy fixes up the cases
 // where skipped passes or an in-place call end in the scratch buffer.
+// The histogram and scatter loops of 1. and 3. are compiled once per CPU
+// target (ops/sort_target.cpp); this file plans, allocates and prefix-sums.
 #include "ops/sort.h"
 
 #include "gpu/ops/gpu_ops.h"
@@ -28,14 +30,21 @@
 #include <sys/mman.h>
 #endif
 
+#include "core/cpu_target.h"
 #include "core/thread_pool.h"
 #include "kernels/radix_sort.h"
+#include "ops/sort_kernels.h"
 
 namespace sc {
+
+// The per-block loops (histogram, scatter, key transform) of the CPU target
+// in use (ops/sort_kernels.h, ops/sort_target.cpp).
+SC_TARGET_DISPATCH(SortTables, sort_kernels)
+
 namespace {
 
 constexpr int kDigitBits = 8;
-constexpr int kRadix = 1 << kDigitBits;
+constexpr int kRadix = 1 << kDigitBits;  // ops/sort_target.cpp sizes its counters for 256
 constexpr int64_t kMinBlock = 1 << 15;         // fewer, larger blocks below this
 constexpr int64_t kMaxBlock = int64_t(1) << 30;  // per-block counts fit in uint32
 constexpr int64_t kCopyGrain = 1 << 16;
@@ -52,41 +61,6 @@ Blocks make_blocks(int64_t n) {
   nb = std::max(nb, (n + kMaxBlock - 1) / kMaxBlock);
   int64_t size = (n + nb - 1) / nb;
   return {(n + size - 1) / size, size};
-}
-
-// Digit counts of keys[b, e) into out[0, mask]. Four interleaved sub-histograms
-// keep runs of equal digits (sorted or constant input) from serialising on one
-// counter.
-template <class K>
-void block_histogram(const K* keys, int64_t b, int64_t e, sc_u32 shift, sc_u32 mask,
-                     int64_t* out) {
-  uint32_t c[4][kRadix];
-  const size_t r = (size_t)mask + 1;
-  for (auto& h : c) std::memset(h, 0, r * sizeof(uint32_t));
-  int64_t i = b;
-  for (; i + 4 <= e; i += 4) {
-    c[0][sc_radix_digit(keys[i], shift, mask)]++;
-    c[1][sc_radix_digit(keys[i + 1], shift, mask)]++;
-    c[2][sc_radix_digit(keys[i + 2], shift, mask)]++;
-    c[3][sc_radix_digit(keys[i + 3], shift, mask)]++;
-  }
-  for (; i < e; ++i) c[0][sc_radix_digit(keys[i], shift, mask)]++;
-  for (size_t d = 0; d < r; ++d) out[d] = (int64_t)c[0][d] + c[1][d] + c[2][d] + c[3][d];
-}
-
-// Scatter keys[b, e) (and their values) to the slots in offs, in input order.
-// kIota: the value of element i is i itself (first pass of an argsort).
-template <class K, bool kValues, bool kIota>
-void block_scatter(const K* ks, const uint32_t* vs, K* kd, uint32_t* vd, int64_t b, int64_t e,
-                   sc_u32 shift, sc_u32 mask, const int64_t* offs) {
-  int64_t off[kRadix];
-  std::memcpy(off, offs, ((size_t)mask + 1) * sizeof(int64_t));
-  for (int64_t i = b; i < e; ++i) {
-    K k = ks[i];
-    int64_t p = off[sc_radix_digit(k, shift, mask)]++;
-    kd[p] = k;
-    if (kValues) vd[p] = kIota ? (uint32_t)i : vs[i];
-  }
 }
 
 // Scratch memory for the ping-pong buffers. Large blocks are 2 MiB aligned and
@@ -150,6 +124,7 @@ void sort_impl(const K* kin, const uint32_t* vin, K* kout, uint32_t* vout, K* kt
       if (vbytes) vtmp = reinterpret_cast<uint32_t*>(base + kbytes);
     }
     const Blocks blk = make_blocks(n);
+    const SortKernels<K>& kern = sort_kernels_of<K>();
     std::vector<int64_t> hist((size_t)(blk.count * kRadix));
 
     for (int pass = 0; pass < passes; ++pass) {
@@ -159,8 +134,8 @@ void sort_impl(const K* kin, const uint32_t* vin, K* kout, uint32_t* vout, K* kt
 
       parallel_for(blk.count, 1, [&](int64_t b0, int64_t b1) {
         for (int64_t j = b0; j < b1; ++j)
-          block_histogram(sk, j * blk.size, std::min(n, (j + 1) * blk.size), shift, mask,
-                          &hist[(size_t)(j * kRadix)]);
+          kern.histogram(sk, j * blk.size, std::min(n, (j + 1) * blk.size), shift, mask,
+                         &hist[(size_t)(j * kRadix)]);
       });
 
       // Skip the pass when every key has the digit of the first key.
@@ -190,12 +165,8 @@ void sort_impl(const K* kin, const uint32_t* vin, K* kout, uint32_t* vout, K* kt
         for (int64_t j = b0; j < b1; ++j) {
           const int64_t b = j * blk.size, e = std::min(n, (j + 1) * blk.size);
           const int64_t* offs = &hist[(size_t)(j * kRadix)];
-          if (!values)
-            block_scatter<K, false, false>(sk, sv, dk, dv, b, e, shift, mask, offs);
-          else if (iota)
-            block_scatter<K, true, true>(sk, sv, dk, dv, b, e, shift, mask, offs);
-          else
-            block_scatter<K, true, false>(sk, sv, dk, dv, b, e, shift, mask, offs);
+          const auto scatter = !values ? kern.scatter_keys : iota ? kern.scatter_iota : kern.scatter_values;
+          scatter(sk, sv, dk, dv, b, e, shift, mask, offs);
         }
       });
       sk = dk;
@@ -318,9 +289,8 @@ std::pair<Tensor, Tensor> radix_sort_pairs(const Tensor& keys, const Tensor& val
 }
 
 void float_to_sortable_u32(const float* in, uint32_t* out, int64_t n) {
-  parallel_for(n, kCopyGrain, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) out[i] = sc_float_to_sortable_u32(in[i]);
-  });
+  const auto to_sortable = sort_kernels().to_sortable;
+  parallel_for(n, kCopyGrain, [&](int64_t b, int64_t e) { to_sortable(in, out, b, e); });
 }
 
 Tensor float_to_sortable_u32(const Tensor& x) {

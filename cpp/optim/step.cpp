@@ -1,37 +1,20 @@
 // Optimizer::step: one fused pass per parameter tensor over the bodies in
-// kernels/optim.h, split across the thread pool.
+// kernels/optim.h, split across the thread pool; the loops are those of the
+// CPU target in use (optim/optim_kernels.h, optim/optim_target.cpp).
 #include <cmath>
 
 #include "core/profile.h"
 #include "core/thread_pool.h"
 #include "core/writable.h"
 #include "gpu/ops/gpu_ops.h"
-#include "kernels/optim.h"
+#include "optim/optim_kernels.h"
 #include "optim/optimizer.h"
 
 namespace sc {
 
+SC_TARGET_DISPATCH(OptimTables, optim_kernels)
+
 static constexpr int64_t kGrain = 1 << 14;  // elements per chunk
-
-// The update loops over [b, e), with the pointers and hyper-parameters as
-// arguments: called from the thread-pool lambda they vectorise, where the same
-// loop reading them from the lambda's captures did not (3x slower on the
-// demo's 1.4M parameters). Compiled with the rest of the build, not per CPU
-// target: the GPU simulator's Adam, compiled alike, must give the same bits
-// (tests/test_gpu_train.py), and the loop is memory-bound (the SSE2 and AVX2
-// copies ran within 10% of each other).
-template <typename T>
-static void adam_range(int64_t b, int64_t e, T* p, const T* g, T* m, T* v, T b1, T b2, T eps, T wd, T decay,
-                       T step_size, T bc2_sqrt, int dec) {
-  for (int64_t i = b; i < e; ++i)
-    sc_adam_update<T, int64_t>(i, p, g, m, v, b1, b2, eps, wd, decay, step_size, bc2_sqrt, dec);
-}
-
-template <typename T>
-static void sgd_range(int64_t b, int64_t e, T* p, const T* g, T* buf, T lr, T mom, T damp, T wd, int nest,
-                      int has_buf) {
-  for (int64_t i = b; i < e; ++i) sc_sgd_update<T, int64_t>(i, p, g, buf, lr, mom, damp, wd, nest, has_buf);
-}
 
 template <typename T>
 static void adam_tensor(const ParamGroup& g, const Tensor& p, const Tensor& grad, ParamState& s,
@@ -57,8 +40,9 @@ static void adam_tensor(const ParamGroup& g, const Tensor& p, const Tensor& grad
   T* m = s.exp_avg.data<T>();
   T* v = s.exp_avg_sq.data<T>();
   int dec = decoupled ? 1 : 0;
+  const auto adam = optim_kernels_of<T>().adam;
   parallel_for(n, kGrain, [=](int64_t b, int64_t e) {
-    adam_range(b, e, pp, gp, m, v, b1, b2, eps, wd, decay, step_size, bc2_sqrt, dec);
+    adam(b, e, pp, gp, m, v, b1, b2, eps, wd, decay, step_size, bc2_sqrt, dec);
   });
 }
 
@@ -88,7 +72,8 @@ static void sgd_tensor(const ParamGroup& g, const Tensor& p, const Tensor& grad,
   const T* gp = grad.data<T>();
   T lr = (T)g.lr, mom = (T)g.momentum, damp = (T)g.dampening, wd = (T)g.weight_decay;
   int nest = g.nesterov ? 1 : 0;
-  parallel_for(n, kGrain, [=](int64_t b, int64_t e) { sgd_range(b, e, pp, gp, buf, lr, mom, damp, wd, nest, has_buf); });
+  const auto sgd = optim_kernels_of<T>().sgd;
+  parallel_for(n, kGrain, [=](int64_t b, int64_t e) { sgd(b, e, pp, gp, buf, lr, mom, damp, wd, nest, has_buf); });
 }
 
 void Optimizer::update(const ParamGroup& g, const Tensor& p, const Tensor& grad, ParamState& s) {
