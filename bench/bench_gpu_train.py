@@ -9,7 +9,8 @@ as `python3 gsplat_train.py DATA.npz 7000` (the anchor):
   SPLATCORE_GPU_DATA=.anchors/data SPLATCORE_BUILD_DIR=build/h200 PYTHONPATH=python \\
       python -m pytest bench/bench_gpu_train.py -q -s
 SPLATCORE_TRAIN_ITERS (default 7000) and SPLATCORE_TRAIN_DEVICE (default cuda)
-change the run; with SPLATCORE_PROFILE=1 it also prints the time per step of
+change the run; SPLATCORE_TRAIN_CPROFILE=1 prints where the host's time goes
+(cProfile: Python functions and the C++ calls they make); with SPLATCORE_PROFILE=1 it also prints the time per step of
 each GPU kernel (each then runs alone: the run is slower) and host stage. Prints one JSON line per scene: held-out PSNR / SSIM,
 Gaussians, training seconds (the loop only, as gsplat's script times it).
 """
@@ -59,11 +60,23 @@ def test_train_7000(path):
         sc.synchronize(DEVICE)
     _core._gpu_launch_count(True)
     _core._gpu_wait_seconds(True)
+    prof = None
+    if os.environ.get("SPLATCORE_TRAIN_CPROFILE"):  # where the host's time per step goes
+        import cProfile
+        prof = cProfile.Profile()
+        prof.enable()
     t0 = time.perf_counter()
     trainer.train(progress=False, log_every=500)
     if DEVICE != "cpu":
         sc.synchronize(DEVICE)
     seconds = time.perf_counter() - t0
+    if prof is not None:
+        import io
+        import pstats
+        prof.disable()
+        buf = io.StringIO()
+        pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(30)
+        print("\n[gpu-train] host profile (cProfile, tottime; SPLATCORE_TRAIN_CPROFILE)\n" + buf.getvalue())
     ev = trainer.evaluate(test)
     res = {"scene": os.path.basename(path), "device": DEVICE, "iters": ITERS, "psnr": ev["mean"]["psnr"],
            "ssim": ev["mean"]["ssim"], "gaussians": len(trainer.g), "train_seconds": seconds,
