@@ -104,6 +104,7 @@ want scan && bench scan bench/bench_gpu_scan.py
 if want train; then
   if [ -d "$ANCHORS/data" ]; then
     SPLATCORE_GPU_DATA="$ANCHORS/data" bench train bench/bench_gpu_train.py
+    SPLATCORE_GPU_DATA="$ANCHORS/data" bench step-host bench/bench_gpu_step_host.py
     if [ -f "$ANCHORS/gsplat_train.py" ]; then
       for scene in "$ANCHORS"/data/*.npz; do
         stamp "gsplat-train $(basename "$scene")"

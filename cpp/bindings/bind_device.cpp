@@ -3,6 +3,7 @@
 #include <nanobind/stl/string.h>
 
 #include "bindings/bindings.h"
+#include "gpu/backend_hooks.h"
 #include "gpu/ops/gpu_ops.h"
 #include "gpu/runtime.h"
 #include "gpu/vendor_gemm.h"
@@ -79,6 +80,16 @@ void bind_device(nb::module_& m) {
         "Kernel launches queued so far on every GPU device (reset: then start again from 0).");
   m.def("_gpu_wait_seconds", &gpu::wait_seconds, nb::arg("reset") = false,
         "Seconds the host has waited for CUDA queues so far (reset: then start again from 0).");
+  m.def("_gpu_timeline", [](bool on) {
+          const gpu::TimelineStats t = gpu::cuda_timeline(on);
+          nb::dict d;
+          d["busy_seconds"] = t.busy_seconds;
+          d["span_seconds"] = t.span_seconds;
+          d["launches"] = t.launches;
+          return d;
+        }, nb::arg("on"),
+        "CUDA kernel timeline (diagnostic): turns event brackets around every kernel launch on or off and "
+        "returns, for the launches since the last call, the kernels' busy seconds and the queue's span.");
   m.def("_gpu_gemm_library", &gpu::vendor_gemm_info, "The vendor GEMM library, or why there is none.");
 }
 

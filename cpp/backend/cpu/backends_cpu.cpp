@@ -16,6 +16,7 @@ bool cublas_gemm(const Tensor&, const Tensor&, const Tensor&, int64_t, int64_t, 
   return false;
 }
 std::string cublas_info() { return "none (no CUDA backend in this build)"; }
+TimelineStats cuda_timeline(bool) { return {}; }
 }  // namespace gpu
 #endif
 

@@ -59,6 +59,29 @@ bool sync_every_launch() {
   return on;
 }
 
+// cuda_timeline: event pairs around each launch while on (one device's queue at a
+// time: the launches of whichever runtime records them).
+struct Timeline {
+  std::mutex mu;
+  bool on = false;
+  std::vector<std::pair<cudaEvent_t, cudaEvent_t>> used, spare;
+  std::pair<cudaEvent_t, cudaEvent_t> take() {
+    if (spare.empty()) {
+      std::pair<cudaEvent_t, cudaEvent_t> p;
+      cudaEventCreate(&p.first);
+      cudaEventCreate(&p.second);
+      return p;
+    }
+    auto p = spare.back();
+    spare.pop_back();
+    return p;
+  }
+};
+Timeline& timeline() {
+  static auto* t = new Timeline();
+  return *t;
+}
+
 class CudaRuntime final : public Runtime {
  public:
   explicit CudaRuntime(int index) : index_(index) {
@@ -109,8 +132,14 @@ class CudaRuntime final : public Runtime {
   }
   void copy_to_host(void* dst, const void* src, size_t bytes) override {
     use();
+    // Into pageable memory the copy itself waits for the queue: all of it is waiting.
+    const double t0 = stage_clock();
     check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_), "copy from the device");
-    synchronize();
+    cudaError_t e = cudaStreamSynchronize(stream_);
+    note_wait(stage_clock() - t0);
+    if (e != cudaSuccess)
+      raise(std::string("queued work failed (the last kernel launched was '") + last_kernel_ +
+            "'; SPLATCORE_CUDA_SYNC=1 names the failing one)", e);
   }
   void copy(void* dst, const void* src, size_t bytes) override {
     use();
@@ -139,9 +168,21 @@ class CudaRuntime final : public Runtime {
       t0 = stage_clock();
     }
     void* params[1] = {const_cast<void*>(args)};
+    Timeline& tl = timeline();
+    std::pair<cudaEvent_t, cudaEvent_t> ev{nullptr, nullptr};
+    if (tl.on) {
+      std::lock_guard<std::mutex> lock(tl.mu);
+      ev = tl.take();
+      cudaEventRecord(ev.first, stream_);
+    }
     cudaError_t e = cudaLaunchKernel(fn, dim3(d.grid.x, d.grid.y, d.grid.z),
                                      dim3(d.group.x, d.group.y, d.group.z), params,
                                      d.dynamic_shared_bytes, stream_);
+    if (ev.first) {
+      std::lock_guard<std::mutex> lock(tl.mu);
+      cudaEventRecord(ev.second, stream_);
+      tl.used.push_back(ev);
+    }
     if (e != cudaSuccess) raise(std::string("kernel '") + k.name() + "' failed to launch", e);
     last_kernel_ = k.name();
     if (sync_every_launch() || timed) {
@@ -181,6 +222,27 @@ class CudaRuntime final : public Runtime {
 CudaKernelRegistrar::CudaKernelRegistrar(const char* name, const void* fn) { registry()[name] = fn; }
 
 int cuda_runtime_count() { return cuda_device_count(); }
+
+TimelineStats cuda_timeline(bool on) {
+  Timeline& tl = timeline();
+  std::lock_guard<std::mutex> lock(tl.mu);
+  TimelineStats s;
+  if (!tl.used.empty()) {
+    cudaEventSynchronize(tl.used.back().second);
+    float ms = 0;
+    for (auto& p : tl.used) {
+      if (cudaEventElapsedTime(&ms, p.first, p.second) == cudaSuccess) s.busy_seconds += 1e-3 * ms;
+    }
+    if (cudaEventElapsedTime(&ms, tl.used.front().first, tl.used.back().second) == cudaSuccess)
+      s.span_seconds = 1e-3 * ms;
+    s.launches = (int64_t)tl.used.size();
+    tl.spare.insert(tl.spare.end(), tl.used.begin(), tl.used.end());
+    tl.used.clear();
+  }
+  cudaGetLastError();
+  tl.on = on;
+  return s;
+}
 
 Runtime& cuda_runtime(int index) {
   static std::mutex mu;
