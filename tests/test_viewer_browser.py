@@ -121,10 +121,12 @@ def test_demo_scene_in_headless_chromium(tmp_path):
     proc, url = _start_view(demo, free_port("127.0.0.1", 0))
     try:
         shot = None
-        for budget in (15000, 30000):   # slower machines: one more try, longer
+        for budget in (15000, 30000, 60000):   # slower machines: more tries, longer
             shot, err = _screenshot(browser, url, tmp_path / "shot.png", budget)
+            # on a loaded machine the background image can arrive after the scene
+            # (seen in CI: viser's default grey around it): that shot is retried too
             if shot is not None and shot[scene].std() > 0.05 \
-                    and np.abs(shot - ref)[scene].mean() < 0.12:
+                    and np.abs(shot - ref)[scene].mean() < 0.12 and shot[empty].mean() < 0.1:
                 break
     finally:
         proc.send_signal(signal.SIGINT)
