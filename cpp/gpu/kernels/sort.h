@@ -11,14 +11,21 @@
 #pragma once
 #include "gpu/kernels/sort_args.h"
 
+// Lanes of a SIMD group with the same digit add once, by their lowest lane: the
+// rasterizer's tile ids come in long runs of one value, which would otherwise
+// queue 32 atomics on one counter.
 SC_KERNEL(radix_count, ScRadixArgs) {
   SC_SHARED(unsigned int, hist, SC_SORT_DIGITS);
   for (unsigned int d = SC_TID_X; d < SC_SORT_DIGITS; d += SC_SORT_GROUP) hist[d] = 0u;
   SC_BARRIER();
-  const unsigned int base = SC_GID_X * SC_SORT_TILE;
+  const unsigned int base = SC_GID_X * SC_SORT_TILE, lanes_below = (1u << SC_LANE) - 1u;
   for (unsigned int k = 0; k < SC_SORT_ITEMS; ++k) {
     const unsigned int i = base + k * SC_SORT_GROUP + SC_TID_X;
-    if (i < args.n) sc_atomic_add(&hist[(args.keys_in[i] >> args.shift) & args.mask], 1u);
+    const bool valid = i < args.n;
+    // past n: the digit SC_SORT_DIGITS, which no key has
+    const unsigned int digit = valid ? (args.keys_in[i] >> args.shift) & args.mask : SC_SORT_DIGITS;
+    const unsigned int same = sc_simd_match_any(digit, SC_SORT_DIGIT_BITS + 1);
+    if (valid && (same & lanes_below) == 0u) sc_atomic_add(&hist[digit], sc_popcount(same));
   }
   SC_BARRIER();
   for (unsigned int d = SC_TID_X; d < SC_SORT_DIGITS; d += SC_SORT_GROUP)
@@ -35,6 +42,7 @@ SC_KERNEL(radix_count, ScRadixArgs) {
 SC_KERNEL(radix_scatter, ScRadixArgs) {
   SC_SHARED(unsigned int, whist, SC_SORT_WARPS * SC_SORT_DIGITS);  // per SIMD group: counts, then offsets
   SC_SHARED(unsigned int, tile_start, SC_SORT_DIGITS);   // the tile's first slot of each digit
+  SC_SHARED(unsigned int, global_off, SC_SORT_DIGITS);   // a digit's global offset less tile_start
   SC_SHARED(unsigned int, warp_sums, SC_SORT_WARPS);
   SC_SHARED(unsigned int, tile_keys, SC_SORT_TILE);
   SC_SHARED(unsigned int, tile_values, SC_SORT_TILE);
@@ -51,12 +59,8 @@ SC_KERNEL(radix_scatter, ScRadixArgs) {
     const bool valid = i < args.n;
     const unsigned int key = valid ? args.keys_in[i] : 0u;
     const unsigned int digit = valid ? ((key >> args.shift) & args.mask) : SC_SORT_DIGITS;
-    // Lanes of this SIMD group holding the same digit: AND of the ballots of its bits.
-    unsigned int same = sc_simd_ballot(valid);
-    for (unsigned int b = 0; b < (unsigned int)SC_SORT_DIGIT_BITS; ++b) {
-      const unsigned int bit = sc_simd_ballot(((digit >> b) & 1u) != 0u);
-      same &= ((digit >> b) & 1u) ? bit : ~bit;
-    }
+    // Lanes of this SIMD group holding the same digit (lanes past n: their own digit).
+    const unsigned int same = sc_simd_match_any(digit, SC_SORT_DIGIT_BITS + 1);
     const unsigned int rank = sc_popcount(same & lanes_below);
     const unsigned int before = valid ? hist[digit] : 0u;
     SC_SIMD_BARRIER();  // every lane has read the count before the digit's lowest lane adds to it
@@ -82,6 +86,9 @@ SC_KERNEL(radix_scatter, ScRadixArgs) {
   unsigned int before_warps = 0u;
   for (unsigned int w = 0; w < warp; ++w) before_warps += warp_sums[w];
   tile_start[d] = before_warps + in_warp;
+  // digit d's global offset less its tile start: a slot of digit d goes to
+  // slot + global_off[d] (read once here, not once per key)
+  global_off[d] = args.counts[d * SC_NGROUPS_X + SC_GID_X] - (before_warps + in_warp);
   SC_BARRIER();
   // 3. The tile sorted by digit in shared memory...
   for (unsigned int k = 0; k < SC_SORT_ITEMS; ++k) {
@@ -101,7 +108,7 @@ SC_KERNEL(radix_scatter, ScRadixArgs) {
     if (slot >= in_tile) continue;
     const unsigned int key = tile_keys[slot];
     const unsigned int digit = (key >> args.shift) & args.mask;
-    const unsigned int pos = args.counts[digit * SC_NGROUPS_X + SC_GID_X] + (slot - tile_start[digit]);
+    const unsigned int pos = global_off[digit] + slot;
     args.keys_out[pos] = key;
     args.values_out[pos] = tile_values[slot];
   }
