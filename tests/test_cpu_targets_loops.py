@@ -10,6 +10,9 @@ inputs, and matches an independent reference:
   key transform against its definition;
 - marching cubes: the portable target's mesh (every array, bit for bit) and
   skimage.measure.marching_cubes (vertex and face counts, same crossings).
+On x86-64 with an AArch64 cross compiler and qemu, the NEON copies of all
+three run under qemu (tools/loops_bits.cpp) against the portable ones and
+against the x86-64 build.
 """
 import numpy as np
 import pytest
@@ -22,7 +25,7 @@ from splatcore._info import forced_cpu_target
 from splatcore.mesh import marching_cubes
 from splatcore.sort import float_keys, radix_sort_pairs
 from helpers import rel_err
-from test_cpu_targets import ALL_TARGETS, USABLE, target  # noqa: F401 (target: the fixture)
+from test_cpu_targets import ALL_TARGETS, USABLE, neon_against_x86_under_qemu, target  # noqa: F401 (target: the fixture)
 from test_optim import ref_adam, ref_sgd
 
 TABLES = {"optim", "sort", "marching_cubes"}
@@ -245,3 +248,16 @@ def test_target_marching_cubes_matches_portable_bits_and_skimage(target, rng):
         assert abs(m.num_faces - len(fs)) <= (0.01 if i == 0 else 0.05) * len(fs) + 4, (i, m.num_faces, len(fs))
         d, _ = spatial.cKDTree(m.vertices).query(vs)
         assert np.mean(d < 1e-4) > (0.99 if i == 0 else 0.95), i  # skimage adds some inner vertices
+
+
+# ---- AArch64 ---------------------------------------------------------------------------
+def test_neon_loops_bits_under_qemu(tmp_path):
+    """The optimizer updates, the sort's histograms / scatters / float keys and
+    marching cubes' plane loops (both passes, every output array) built for
+    AArch64's NEON target and run under qemu (tools/loops_bits.cpp): the same
+    bits as the portable target there, and a digest of the outputs equal to
+    this machine's x86-64 build on the same random inputs."""
+    out = neon_against_x86_under_qemu(
+        tmp_path, tool="loops_bits", sources=("optim/optim_target", "ops/sort_target", "mesh/mc_target"))
+    faces = int(out.split(" with ")[1].split()[0])
+    assert faces > 10_000, out  # the meshes compared are not empty
