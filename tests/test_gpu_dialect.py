@@ -45,19 +45,6 @@ def test_simd_collectives(device, group_size):
     np.testing.assert_array_equal(u, np.repeat(bits, 32))
 
 
-def test_simd_match_any(device):
-    # each lane's mask of the lanes with its value (values 0..15, so runs and singles)
-    groups, gs = 3, 64
-    v = np.random.default_rng(3).integers(0, 16, groups * gs)
-    v[:32] = 5  # one SIMD group all alike
-    _, u = run("selftest_match", device, v.astype(np.float32), 1, v.size, groups, gs)
-    w = v.reshape(-1, 32)
-    lanes = np.arange(32)
-    want = ((w[:, :, None] == w[:, None, :]) << lanes).sum(2).astype(np.uint32)
-    np.testing.assert_array_equal(u, want.ravel())
-    assert u[0] == 0xFFFFFFFF
-
-
 def tf32(x):
     """x rounded to TF32 (10 mantissa bits), to nearest with ties away from zero."""
     u = np.ascontiguousarray(x, np.float32).view(np.uint32)

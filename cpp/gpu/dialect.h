@@ -25,7 +25,6 @@
 //   sc_simd_shuffle(x, lane), sc_simd_ballot(pred)   collectives, width 32
 //   sc_popcount(uint)
 //   sc_simd_reduce_scatter<N>(v, lane)  N values summed over the SIMD group, one per lane
-//   sc_simd_match_any(v, bits)  the lanes whose v equals this lane's (v < 2^bits on every lane)
 //   sc_atomic_add_wide(lo, hi, v)  a 64-bit counter in two 32-bit words
 //   sc_atomic_add (float, uint, int; double where SC_GPU_HAS_FLOAT64), sc_atomic_min / sc_atomic_max (uint),
 //   sc_atomic_cas (uint) on device and shared memory
@@ -401,23 +400,6 @@ SC_GROUP_FN T sc_simd_reduce_scatter(SC_THREAD T* v, unsigned int lane) {
     m = h;
   }
   return v[0];
-}
-
-// The SIMD group's lanes holding the same v as this lane, as a ballot mask; every
-// lane's v must be below 2^bits. One match instruction on CUDA (sm_70+); elsewhere
-// the AND of the ballots of v's bits (bits ballots).
-SC_GROUP_FN unsigned int sc_simd_match_any(unsigned int v, unsigned int bits) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 700
-  (void)bits;
-  return __match_any_sync(sc_cuda_warp_mask(), v);
-#else
-  unsigned int same = sc_simd_ballot(true);
-  for (unsigned int b = 0; b < bits; ++b) {
-    const unsigned int bit = sc_simd_ballot(((v >> b) & 1u) != 0u);
-    same &= ((v >> b) & 1u) ? bit : ~bit;
-  }
-  return same;
-#endif
 }
 
 // Adds v to a 64-bit counter kept as two 32-bit words (Metal has no 64-bit atomics).

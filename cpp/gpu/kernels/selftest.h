@@ -52,12 +52,6 @@ SC_KERNEL(selftest_atomics, ScSelfTestArgs) {
   if (SC_TID_X == 0) sc_atomic_add(&args.uout[4], count[0]);
 }
 
-// sc_simd_match_any on small values: uout[i] = the lanes whose value equals lane i's.
-SC_KERNEL(selftest_match, ScSelfTestArgs) {
-  const sc_i64 i = (sc_i64)SC_GID_X * SC_GSIZE_X + SC_TID_X;
-  args.uout[i] = sc_simd_match_any((unsigned int)args.fin[i], 4u);
-}
-
 // The TF32 matrix multiply-accumulate (gpu/dialect_mma.h), one per SIMD group:
 // fin holds, per group, A (16 x 8), B (8 x 8) and C (16 x 8) row-major; fout
 // gets D = C + tf32(A) tf32(B) row-major.
