@@ -9,7 +9,8 @@ as `python3 gsplat_train.py DATA.npz 7000` (the anchor):
   SPLATCORE_GPU_DATA=.anchors/data SPLATCORE_BUILD_DIR=build/h200 PYTHONPATH=python \\
       python -m pytest bench/bench_gpu_train.py -q -s
 SPLATCORE_TRAIN_ITERS (default 7000) and SPLATCORE_TRAIN_DEVICE (default cuda)
-change the run; SPLATCORE_TRAIN_CPROFILE=1 prints where the host's time goes
+change the run; SPLATCORE_TRAIN_TIMELINE=1 brackets every kernel with CUDA events
+and prints the share of the run the GPU idles (waiting for the host); SPLATCORE_TRAIN_CPROFILE=1 prints where the host's time goes
 (cProfile: Python functions and the C++ calls they make); with SPLATCORE_PROFILE=1 it also prints the time per step of
 each GPU kernel (each then runs alone: the run is slower) and host stage. Prints one JSON line per scene: held-out PSNR / SSIM,
 Gaussians, training seconds (the loop only, as gsplat's script times it).
@@ -65,11 +66,19 @@ def test_train_7000(path):
         import cProfile
         prof = cProfile.Profile()
         prof.enable()
+    timeline = bool(os.environ.get("SPLATCORE_TRAIN_TIMELINE")) and DEVICE.startswith("cuda")
+    if timeline:  # every kernel bracketed by events: the GPU's idle share of the run
+        _core._gpu_timeline(True)
     t0 = time.perf_counter()
     trainer.train(progress=False, log_every=500)
     if DEVICE != "cpu":
         sc.synchronize(DEVICE)
     seconds = time.perf_counter() - t0
+    if timeline:
+        t = _core._gpu_timeline(False)
+        print(f"\n[gpu-train] GPU timeline (brackets slow the host a little: an upper bound on idle): kernels busy "
+              f"{t['busy_seconds']:.2f} s of a {t['span_seconds']:.2f} s span: the GPU idles "
+              f"{100 * (1 - t['busy_seconds'] / max(t['span_seconds'], 1e-12)):.1f}% of the run")
     if prof is not None:
         import io
         import pstats
