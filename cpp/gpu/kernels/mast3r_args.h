@@ -49,6 +49,17 @@ struct ScMast3rAttentionArgs {
   sc_i32 splits, split_keys, heads, batch;
 };
 
+// A split's part (splits > 1) of output row `row` (item-major): its row of part_o,
+// and its softmax state (running maximum m, sum l) for one head.
+SC_FN sc_i64 sc_attn_part_row(SC_ARGS_REF(ScMast3rAttentionArgs) a, int split, sc_i64 row) {
+  return (sc_i64)split * a.Nq * a.batch + row;
+}
+SC_FN void sc_attn_store_state(SC_ARGS_REF(ScMast3rAttentionArgs) a, sc_i64 part_row, sc_i64 head, float m,
+                               float l) {
+  a.part_ml[(part_row * a.heads + head) * 2] = m;
+  a.part_ml[(part_row * a.heads + head) * 2 + 1] = l;
+}
+
 // y (rows, cols; stride ldy) = act(t + b) (accumulate 0) or y += t + b
 // (accumulate 1); t (rows, cols) contiguous, b (cols,) when has_bias.
 // act: 0 none, 1 GELU (exact, erf).

@@ -128,13 +128,10 @@ SC_KERNEL(mast3r_attention64, ScMast3rAttentionArgs) {
     if (qr >= args.Nq) continue;
     const sc_i64 row = item * args.Nq + qr;
     if (args.splits > 1) {  // this split's part: unnormalised output and (m, l)
-      const sc_i64 prow = (sc_i64)split * args.Nq * args.batch + row;
+      const sc_i64 prow = sc_attn_part_row(args, split, row);
       SC_PTR(float) po = args.part_o + prow * args.heads * 64 + col + 8 * part;
       for (int c = 0; c < 8; ++c) po[c] = o[i][c];
-      if (part == 0) {
-        args.part_ml[(prow * args.heads + head) * 2] = m[i];
-        args.part_ml[(prow * args.heads + head) * 2 + 1] = lt;
-      }
+      if (part == 0) sc_attn_store_state(args, prow, head, m[i], lt);
       continue;
     }
     const float inv = 1.0f / lt;

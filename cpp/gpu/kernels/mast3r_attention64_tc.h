@@ -122,16 +122,13 @@ SC_KERNEL(mast3r_attention64_tc, ScMast3rAttentionArgs) {
     if (qr >= args.Nq) continue;
     const sc_i64 row = item * args.Nq + qr;
     if (args.splits > 1) {  // this split's part: unnormalised output and (m, l)
-      const sc_i64 prow = (sc_i64)split * args.Nq * args.batch + row;
+      const sc_i64 prow = sc_attn_part_row(args, split, row);
       SC_PTR(float) po = args.part_o + prow * args.heads * 64 + col + 2 * t;
       for (int n = 0; n < 8; ++n) {
         po[8 * n] = o[n][2 * r];
         po[8 * n + 1] = o[n][2 * r + 1];
       }
-      if (t == 0) {
-        args.part_ml[(prow * args.heads + head) * 2] = m[r];
-        args.part_ml[(prow * args.heads + head) * 2 + 1] = lt;
-      }
+      if (t == 0) sc_attn_store_state(args, prow, head, m[r], lt);
       continue;
     }
     const float inv = 1.0f / lt;
