@@ -464,3 +464,29 @@ def test_random_background_on_a_colmap_dataset(tmp_path, gpu_device):
                     ds.scene_extent(), cfg)
         losses.append([float(t.train_step()[0]) for _ in range(3)])
     np.testing.assert_allclose(losses[1], losses[0], rtol=LOSS_RTOL)
+
+
+@pytest.mark.parametrize("gdt,sdt", [("float32", "float64"), ("float64", "float64"), ("float32", "float32")])
+def test_densify_stats_on_device(gpu_device, gdt, sdt):
+    # the densification statistics as one kernel: against NumPy (float64), in place
+    if sdt == "float64" and gpu_device.startswith("metal"):
+        pytest.skip("Metal has no float64")
+    rng = np.random.default_rng(21)
+    n = 3001
+    g = rng.standard_normal((n, 2)).astype(gdt)
+    radii = rng.integers(0, 3, (n, 2)).astype(np.int32)
+    radii[:50] = 0
+    s0, c0 = rng.uniform(0, 1, n), rng.integers(0, 5, n).astype(np.float64)
+    s, c = sc.tensor(s0.astype(sdt), device=gpu_device), sc.tensor(c0.astype(sdt), device=gpu_device)
+    sc._core.accumulate_grad2d(sc.tensor(g, device=gpu_device), sc.tensor(radii, device=gpu_device),
+                               174.0, 130.0, s, c)
+    vis = (radii > 0).any(1)
+    want = np.hypot(g[:, 0].astype(np.float64) * 174.0, g[:, 1].astype(np.float64) * 130.0)
+    rtol = 1e-12 if sdt == "float64" and gdt == "float64" else 1e-6
+    np.testing.assert_allclose(s.numpy(), s0.astype(sdt) + np.where(vis, want, 0.0), rtol=rtol)
+    np.testing.assert_array_equal(c.numpy(), c0 + vis)
+    with pytest.raises(ValueError, match="one device"):
+        sc._core.accumulate_grad2d(sc.tensor(g, device=gpu_device), radii, 1.0, 1.0, s, c)
+    with pytest.raises(ValueError, match=r"grad_sum must be a writable contiguous float\d+ array of shape \(3001,\)"):
+        sc._core.accumulate_grad2d(sc.tensor(g, device=gpu_device), sc.tensor(radii, device=gpu_device), 1.0, 1.0,
+                                   sc.tensor(s0[:-1].astype(sdt), device=gpu_device), c)

@@ -74,7 +74,6 @@ class DefaultStrategy:
         self.rng = np.random.default_rng(seed)
         self._grad_sum = None  # tensors on the Gaussians' device (see grad2d / count)
         self._count = None
-        self._scales = {}      # (width, height, device) -> the (2,) pixel -> NDC factors
 
     # ---- bookkeeping ----------------------------------------------------------
     @property
@@ -157,21 +156,8 @@ class DefaultStrategy:
         # pixel gradients -> NDC gradients (x width/2, height/2), the scale the 3DGS
         # threshold assumes; summed over the views where the Gaussian was visible
         sx, sy = info["width"] / 2.0, info["height"] / 2.0
-        if g.device == "cpu":  # one fused pass, in place
-            _core.accumulate_grad2d(g, info["radii"], sx, sy, grad_sum, count)
-            return
-        with no_grad():
-            scale = self._ndc_scale(sx, sy, g.device, grad_sum.dtype)
-            g = g.detach().astype(grad_sum.dtype) * scale
-            seen = _core.greater(_core.max(info["radii"], axis=1), 0)  # radii are >= 0
-            self._grad_sum = grad_sum + _core.where(seen, _core.norm(g, axis=1), 0.0)
-            self._count = count + seen.astype(count.dtype)
-
-    def _ndc_scale(self, sx, sy, device, dtype):
-        key = (sx, sy, device, dtype)
-        if key not in self._scales:
-            self._scales[key] = _core.Tensor(np.array([sx, sy], dtype)).to(device)
-        return self._scales[key]
+        # one fused pass, in place (on a GPU device one kernel)
+        _core.accumulate_grad2d(g.detach(), info["radii"], sx, sy, grad_sum, count)
 
     # ---- refinement -----------------------------------------------------------
     def _refine(self, gaussians, optimizer, step):

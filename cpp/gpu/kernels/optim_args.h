@@ -14,6 +14,18 @@ struct ScAdamArgs {
   sc_i32 decoupled;
 };
 
+// Densification statistics (splat/densify_stats.h): grad2d (n, 2) in G, the sums
+// and counts (n,) in S, updated in place where radii (n, 2) are not both 0.
+template <typename G, typename S>
+struct ScDensifyStatsArgs {
+  SC_PTR(const G) grad2d;
+  SC_PTR(const sc_i32) radii;
+  SC_PTR(S) grad_sum;
+  SC_PTR(S) count;
+  sc_i64 n;
+  S scale_x, scale_y;
+};
+
 template <typename T>
 struct ScSgdArgs {
   SC_PTR(T) p;

@@ -96,6 +96,10 @@ struct SgdScalars {
   int nesterov, has_buf;
 };
 void sgd_step(const Tensor& p, const Tensor& g, const Tensor& buf, const SgdScalars& s);
+// Densification statistics in place (splat/densify_stats.h, checked there):
+// grad2d float32 / float64, the sums and counts float64, or float32 beside float32 grad2d.
+void accumulate_grad2d(const Tensor& grad2d, const Tensor& radii, double scale_x, double scale_y,
+                       const Tensor& grad_sum, const Tensor& count);
 
 // A 0-d CPU tensor next to a GPU operand travels by value.
 inline bool is_immediate(const Tensor& t) { return t.device().type == DeviceType::CPU && t.ndim() == 0; }

@@ -51,4 +51,33 @@ void sgd_step(const Tensor& p, const Tensor& g, const Tensor& buf, const SgdScal
   });
 }
 
+void accumulate_grad2d(const Tensor& grad2d, const Tensor& radii, double scale_x, double scale_y,
+                       const Tensor& grad_sum, const Tensor& count) {
+  Runtime& rt = runtime(grad2d.device());
+  const bool f64 = grad_sum.dtype() == DType::Float64;
+  const char* name = grad2d.dtype() == DType::Float64 ? "densify_accumulate_f64_f64"
+                     : f64                             ? "densify_accumulate_f32_f64"
+                                                       : "densify_accumulate_f32_f32";
+  auto go = [&](auto g_tag, auto s_tag) {
+    using G = decltype(g_tag);
+    using S = decltype(s_tag);
+    ScDensifyStatsArgs<G, S> a;
+    a.grad2d = gpu_ptr<const G>(grad2d);
+    a.radii = gpu_ptr<const sc_i32>(radii);
+    a.grad_sum = gpu_ptr<S>(grad_sum);
+    a.count = gpu_ptr<S>(count);
+    a.n = grad2d.shape()[0];
+    a.scale_x = (S)scale_x;
+    a.scale_y = (S)scale_y;
+    launch(rt, kernel(name), grid_stride_groups(a.n), a,
+           {grad2d.storage().get(), radii.storage().get(), grad_sum.storage().get(), count.storage().get()});
+  };
+  if (grad2d.dtype() == DType::Float64)
+    go(double{}, double{});
+  else if (f64)
+    go(float{}, double{});
+  else
+    go(float{}, float{});
+}
+
 }  // namespace sc::gpu
