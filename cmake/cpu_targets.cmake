@@ -1,7 +1,7 @@
 # Run-time CPU dispatch (cpp/core/cpu_target.h): the hot loops of
 # SPLATCORE_PER_TARGET_SOURCES (CMakeLists.txt: compositing rows, per-Gaussian
 # projection / SH / backward, SSIM rows, optimizer updates, radix sort passes,
-# marching-cubes plane loops) are compiled once
+# marching-cubes plane loops, tile binning) are compiled once
 # per CPU target of the architecture, each with that target's flags only (never
 # -march=native), and the best one the CPU supports is picked at run time. Only
 # these small files are compiled several times, so the build stays about as
@@ -53,6 +53,16 @@ function(splatcore_cpu_target name bytes)
   endif()
   set(SPLATCORE_CPU_TARGETS ${SPLATCORE_CPU_TARGETS} ${name} PARENT_SCOPE)
 endfunction()
+
+# The binning's batched ellipse-tile test (splat/binning_target.cpp) is a loop
+# of comparisons and selects; GCC vectorises it only when it may evaluate
+# both sides of a select, i.e. when comparisons are not taken to trap
+# (-fno-trapping-math: floating-point exceptions are never looked at here; it
+# changes no result, unlike -ffast-math, and the tests check the bits).
+if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
+  set_source_files_properties(${CMAKE_CURRENT_SOURCE_DIR}/cpp/splat/binning_target.cpp PROPERTIES
+                              COMPILE_OPTIONS -fno-trapping-math)
+endif()
 
 splatcore_cpu_target(portable 0)
 if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")

@@ -234,6 +234,10 @@ def test_neon_rows_bits_under_qemu(tmp_path):
     assert "neon: 0 mismatching trials" in p.stdout
 
 
+# per-source flags of cmake/cpu_targets.cmake (set_source_files_properties)
+SOURCE_FLAGS = {"splat/binning_target": ["-fno-trapping-math"]}
+
+
 def _build_target_bits(cxx, targets, out, tmp_path, static=False, tool="target_bits",
                        sources=("splat/gaussians_target", "splat/ssim_target")):
     """tools/<tool>.cpp linked with the per-target `sources` (under cpp/)
@@ -246,8 +250,9 @@ def _build_target_bits(cxx, targets, out, tmp_path, static=False, tool="target_b
         for name, width in targets:
             obj = str(tmp_path / f"{os.path.basename(src)}_{name}_{os.path.basename(cxx)}.o")
             jobs.append(subprocess.Popen([cxx, "-std=gnu++17", "-O3", "-fno-math-errno", "-ffp-contract=off",
-                                          f"-DSC_TARGET_NAME={name}", f"-DSC_ROWS_BYTES={width}", "-I",
-                                          f"{root}/cpp", "-c", f"{root}/cpp/{src}.cpp", "-o", obj]))
+                                          *SOURCE_FLAGS.get(src, []), f"-DSC_TARGET_NAME={name}",
+                                          f"-DSC_ROWS_BYTES={width}", "-I", f"{root}/cpp", "-c",
+                                          f"{root}/cpp/{src}.cpp", "-o", obj]))
             objs.append(obj)
     for job in jobs:  # compiled side by side (a few seconds less on two cores)
         assert job.wait() == 0, job.args

@@ -1,6 +1,8 @@
 // Bit check of two CPU targets' optimizer updates (optim/optim_target.cpp),
-// radix sort passes (ops/sort_target.cpp) and marching-cubes plane loops
-// (mesh/mc_target.cpp) outside Python, for targets this machine cannot run
+// radix sort passes (ops/sort_target.cpp), marching-cubes plane loops
+// (mesh/mc_target.cpp) and tile binning loops (splat/binning_target.cpp;
+// also against a plain loop over the shared sc_tile_reached of
+// kernels/tile_binning.h, which the GPU rasterizer runs) outside Python, for targets this machine cannot run
 // natively (NEON, cross-compiled and run under qemu;
 // tests/test_cpu_targets_loops.py::test_neon_loops_bits_under_qemu). The
 // sibling of tools/target_bits.cpp (per-Gaussian stages, SSIM rows); the same
@@ -17,22 +19,27 @@
 #include <random>
 #include <vector>
 
+#include "kernels/tile_binning.h"
 #include "mesh/mc_kernels.h"
 #include "ops/sort_kernels.h"
 #include "optim/optim_kernels.h"
+#include "splat/binning_kernels.h"
 
 namespace sc {
 const OptimTables& optim_kernels_portable();
 const SortTables& sort_kernels_portable();
 const mesh::McKernels& mc_kernels_portable();
+const BinningTables& binning_kernels_portable();
 #ifdef __aarch64__
 const OptimTables& optim_kernels_neon();
 const SortTables& sort_kernels_neon();
 const mesh::McKernels& mc_kernels_neon();
+const BinningTables& binning_kernels_neon();
 #else
 const OptimTables& optim_kernels_sse2();
 const SortTables& sort_kernels_sse2();
 const mesh::McKernels& mc_kernels_sse2();
+const BinningTables& binning_kernels_sse2();
 #endif
 }  // namespace sc
 using namespace sc;
@@ -298,6 +305,90 @@ int check_mc(const mesh::McKernels& K0, const mesh::McKernels& K1, const char* n
   return bad;
 }
 
+// ---- tile binning: tile lists (into a small buffer, so that they stop and resume) and keys
+// The tiles of Gaussian g by the shared test, as splat/binning.cpp listed
+// them before the per-target copies.
+template <typename T>
+void reference_tiles(const T* m, const T* c, T r2, int64_t W, int64_t H, int ts, int64_t tiles_x,
+                     std::vector<uint32_t>& out) {
+  int box[4];
+  if (!sc_footprint_pixel_box(m[0], m[1], c[0], c[1], c[2], r2, (int)W, (int)H, box)) return;
+  const T limit = sc_tile_limit(r2);
+  for (int ty = box[2] / ts; ty <= box[3] / ts; ++ty)
+    for (int tx = box[0] / ts; tx <= box[1] / ts; ++tx)
+      if (sc_tile_reached(m[0], m[1], c[0], c[1], c[2], limit, box, tx, ty, ts))
+        out.push_back((uint32_t)(ty * tiles_x + tx));
+}
+
+template <typename T>
+int check_binning(const BinningTables& P, const BinningTables& O, const char* name, int trials, Rng& rng,
+                  uint64_t* digest) {
+  int bad = 0;
+  for (int t = 0; t < trials; ++t) {
+    const int64_t n = 1 + (int64_t)(uni(rng) * 400), W = 16 + (int64_t)(uni(rng) * 200),
+                  H = 16 + (int64_t)(uni(rng) * 150), ts = uni(rng) < 0.7 ? 16 : 1 + (int64_t)(uni(rng) * 12);
+    const int64_t tiles_x = (W + ts - 1) / ts;
+    // projected Gaussians: covariance sx^2, sy^2, rho sx sy (+0.3 blur)
+    std::vector<T> m(2 * n), c(3 * n), r2(n);
+    std::vector<int32_t> radii(2 * n);
+    for (int64_t i = 0; i < n; ++i) {
+      m[2 * i] = T(uni(rng) * (W + 40) - 20), m[2 * i + 1] = T(uni(rng) * (H + 40) - 20);
+      const double sx = 0.3 + (uni(rng) < 0.1 ? 60 : 6) * uni(rng), sy = 0.3 + 6 * uni(rng), rho = 1.9 * uni(rng) - 0.95;
+      const double xx = sx * sx + 0.3, yy = sy * sy + 0.3, xy = rho * sx * sy, det = xx * yy - xy * xy;
+      c[3 * i] = T(yy / det), c[3 * i + 1] = T(-xy / det), c[3 * i + 2] = T(xx / det);
+      r2[i] = T(0.1 + 11 * uni(rng));
+      radii[2 * i] = radii[2 * i + 1] = uni(rng) < 0.1 ? 0 : 5;
+    }
+    std::vector<uint32_t> ref;
+    std::vector<int64_t> ref_counts(n, 0);
+    for (int64_t i = 0; i < n; ++i) {
+      const size_t before = ref.size();
+      if (radii[2 * i] > 0 || radii[2 * i + 1] > 0)
+        reference_tiles(&m[2 * i], &c[3 * i], r2[i], W, H, (int)ts, tiles_x, ref);
+      ref_counts[i] = (int64_t)(ref.size() - before);
+    }
+    // a buffer of 1 to 40 slots, grown only as much as asked: many stops
+    const size_t slots = 1 + (size_t)(uni(rng) * 40);
+    std::vector<uint32_t> rank(n);
+    for (auto& r : rank) r = (uint32_t)(uni(rng) * n);
+    const int rank_bits = 1 + (int)(uni(rng) * 14);
+    Outputs o;
+    const BinningTables* Ts[2] = {&P, &O};
+    bool ok = true;
+    for (int k = 0; k < 2; ++k) {
+      const BinningKernels<T>& K = by_dtype<T>(*Ts[k]);
+      std::vector<uint32_t> tiles(slots);
+      std::vector<int64_t> counts(n, -7);
+      int64_t g = 0, size = 0, stops = 0;
+      while (g < n && stops < 100000) {
+        int64_t used = -1, need = -1;
+        g = K.tile_lists(m.data(), c.data(), r2.data(), radii.data(), g, n, W, H, ts, tiles_x, tiles.data() + size,
+                         (int64_t)tiles.size() - size, counts.data(), &used, &need);
+        size += used;
+        if (g < n) tiles.resize((size_t)(size + need)), ++stops;
+      }
+      tiles.resize((size_t)size);
+      ok = ok && tiles == ref && counts == ref_counts;
+      // the keys, 32- and 64-bit
+      std::vector<int64_t> off(n + 1, 0);
+      for (int64_t i = 0; i < n; ++i) off[i + 1] = off[i] + counts[i];
+      std::vector<uint32_t> k32(size), ids(size), gs(size), ids2(size), gs2(size);
+      std::vector<uint64_t> k64(size);
+      Ts[k]->k32.emit_keys(tiles.data(), off.data(), rank.data(), 0, n, rank_bits, k32.data(), ids.data(), gs.data());
+      Ts[k]->k64.emit_keys(tiles.data(), off.data(), rank.data(), 0, n, rank_bits + 20, k64.data(), ids2.data(),
+                           gs2.data());
+      o.add(k, tiles), o.add(k, counts), o.add(k, k32), o.add(k, ids), o.add(k, gs), o.add(k, k64), o.add(k, ids2),
+          o.add(k, gs2);
+    }
+    const bool same_bits = o.equal_and_digest(digest);
+    if ((!same_bits || !ok) && bad++ < 5)
+      std::printf("binning trial %d: %s (n=%lld %lldx%lld tile %lld)\n", t,
+                  same_bits ? "the tiles differ from sc_tile_reached's" : "differs from portable", (long long)n,
+                  (long long)W, (long long)H, (long long)ts);
+  }
+  return bad;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -308,14 +399,17 @@ int main(int argc, char** argv) {
   const OptimTables &op = optim_kernels_portable(), &oo = optim_kernels_neon();
   const SortTables &sp = sort_kernels_portable(), &so = sort_kernels_neon();
   const mesh::McKernels &mp = mc_kernels_portable(), &mo = mc_kernels_neon();
+  const BinningTables &bp = binning_kernels_portable(), &bo = binning_kernels_neon();
   const char* name = "neon";
 #else
   const OptimTables &op = optim_kernels_portable(), &oo = optim_kernels_sse2();
   const SortTables &sp = sort_kernels_portable(), &so = sort_kernels_sse2();
   const mesh::McKernels &mp = mc_kernels_portable(), &mo = mc_kernels_sse2();
+  const BinningTables &bp = binning_kernels_portable(), &bo = binning_kernels_sse2();
   const char* name = "sse2";
 #endif
   if (std::strcmp(oo.target, name) || std::strcmp(so.target, name) || std::strcmp(mo.target, name) ||
+      std::strcmp(bo.target, name) ||
       std::strcmp(op.target, "portable")) {
     std::printf("%s: the tables are not the copies asked for\n", name);
     return 1;
@@ -327,10 +421,12 @@ int main(int argc, char** argv) {
                   check_optim<double>(&op.f64, &oo.f64, name, 100, rng, d) +
                   check_sort<uint32_t>(&sp.u32, &so.u32, name, 150, rng, d) +
                   check_sort<uint64_t>(&sp.u64, &so.u64, name, 100, rng, d) +
-                  check_sortable(sp, so, name, 50, rng, d) + check_mc(mp, mo, name, 300, rng, d, &faces);
+                  check_sortable(sp, so, name, 50, rng, d) + check_mc(mp, mo, name, 300, rng, d, &faces) +
+                  check_binning<float>(bp, bo, name, 150, rng, d) + check_binning<double>(bp, bo, name, 50, rng, d);
   if (digesting) std::printf("digest %016llx\n", (unsigned long long)digest);
-  std::printf("%s: %d mismatching trials of 1000 (optimizers 300 float32 + 100 float64, sort 150 32-bit + "
-              "100 64-bit + 50 float keys, marching cubes 300 with %lld triangles)\n",
+  std::printf("%s: %d mismatching trials of 1200 (optimizers 300 float32 + 100 float64, sort 150 32-bit + "
+              "100 64-bit + 50 float keys, binning 150 float32 + 50 float64, marching cubes 300 with %lld "
+              "triangles)\n",
               name, bad, (long long)faces);
   return bad != 0;
 }

@@ -12,6 +12,7 @@
 #include "ops/linalg.h"
 #include "ops/sort_kernels.h"
 #include "optim/optim_kernels.h"
+#include "splat/binning_kernels.h"
 
 namespace sc {
 
@@ -53,7 +54,7 @@ void bind_info(nb::module_& m) {
         [] {
           return std::vector<std::pair<std::string, std::string>>{
               {"optim", optim_kernels().target}, {"sort", sort_kernels().target},
-              {"marching_cubes", mc_kernels().target}};
+              {"marching_cubes", mc_kernels().target}, {"binning", binning_kernels().target}};
         },
         "[(kernel table, CPU target of the copy it dispatches to now)] (tests of the dispatch).");
   m.def("_stage_times", &stage_times, nb::arg("reset") = true,

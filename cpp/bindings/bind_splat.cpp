@@ -3,6 +3,7 @@
 #include <nanobind/stl/string.h>
 
 #include "bindings/bindings.h"
+#include "splat/binning.h"
 #include "splat/densify_stats.h"
 #include "splat/knn.h"
 #include "splat/rasterize.h"
@@ -38,9 +39,51 @@ nb::tuple render_tuple(const RasterizeResult& r, int64_t width, int64_t height, 
   return nb::make_tuple(r.image, r.alpha, info);
 }
 
+// A 1-D NumPy array owning v's storage.
+template <typename V>
+nb::object numpy_of(std::vector<V>&& v) {
+  auto* p = new std::vector<V>(std::move(v));
+  nb::capsule owner(p, [](void* q) noexcept { delete static_cast<std::vector<V>*>(q); });
+  size_t shape[1] = {p->size()};
+  return nb::cast(nb::ndarray<nb::numpy, V, nb::ndim<1>>(p->data(), 1, shape, owner));
+}
+
+// _bin_tiles: the CPU tile binning (splat/binning.h) on projected Gaussians
+// given directly (tests of its per-target loops).
+template <typename T>
+void def_bin_tiles(nb::module_& m) {
+  using A = nb::ndarray<const T, nb::c_contig, nb::device::cpu>;
+  m.def(
+      "_bin_tiles",
+      [](A means2d, A conics, A r2, A depths, nb::ndarray<const int32_t, nb::c_contig, nb::device::cpu> radii,
+         int64_t width, int64_t height, int64_t tile_size) {
+        const int64_t n = (int64_t)r2.size();
+        if ((int64_t)means2d.size() != 2 * n || (int64_t)conics.size() != 3 * n ||
+            (int64_t)depths.size() != n || (int64_t)radii.size() != 2 * n || width < 1 || height < 1 ||
+            tile_size < 1)
+          throw ValueError("_bin_tiles: means2d (N,2), conics (N,3), r2 (N), depths (N), radii (N,2), "
+                           "positive sizes");
+        TileBins b;
+        {
+          nb::gil_scoped_release nogil;
+          b = bin_tiles<T>(means2d.data(), conics.data(), r2.data(), depths.data(), radii.data(), n, width,
+                           height, tile_size);
+        }
+        return nb::make_tuple(numpy_of(std::move(b.emit_offset)), numpy_of(std::move(b.sorted_gauss)),
+                              numpy_of(std::move(b.sorted_emit)), numpy_of(std::move(b.tile_start)));
+      },
+      nb::arg("means2d"), nb::arg("conics"), nb::arg("r2"), nb::arg("depths"), nb::arg("radii"),
+      nb::arg("width"), nb::arg("height"), nb::arg("tile_size") = 16,
+      "CPU tile binning of projected Gaussians (float32 or float64): (emit_offset (N+1,) int64, "
+      "sorted_gauss (M,) uint32, sorted_emit (M,) uint32, tile_start (tiles+1,) int64), the "
+      "intersections sorted by (tile, depth).");
+}
+
 }  // namespace
 
 void bind_splat(nb::module_& m) {
+  def_bin_tiles<float>(m);
+  def_bin_tiles<double>(m);
   m.def(
       "rasterize",
       [](nb::handle means, nb::handle quats, nb::handle scales, nb::handle opacities,

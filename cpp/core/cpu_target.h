@@ -2,8 +2,8 @@
 // (the sources listed in SPLATCORE_PER_TARGET_SOURCES, CMakeLists.txt: the
 // compositing rows, the per-Gaussian projection / SH / backward, the SSIM
 // rows, the optimizer updates, the radix sort's histograms and scatters, the
-// marching-cubes plane loops). The best target this CPU supports is chosen on
-// first use; SPLATCORE_CPU_TARGET=<name> forces one.
+// marching-cubes plane loops, the tile binning). The best target this CPU
+// supports is chosen on first use; SPLATCORE_CPU_TARGET=<name> forces one.
 #pragma once
 #include <string>
 #include <type_traits>
