@@ -19,6 +19,7 @@
 #include <random>
 #include <vector>
 
+#include "bits_check.h"
 #include "kernels/tile_binning.h"
 #include "mesh/mc_kernels.h"
 #include "ops/sort_kernels.h"
@@ -50,16 +51,6 @@ using Rng = std::mt19937;
 
 double uni(Rng& rng) { return std::uniform_real_distribution<double>(0, 1)(rng); }
 
-template <typename V>
-void fnv(uint64_t& h, const V& v) {
-  const unsigned char* p = reinterpret_cast<const unsigned char*>(v.data());
-  for (size_t i = 0; i < v.size() * sizeof(v[0]); ++i) h = (h ^ p[i]) * 1099511628211ull;
-}
-
-template <typename T>
-bool same(const std::vector<T>& a, const std::vector<T>& b) {
-  return a.size() == b.size() && (a.empty() || !std::memcmp(a.data(), b.data(), a.size() * sizeof(T)));
-}
 
 // Both targets' outputs of one trial: equal, and digested (the second's).
 struct Outputs {

@@ -16,6 +16,7 @@
 #include <random>
 #include <vector>
 
+#include "bits_check.h"
 #include "kernels/composite.h"
 #include "splat/gaussians_kernels.h"
 #include "splat/ssim_kernels.h"
@@ -39,17 +40,6 @@ struct Run {  // one target's outputs
   std::vector<int32_t> radii;
   bool ok_p = false, ok_f = false;
 };
-
-template <typename V>
-void fnv(uint64_t& h, const V& v) {
-  const unsigned char* p = reinterpret_cast<const unsigned char*>(v.data());
-  for (size_t i = 0; i < v.size() * sizeof(v[0]); ++i) h = (h ^ p[i]) * 1099511628211ull;
-}
-
-template <typename T>
-bool same(const std::vector<T>& a, const std::vector<T>& b) {
-  return a.size() == b.size() && (a.empty() || !std::memcmp(a.data(), b.data(), a.size() * sizeof(T)));
-}
 
 template <typename T>
 int check(const GaussianKernels<T>* K0, const GaussianKernels<T>* K1, const char* name, int trials,

@@ -1,7 +1,10 @@
 // Which tiles a projected Gaussian reaches: its alpha >= 1/255 region
-// d^T conic d <= r2 (r2 = 2 ln(255 opacity)) must contain a pixel centre of
-// the tile (the exact ellipse-rectangle test). The CPU binning and the GPU
-// rasterizer both call these, so both bin every Gaussian to the same tiles.
+// d^T conic d <= r2 (r2 = 2 ln(255 opacity)) must reach the rectangle spanned by
+// the tile's pixel centres within the footprint's pixel box (the exact
+// ellipse-rectangle test). That keeps every tile with a pixel centre inside the
+// ellipse, and now and then one the ellipse only touches between centres
+// (harmless: those pixels get alpha below the threshold). The CPU binning and
+// the GPU rasterizer both call these, so both bin every Gaussian to the same tiles.
 #pragma once
 #include "kernels/projection.h"
 
@@ -29,8 +32,8 @@ SC_FN bool sc_footprint_pixel_box(T mx, T my, T A, T B, T Cc, T r2, int width, i
   return true;
 }
 
-// True when the footprint reaches a pixel centre of tile (tx, ty) of size ts
-// inside `box`. `limit` is r2 with a little slack (sc_tile_limit) so rounding
+// True when the footprint reaches the rectangle of pixel centres of tile (tx, ty)
+// of size ts inside `box`. `limit` is r2 with a little slack (sc_tile_limit) so rounding
 // never drops a pixel the compositor would draw.
 template <typename T>
 SC_FN T sc_tile_limit(T r2) { return r2 * T(1.0001) + T(1e-6); }
