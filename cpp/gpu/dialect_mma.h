@@ -26,7 +26,9 @@ SC_FN float sc_tf32_round(float x) {
   return SC_FLOAT_OF_BITS(u);
 }
 
-SC_GROUP_FN void sc_mma_tf32_16x8x8(SC_THREAD float* d, SC_THREAD const float* a, SC_THREAD const float* b) {
+// `lane` is SC_LANE (built-in indices exist only in kernel bodies on Metal).
+SC_GROUP_FN void sc_mma_tf32_16x8x8(SC_THREAD float* d, SC_THREAD const float* a, SC_THREAD const float* b,
+                                    unsigned int lane) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   asm volatile(
       "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
@@ -34,8 +36,9 @@ SC_GROUP_FN void sc_mma_tf32_16x8x8(SC_THREAD float* d, SC_THREAD const float* a
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
       : "r"(__float_as_uint(a[0])), "r"(__float_as_uint(a[1])), "r"(__float_as_uint(a[2])),
         "r"(__float_as_uint(a[3])), "r"(__float_as_uint(b[0])), "r"(__float_as_uint(b[1])));
+  (void)lane;
 #else
-  const unsigned int lane = SC_LANE, g = lane >> 2, t = lane & 3u;
+  const unsigned int g = lane >> 2, t = lane & 3u;
   for (unsigned int k = 0; k < 8u; ++k) {
     const unsigned int src = k & 3u;  // the lane column holding column / row k
     const bool hi = k >= 4u;          // in the second register of the pair

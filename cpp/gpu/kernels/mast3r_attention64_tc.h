@@ -74,7 +74,7 @@ SC_KERNEL(mast3r_attention64_tc, ScMast3rAttentionArgs) {
       for (int n = 0; n < 4; ++n) {  // B[c][key] = K[key][c]
         const int base = (8 * n + g) * SC_ATTN64TC_LD + 8 * ks + t;
         const float b[2] = {sm[base], sm[base + 4]};
-        sc_mma_tf32_16x8x8(s[n], qf[ks], b);
+        sc_mma_tf32_16x8x8(s[n], qf[ks], b, SC_LANE);
       }
     for (int n = 0; n < 4; ++n)  // padding keys never count
       for (int i = 0; i < 4; ++i)
@@ -110,7 +110,7 @@ SC_KERNEL(mast3r_attention64_tc, ScMast3rAttentionArgs) {
       const int vrow = v_off + (8 * kk + 2 * t) * SC_ATTN64TC_LD + g;
       for (int n = 0; n < 8; ++n) {
         const float b[2] = {sm[vrow + 8 * n], sm[vrow + SC_ATTN64TC_LD + 8 * n]};
-        sc_mma_tf32_16x8x8(o[n], a, b);
+        sc_mma_tf32_16x8x8(o[n], a, b, SC_LANE);
       }
     }
   }

@@ -65,7 +65,7 @@ SC_KERNEL(selftest_mma, ScSelfTestArgs) {
     d[i] = args.fin[in + 192 + (g + 8u * (i >> 1)) * 8u + 2u * t + (i & 1u)];
   }
   for (unsigned int i = 0; i < 2u; ++i) b[i] = sc_tf32_round(args.fin[in + 128 + (t + 4u * i) * 8u + g]);
-  sc_mma_tf32_16x8x8(d, a, b);
+  sc_mma_tf32_16x8x8(d, a, b, SC_LANE);
   for (unsigned int i = 0; i < 4u; ++i) args.fout[out + (g + 8u * (i >> 1)) * 8u + 2u * t + (i & 1u)] = d[i];
 }
 
