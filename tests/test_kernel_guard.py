@@ -81,6 +81,11 @@ def test_clean_gpu_kernel_passes(tmp_path):
     # and pointer / reference parameters with no address space (MSL requires one).
     ("SC_FN float first(const float* p) { return p[0]; }", "has no address space"),
     ("SC_FN void bump(float& x) { x += 1.0f; }", "has no address space"),
+    # built-in indices and shared memory outside kernel bodies (MSL passes the
+    # indices as kernel parameters and declares threadgroup memory at kernel scope)
+    ("SC_GROUP_FN float lane_value(float x) { return sc_simd_shuffle(x, SC_LANE ^ 1u); }", "sc_guard_builtins"),
+    ("SC_GROUP_FN void stage(SC_ARGS_REF(Args) a) { SC_SHARED(float, s, 32); s[0] = a.in[0]; }",
+     "sc_guard_builtins"),
 ])
 def test_gpu_kernel_violations_fail(tmp_path, body, why):
     h = tmp_path / "gpu_bad.h"

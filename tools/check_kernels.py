@@ -21,8 +21,9 @@ and the Metal Shading Language. This script checks each header by
 Every GPU kernel file in cpp/gpu/kernels/ (whole kernels in the dialect of
 cpp/gpu/dialect.h, and their argument structs) gets checks 1 and 2 too: it
 compiles in the dialect's restricted mode (no standard library, no
-exceptions, no float64, as for Metal), and its text may name `double` only
-inside `#if SC_GPU_HAS_FLOAT64` blocks.
+exceptions, no float64, as for Metal; built-in indices, shared arrays and the
+dynamic shared memory only inside kernel bodies, where MSL has them), and its
+text may name `double` only inside `#if SC_GPU_HAS_FLOAT64` blocks.
 
 Exit status 0 when every header passes; otherwise prints each violation.
 """

@@ -29,7 +29,7 @@
 //   sc_atomic_add (float, uint, int; double where SC_GPU_HAS_FLOAT64), sc_atomic_min / sc_atomic_max (uint),
 //   sc_atomic_cas (uint) on device and shared memory
 // Built-in indices exist only in kernel bodies (MSL passes them as parameters):
-// helpers take what they need as arguments.
+// helpers take what they need as arguments (tools/check_kernels.py checks it).
 #pragma once
 #include "kernels/compat.h"
 
@@ -242,26 +242,32 @@ typedef unsigned long sc_u64;
 #define SC_PTR(T) T*
 #define SC_PTR_CAST(T, ptr) ((T*)(ptr))
 #define SC_ARGS_REF(T) const T&
-#define SC_KERNEL(name, Args) void name(const Args& args)
-unsigned sc_guard_index(int which);
-#define SC_TID_X sc_guard_index(0)
-#define SC_TID_Y sc_guard_index(1)
-#define SC_TID_Z sc_guard_index(2)
-#define SC_GID_X sc_guard_index(3)
-#define SC_GID_Y sc_guard_index(4)
-#define SC_GID_Z sc_guard_index(5)
-#define SC_GSIZE_X sc_guard_index(6)
-#define SC_GSIZE_Y sc_guard_index(7)
-#define SC_GSIZE_Z sc_guard_index(8)
-#define SC_NGROUPS_X sc_guard_index(9)
-#define SC_NGROUPS_Y sc_guard_index(10)
-#define SC_NGROUPS_Z sc_guard_index(11)
-#define SC_LOCAL_ID sc_guard_index(12)
-#define SC_LANE sc_guard_index(13)
-#define SC_SIMD_ID sc_guard_index(14)
-#define SC_SHARED(T, name, N) T name[N]
-unsigned char* sc_guard_dynamic_shared();
-#define SC_DYNAMIC_SHARED(T, name) T* name = (T*)sc_guard_dynamic_shared()
+// Built-in indices, the dynamic shared memory and shared arrays exist only in
+// kernel bodies (MSL passes them as kernel parameters and declares threadgroup
+// memory at kernel scope): here they read a parameter of the kernel, so a helper
+// that uses one does not compile.
+struct ScGuardBuiltins {
+  unsigned index[15];
+  unsigned char* dynamic_shared;
+};
+#define SC_KERNEL(name, Args) void name(const Args& args, const ScGuardBuiltins& sc_guard_builtins)
+#define SC_TID_X (sc_guard_builtins.index[0])
+#define SC_TID_Y (sc_guard_builtins.index[1])
+#define SC_TID_Z (sc_guard_builtins.index[2])
+#define SC_GID_X (sc_guard_builtins.index[3])
+#define SC_GID_Y (sc_guard_builtins.index[4])
+#define SC_GID_Z (sc_guard_builtins.index[5])
+#define SC_GSIZE_X (sc_guard_builtins.index[6])
+#define SC_GSIZE_Y (sc_guard_builtins.index[7])
+#define SC_GSIZE_Z (sc_guard_builtins.index[8])
+#define SC_NGROUPS_X (sc_guard_builtins.index[9])
+#define SC_NGROUPS_Y (sc_guard_builtins.index[10])
+#define SC_NGROUPS_Z (sc_guard_builtins.index[11])
+#define SC_LOCAL_ID (sc_guard_builtins.index[12])
+#define SC_LANE (sc_guard_builtins.index[13])
+#define SC_SIMD_ID (sc_guard_builtins.index[14])
+#define SC_SHARED(T, name, N) T name[(N) + 0 * sizeof(sc_guard_builtins)]
+#define SC_DYNAMIC_SHARED(T, name) T* name = (T*)sc_guard_builtins.dynamic_shared
 void sc_guard_barrier();
 #define SC_BARRIER() sc_guard_barrier()
 #define SC_SIMD_BARRIER() sc_guard_barrier()
