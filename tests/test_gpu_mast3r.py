@@ -122,6 +122,26 @@ def test_attention_kernel_tf32(gpu_device, rng, Nq, Nk):
         assert err > KTOL
 
 
+def test_attention_kernel_tf32_large_scores(gpu_device, rng):
+    # the matrix-unit kernel under scores far from 0 (standard deviation 144): the
+    # online softmax must rescale there too. Each output is a convex combination
+    # of the value rows, up to the TF32 rounding of v and of the weights (2^-11
+    # each, relative): finite, inside their range but for that, and near float64
+    q = rng.standard_normal((150, 64)).astype(np.float32) * 12
+    k = rng.standard_normal((301, 64)).astype(np.float32) * 12
+    v = rng.standard_normal((301, 64)).astype(np.float32)
+    prev = sc.get_matmul_precision()
+    sc.set_matmul_precision("high")
+    try:
+        got = _core._nn_attention(*(sc.tensor(a, device=gpu_device) for a in (q, k, v)), 1, 1).numpy()
+    finally:
+        sc.set_matmul_precision(prev)
+    assert np.isfinite(got).all()
+    slack = 4 * 2.0 ** -11 * np.abs(v).max()
+    assert (got >= v.min(0) - slack).all() and (got <= v.max(0) + slack).all()
+    assert rel(got, attention_ref(q, k, v, 1, 1)) < 1e-2  # measured 2.3e-3 on sim
+
+
 def test_attention_kernel_errors(gpu_device, rng):
     q = sc.tensor(rng.standard_normal((4, 8)).astype(np.float32), device=gpu_device)
     k_cpu = sc.tensor(rng.standard_normal((4, 8)).astype(np.float32))
