@@ -409,6 +409,24 @@ def test_outputs_kept_on_device(gpu_device, small_model, rng):
         small_model.infer_pairs(imgs, pairs, progress=False, keep_on_device=True)
 
 
+def test_scan_mast3r_stage_on_device(gpu_device, small_model, rng):
+    # scan's MASt3R stage on a GPU device keeps the outputs there and brings back
+    # only points and confidences, as NumPy float32, equal to the CPU run's
+    from splatcore.scan import run_mast3r
+
+    imgs = images(rng, (32, 32, 3), (32, 32, 3), (32, 48, 3))
+    pairs = [(0, 1), (1, 0), (2, 0)]
+    got = run_mast3r(small_model, imgs, pairs, progress=False, device=gpu_device)
+    ref = run_mast3r(small_model, imgs, pairs, progress=False)
+    assert len(got) == len(pairs)
+    for g, r in zip(got, ref):
+        for view in ("view1", "view2"):
+            assert set(g[view]) == set(r[view]) and "desc" not in g[view]
+            for key, want in r[view].items():
+                assert isinstance(g[view][key], np.ndarray) and g[view][key].dtype == np.float32
+                assert rel(g[view][key], want) < TOL, (view, key)
+
+
 def test_decode_batch_errors(gpu_device, small_model, rng):
     imgs = images(rng, (32, 32, 3), (32, 32, 3))
     with pytest.raises(ValueError, match="pair_batch"):
