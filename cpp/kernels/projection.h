@@ -184,26 +184,32 @@ SC_FN T sc_footprint(SC_THREAD const ScProjected<T>& P, T opacity, SC_THREAD T* 
 // Smallest value of d^T conic d over d in [x0, x1] x [y0, y1] (offsets of a
 // rectangle of pixel centres from the 2D mean). Exact for a positive-definite
 // conic: 0 inside, otherwise the least of the four edge minima.
+// Written with selects only (no early return; each division by a divisor that is
+// 1 where its quotient is not used), so that a loop of them vectorises on the
+// CPU (splat/binning_target.cpp runs it over batches of tiles).
 template <typename T>
 SC_FN T sc_min_quadratic_on_rect(T A, T B, T C, T x0, T x1, T y0, T y1) {
-  if (x0 <= T(0) && T(0) <= x1 && y0 <= T(0) && T(0) <= y1) return T(0);
+  const bool inside = (x0 <= T(0)) & (T(0) <= x1) & (y0 <= T(0)) & (T(0) <= y1);
+  const T Cd = C > T(0) ? C : T(1), Ad = A > T(0) ? A : T(1);
   T best = T(3.0e38);
   // vertical edges: x fixed, minimise A x^2 + 2B x y + C y^2 over y
   for (int e = 0; e < 2; ++e) {
-    T x = e == 0 ? x0 : x1;
-    T y = C > T(0) ? -B * x / C : y0;
+    const T x = e == 0 ? x0 : x1;
+    const T yq = -B * x / Cd;
+    T y = C > T(0) ? yq : y0;
     y = y < y0 ? y0 : (y > y1 ? y1 : y);
-    T q = A * x * x + T(2) * B * x * y + C * y * y;
+    const T q = A * x * x + T(2) * B * x * y + C * y * y;
     best = q < best ? q : best;
   }
-  for (int e = 0; e < 2; ++e) {
-    T y = e == 0 ? y0 : y1;
-    T x = A > T(0) ? -B * y / A : x0;
+  for (int e = 0; e < 2; ++e) {  // horizontal edges
+    const T y = e == 0 ? y0 : y1;
+    const T xq = -B * y / Ad;
+    T x = A > T(0) ? xq : x0;
     x = x < x0 ? x0 : (x > x1 ? x1 : x);
-    T q = A * x * x + T(2) * B * x * y + C * y * y;
+    const T q = A * x * x + T(2) * B * x * y + C * y * y;
     best = q < best ? q : best;
   }
-  return best;
+  return inside ? T(0) : best;
 }
 
 // Backward of sc_project_gaussian. Inputs: the recomputed forward P, and the

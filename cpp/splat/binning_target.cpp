@@ -27,51 +27,15 @@ struct Batch {
   int n = 0;
 };
 
-// sc_tile_reached (kernels/tile_binning.h, with sc_min_quadratic_on_rect of
-// kernels/projection.h) with the same operations in the same order, written
-// with selects only, so that a loop of them vectorises: the divisions are
-// made by a safe divisor (1) where the shared form skips them, and the early
-// return for a rectangle around the centre becomes a select. Same result
-// bits (tools/loops_bits.cpp checks it against sc_tile_reached).
-template <typename T>
-inline bool tile_reached(T mx, T my, T A, T B, T Cc, T limit, int box0, int box1, int box2, int box3, int tx,
-                         int ty, int ts) {
-  const int ya = ty * ts > box2 ? ty * ts : box2, yb = (ty + 1) * ts - 1 < box3 ? (ty + 1) * ts - 1 : box3;
-  const int xa = tx * ts > box0 ? tx * ts : box0, xb = (tx + 1) * ts - 1 < box1 ? (tx + 1) * ts - 1 : box1;
-  const T px0 = T(xa) + T(0.5), px1 = T(xb) + T(0.5), py0 = T(ya) + T(0.5), py1 = T(yb) + T(0.5);
-  // the rectangle of offsets d = mean - pixel centre
-  const T x0 = mx - px1, x1 = mx - px0, y0 = my - py1, y1 = my - py0;
-  const bool inside = (x0 <= T(0)) & (T(0) <= x1) & (y0 <= T(0)) & (T(0) <= y1);
-  const T Cd = Cc > T(0) ? Cc : T(1), Ad = A > T(0) ? A : T(1);
-  T best = T(3.0e38);
-  // vertical edges: x fixed, the y minimising A x^2 + 2B x y + C y^2, clamped
-  for (int e = 0; e < 2; ++e) {
-    const T x = e == 0 ? x0 : x1;
-    const T yq = -B * x / Cd;
-    T y = Cc > T(0) ? yq : y0;
-    y = y < y0 ? y0 : (y > y1 ? y1 : y);
-    const T q = A * x * x + T(2) * B * x * y + Cc * y * y;
-    best = q < best ? q : best;
-  }
-  for (int e = 0; e < 2; ++e) {  // horizontal edges
-    const T y = e == 0 ? y0 : y1;
-    const T xq = -B * y / Ad;
-    T x = A > T(0) ? xq : x0;
-    x = x < x0 ? x0 : (x > x1 ? x1 : x);
-    const T q = A * x * x + T(2) * B * x * y + Cc * y * y;
-    best = q < best ? q : best;
-  }
-  return (inside ? T(0) : best) <= limit;
-}
-
 // Tests the batch's candidates and appends the tiles that pass to out (the
 // batch holds them in Gaussian order, tiles in increasing order within one).
 template <typename T>
 void flush(Batch<T>& b, int ts, uint32_t* out, int64_t& used, int64_t* counts) {
   const int n = b.n;
-  for (int k = 0; k < n; ++k)
-    b.hit[k] = tile_reached(b.mx[k], b.my[k], b.A[k], b.B[k], b.C[k], b.limit[k], b.box0[k], b.box1[k], b.box2[k],
-                            b.box3[k], b.tx[k], b.ty[k], ts);
+  for (int k = 0; k < n; ++k) {  // independent lanes: the shared test, vectorised
+    const int box[4] = {b.box0[k], b.box1[k], b.box2[k], b.box3[k]};
+    b.hit[k] = sc_tile_reached(b.mx[k], b.my[k], b.A[k], b.B[k], b.C[k], b.limit[k], box, b.tx[k], b.ty[k], ts);
+  }
   for (int k = 0; k < n; ++k)
     if (b.hit[k]) {
       out[used++] = b.tile[k];
