@@ -4,6 +4,7 @@
 // cpp/gpu/kernels (registered by name), errors raised naming the kernel.
 #include <cuda_runtime.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
@@ -133,13 +134,9 @@ class CudaRuntime final : public Runtime {
   void copy_to_host(void* dst, const void* src, size_t bytes) override {
     use();
     // Into pageable memory the copy itself waits for the queue: all of it is waiting.
-    const double t0 = stage_clock();
+    const auto t0 = std::chrono::steady_clock::now();
     check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_), "copy from the device");
-    cudaError_t e = cudaStreamSynchronize(stream_);
-    note_wait(stage_clock() - t0);
-    if (e != cudaSuccess)
-      raise(std::string("queued work failed (the last kernel launched was '") + last_kernel_ +
-            "'; SPLATCORE_CUDA_SYNC=1 names the failing one)", e);
+    wait_for_queue(t0);
   }
   void copy(void* dst, const void* src, size_t bytes) override {
     use();
@@ -193,16 +190,20 @@ class CudaRuntime final : public Runtime {
   }
   void synchronize() override {
     use();
-    const double t0 = stage_clock();
-    cudaError_t e = cudaStreamSynchronize(stream_);
-    note_wait(stage_clock() - t0);
-    if (e != cudaSuccess)
-      raise(std::string("queued work failed (the last kernel launched was '") + last_kernel_ +
-            "'; SPLATCORE_CUDA_SYNC=1 names the failing one)", e);
+    wait_for_queue(std::chrono::steady_clock::now());
   }
   uintptr_t queue_handle() const override { return reinterpret_cast<uintptr_t>(stream_); }
 
  private:
+  // Waits for the queue; the wall time since t0 counts as the host's waiting
+  // (wait_seconds: a wall clock, also under SPLATCORE_PROFILE=cpu).
+  void wait_for_queue(std::chrono::steady_clock::time_point t0) {
+    cudaError_t e = cudaStreamSynchronize(stream_);
+    note_wait(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    if (e != cudaSuccess)
+      raise(std::string("queued work failed (the last kernel launched was '") + last_kernel_ +
+            "'; SPLATCORE_CUDA_SYNC=1 names the failing one)", e);
+  }
   void use() {
     int cur = -1;
     cudaGetDevice(&cur);
