@@ -189,8 +189,7 @@ void bind_mast3r_model(nb::module_& m) {
              mast3r::PairOutput r;
              {
                nb::gil_scoped_release nogil;
-               r = dev.is_gpu() ? self.forward(t1, t2, intermediates, dev, keep_on_device)
-                                : self.forward(t1, t2, intermediates, dev);
+               r = self.forward(t1, t2, intermediates, dev, keep_on_device);  // the CPU's when dev is not a GPU
              }
              nb::dict timings;
              for (const auto& t : r.timings_ms) timings[t.first.c_str()] = t.second;

@@ -332,9 +332,8 @@ class Model:
         a = _model_image(img1, "img1", self.patch_size)
         b = _model_image(img2, "img2", self.patch_size)
         dev = _device_arg(device)
-        if keep_on_device and dev is None:
-            raise ValueError("infer_pair: keep_on_device needs a GPU device, got device=%r" % (device,))
-        v1, v2, self.last_timings = self._core.forward(a, b, intermediates, dev, bool(keep_on_device))
+        keep = _keep_arg(keep_on_device, dev, device, "infer_pair")
+        v1, v2, self.last_timings = self._core.forward(a, b, intermediates, dev, keep)
         return {"view1": v1, "view2": v2}
 
     __call__ = infer_pair
@@ -371,8 +370,7 @@ class Model:
             raise ValueError(f"infer_pairs: pair_batch must be a positive int (pairs decoded together), "
                              f"got {pair_batch!r}")
         dev = _device_arg(device)
-        if keep_on_device and dev is None:
-            raise ValueError("infer_pairs: keep_on_device needs a GPU device, got device=%r" % (device,))
+        keep = _keep_arg(keep_on_device, dev, device, "infer_pairs")
         used = sorted({i for pr in pairs for i in pr})
         groups = _groups_by_size(arrs, int(batch), used)
         bar = _progress(len(groups) + len(pairs), progress)
@@ -406,8 +404,7 @@ class Model:
                 k += len(run)
                 (h1, w1), (h2, w2) = grid[run[0][0]], grid[run[0][1]]
                 res, self.last_timings = self._core.decode_batch(
-                    [enc[i] for i, _ in run], h1, w1, [enc[j] for _, j in run], h2, w2, intermediates,
-                    bool(keep_on_device))
+                    [enc[i] for i, _ in run], h1, w1, [enc[j] for _, j in run], h2, w2, intermediates, keep)
                 for v1, v2 in res:
                     bar.update(1)
                     yield {"view1": v1, "view2": v2}
@@ -573,6 +570,13 @@ def _device_arg(device: Any) -> Any:
     if device is None or (isinstance(device, str) and device == "cpu"):
         return None
     return device
+
+
+def _keep_arg(keep_on_device: Any, dev: Any, device: Any, fn: str) -> bool:
+    """keep_on_device as a bool; ValueError without a GPU device to keep the outputs on."""
+    if keep_on_device and dev is None:
+        raise ValueError(f"{fn}: keep_on_device needs a GPU device, got device={device!r}")
+    return bool(keep_on_device)
 
 
 def _pair_arg(pr: Any, k: int, n: int) -> Tuple[int, int]:
