@@ -13,7 +13,16 @@ import contextlib
 import glob
 import os
 
+import numpy as np
+
 from . import _core
+
+
+def host_array(a):
+    """A NumPy array of `a` (a Tensor on any device is copied to the host)."""
+    if isinstance(a, _core.Tensor):
+        return a.detach().numpy()
+    return np.asarray(a)
 
 
 @contextlib.contextmanager

@@ -2,6 +2,7 @@
 import numpy as np
 
 from . import _core
+from ._device import host_array
 
 SH_C0 = 0.28209479177387814
 
@@ -34,7 +35,7 @@ class Gaussians:
         arrays = dict(means=means, scales=scales, quats=quats, opacities=opacities, sh0=sh0, shN=shN)
         n = None
         for name, a in arrays.items():
-            a = np.ascontiguousarray(_host_array(a), np.float32)
+            a = np.ascontiguousarray(host_array(a), np.float32)
             if n is None:
                 n = a.shape[0]
             if a.shape[0] != n:
@@ -149,13 +150,6 @@ class Gaussians:
         d = read_splat_ply(path)
         return cls(d.means, d.scales_log, d.quats_wxyz, d.opacity_logits, d.sh_dc[:, None, :],
                    d.sh_rest, device=device)
-
-
-def _host_array(a):
-    """A NumPy array of `a` (a Tensor on any device is copied to the host)."""
-    if isinstance(a, _core.Tensor):
-        return a.detach().numpy()
-    return np.asarray(a)
 
 
 def _parameter(t, device):

@@ -40,6 +40,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from .. import _core
+from .._device import host_array
 from .points import FusedPoints, fuse_points
 from .report import focal_report, reprojection_residual
 from .views import image_names, make_views, scene_extent, split_views, write_colmap
@@ -154,9 +155,7 @@ def load_photos(paths: Sequence[str], size: int = 512, progress: bool = True,
 
 def _host(a) -> np.ndarray:
     """A float32 NumPy array of `a` (a Tensor left on a device is copied back)."""
-    if hasattr(a, "numpy") and not isinstance(a, np.ndarray):
-        a = a.numpy()
-    return np.asarray(a, np.float32)
+    return np.asarray(host_array(a), np.float32)
 
 
 def _pair_output(o) -> Dict[str, Dict[str, np.ndarray]]:
