@@ -49,6 +49,12 @@ struct ScMast3rAttentionArgs {
   sc_i32 splits, split_keys, heads, batch;
 };
 
+// The keys split `split` takes: [split * split_keys, min(Nk, that + split_keys)).
+SC_FN int sc_attn_split_begin(SC_ARGS_REF(ScMast3rAttentionArgs) a, int split) { return split * a.split_keys; }
+SC_FN int sc_attn_split_end(SC_ARGS_REF(ScMast3rAttentionArgs) a, int split) {
+  const int begin = split * a.split_keys;
+  return a.Nk - begin < a.split_keys ? a.Nk : begin + a.split_keys;
+}
 // A split's part (splits > 1) of output row `row` (item-major): its row of part_o,
 // and its softmax state (running maximum m, sum l) for one head.
 SC_FN sc_i64 sc_attn_part_row(SC_ARGS_REF(ScMast3rAttentionArgs) a, int split, sc_i64 row) {

@@ -46,8 +46,7 @@ SC_KERNEL(mast3r_attention64, ScMast3rAttentionArgs) {
   const int tid = (int)SC_LOCAL_ID, rq = tid >> 3, part = tid & 7;  // row quad, part of it
   const int split = (int)SC_GID_X % args.splits;
   const sc_i64 q0 = (sc_i64)(SC_GID_X / args.splits) * SC_ATTN64_BQ, head = SC_GID_Y, item = SC_GID_Z;
-  const int k_begin = split * args.split_keys;
-  const int k_end = args.Nk - k_begin < args.split_keys ? args.Nk : k_begin + args.split_keys;
+  const int k_begin = sc_attn_split_begin(args, split), k_end = sc_attn_split_end(args, split);
   const sc_i64 col = head * 64;
   const int q_off = 0, k_off = 4096, v_off = 6144, p_off = 4096;
   const int prot = rq & 3;  // P's rotation

@@ -36,8 +36,7 @@ SC_KERNEL(mast3r_attention64_tc, ScMast3rAttentionArgs) {
   const int g = (int)(SC_LANE >> 2), t = (int)(SC_LANE & 3u);
   const int split = (int)SC_GID_X % args.splits;
   const sc_i64 q0 = (sc_i64)(SC_GID_X / args.splits) * 64, head = SC_GID_Y, item = SC_GID_Z;
-  const int k_begin = split * args.split_keys;
-  const int k_end = args.Nk - k_begin < args.split_keys ? args.Nk : k_begin + args.split_keys;
+  const int k_begin = sc_attn_split_begin(args, split), k_end = sc_attn_split_end(args, split);
   const sc_i64 col = head * 64;
   const int v_off = SC_ATTN64TC_BK * SC_ATTN64TC_LD;
   const sc_i64 row0 = q0 + 16 * warp + g;  // this lane's rows: row0 and row0 + 8

@@ -84,10 +84,11 @@ SC_KERNEL(radix_scatter, ScRadixArgs) {
   SC_BARRIER();
   unsigned int before_warps = 0u;
   for (unsigned int w = 0; w < warp; ++w) before_warps += warp_sums[w];
-  tile_start[d] = before_warps + in_warp;
+  const unsigned int start = before_warps + in_warp;
+  tile_start[d] = start;
   // digit d's global offset less its tile start: a slot of digit d goes to
   // slot + global_off[d] (read once here, not once per key)
-  global_off[d] = args.counts[d * SC_NGROUPS_X + SC_GID_X] - (before_warps + in_warp);
+  global_off[d] = args.counts[d * SC_NGROUPS_X + SC_GID_X] - start;
   SC_BARRIER();
   // 3. The tile sorted by digit in shared memory...
   for (unsigned int k = 0; k < SC_SORT_ITEMS; ++k) {

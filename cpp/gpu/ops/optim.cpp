@@ -54,10 +54,8 @@ void sgd_step(const Tensor& p, const Tensor& g, const Tensor& buf, const SgdScal
 void accumulate_grad2d(const Tensor& grad2d, const Tensor& radii, double scale_x, double scale_y,
                        const Tensor& grad_sum, const Tensor& count) {
   Runtime& rt = runtime(grad2d.device());
-  const bool f64 = grad_sum.dtype() == DType::Float64;
-  const char* name = grad2d.dtype() == DType::Float64 ? "densify_accumulate_f64_f64"
-                     : f64                             ? "densify_accumulate_f32_f64"
-                                                       : "densify_accumulate_f32_f32";
+  const std::string name = std::string("densify_accumulate_") + dtype_suffix(grad2d.dtype(), "accumulate_grad2d") +
+                           "_" + dtype_suffix(grad_sum.dtype(), "accumulate_grad2d");
   auto go = [&](auto g_tag, auto s_tag) {
     using G = decltype(g_tag);
     using S = decltype(s_tag);
@@ -74,7 +72,7 @@ void accumulate_grad2d(const Tensor& grad2d, const Tensor& radii, double scale_x
   };
   if (grad2d.dtype() == DType::Float64)
     go(double{}, double{});
-  else if (f64)
+  else if (grad_sum.dtype() == DType::Float64)
     go(float{}, double{});
   else
     go(float{}, float{});
