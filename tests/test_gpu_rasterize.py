@@ -85,6 +85,30 @@ def test_random_scene_float32(device, sh_degree):
     assert_match(got, want, 1e-4, 1e-4, f"sh={sh_degree}")
 
 
+@pytest.mark.needs_float64
+@pytest.mark.parametrize("pixels", [1, 2, 4])
+@pytest.mark.parametrize("tile_size", [8, 16])
+def test_backward_pixels_per_thread(device, pixels, tile_size):
+    """The backward tile kernel taking 1, 2 or 4 pixels a thread (the thread sums its
+    pixels' terms before the SIMD-group reduction) gives the CPU's gradients; a dense
+    scene, so that several batches and the early stop are walked."""
+    scene = random_scene(4, n=900, width=45, height=35, sh_degree=1, n_culled=3)
+    scene["scales"] = scene["scales"] * 3
+    want = render(scene, "cpu", np.float64, tile_size=tile_size)
+    before = _core._gpu_raster_backward_pixels(pixels)
+    try:
+        got = render(scene, device, np.float64, tile_size=tile_size)
+    finally:
+        _core._gpu_raster_backward_pixels(before)
+    assert want["n_isects"] > 2000
+    assert_match(got, want, 1e-10, 1e-12, f"pixels={pixels} tile={tile_size}")
+
+
+def test_backward_pixels_setting_checked():
+    with pytest.raises(ValueError, match="expected 0 \\(automatic\\), 1, 2 or 4, got 3"):
+        _core._gpu_raster_backward_pixels(3)
+
+
 @needs_golden
 @pytest.mark.parametrize("name", GOLDEN_FILES)
 def test_golden_scenes_float32(device, name):

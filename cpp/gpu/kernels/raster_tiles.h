@@ -110,36 +110,47 @@ SC_GROUP_FN void sc_raster_simd_grads(SC_THREAD T* l, int gs, ScTileThread th, b
 }
 
 // sums: (simds, batch, grad stride) partial sums of the SIMD groups.
-template <typename T, int CT>
+// P: pixels per thread, rows P ty .. P ty + P - 1 of the tile (a group of
+// tile_size x tile_size / P threads). A thread adds its pixels' terms of a record
+// before the SIMD-group reduction, so P > 1 divides the shuffles and the group's
+// partial sums per pixel by P (the reduction, not the arithmetic, bounds this loop).
+template <typename T, int CT, int P>
 SC_GROUP_FN void sc_raster_backward_tile(SC_ARGS_REF(ScRasterTileArgs<T>) a, ScTileThread th, SC_THREADGROUP T* recs,
                                          SC_THREADGROUP T* sums, SC_THREADGROUP unsigned int* emit,
                                          SC_THREADGROUP unsigned int* flags) {
   const int C = CT > 0 ? CT : a.C, stride = sc_record_stride(C), gs = sc_grad_stride(C);
   const unsigned int ts = (unsigned int)a.tile_size, B = (unsigned int)a.batch;
-  const unsigned int x = th.tile_x * ts + th.tx, y = th.tile_y * ts + th.ty;
-  const bool inside = x < (unsigned int)a.width && y < (unsigned int)a.height;
   const unsigned int tile = th.tile_y * (unsigned int)a.tiles_x + th.tile_x;
   const unsigned int begin = a.tile_ranges[2 * tile];
-  const T px = T(x) + T(0.5), py = T(y) + T(0.5);
   const unsigned int simds = (th.threads + 31u) / 32u;
   const bool full_simd = th.threads % 32u == 0u;  // every SIMD group has 32 lanes
-  const sc_i64 pix = (sc_i64)y * a.width + x;
-  const T Tf = inside ? a.trans[pix] : T(1);
-  const int last = inside ? a.last[pix] : 0;
-  const T va_out = inside ? a.v_alpha[pix] : T(0);
-  T vo[SC_MAX_CHANNELS], behind[SC_MAX_CHANNELS];  // output gradients; features behind + T_final bg
-  for (int c = 0; c < C; ++c) {
-    vo[c] = inside ? a.v_image[pix * C + c] : T(0);
-    behind[c] = inside ? Tf * a.bg[c] : T(0);
+  const unsigned int x = th.tile_x * ts + th.tx;
+  const T px = T(x) + T(0.5);
+  T py[P], Tf[P], va_out[P], Tr[P], lastf[P];
+  T vo[P][SC_MAX_CHANNELS], behind[P][SC_MAX_CHANNELS];  // output gradients; features behind + T_final bg
+  int thread_last = 0;
+  for (int p = 0; p < P; ++p) {
+    const unsigned int y = th.tile_y * ts + th.ty * (unsigned int)P + (unsigned int)p;
+    const bool inside = x < (unsigned int)a.width && y < (unsigned int)a.height;
+    const sc_i64 pix = (sc_i64)y * a.width + x;
+    py[p] = T(y) + T(0.5);
+    Tf[p] = inside ? a.trans[pix] : T(1);
+    const int last = inside ? a.last[pix] : 0;
+    thread_last = last > thread_last ? last : thread_last;
+    lastf[p] = T(last);
+    va_out[p] = inside ? a.v_alpha[pix] : T(0);
+    for (int c = 0; c < C; ++c) {
+      vo[p][c] = inside ? a.v_image[pix * C + c] : T(0);
+      behind[p][c] = inside ? Tf[p] * a.bg[c] : T(0);
+    }
+    Tr[p] = Tf[p];
   }
-  // the group's furthest last contributor
-  const unsigned int m = (unsigned int)sc_simd_max(last);
-  if (th.lane == 0u) flags[th.simd] = m;
+  // the SIMD group's and the group's furthest last contributor
+  const unsigned int simd_last = (unsigned int)sc_simd_max(thread_last);
+  if (th.lane == 0u) flags[th.simd] = simd_last;
   SC_BARRIER();
   unsigned int kmax = 0u;
   for (unsigned int s = 0; s < simds; ++s) kmax = flags[s] > kmax ? flags[s] : kmax;
-  T Tr = Tf;
-  const T lastf = T(last);
   for (unsigned int nb = (kmax + B - 1u) / B; nb > 0u; --nb) {
     const unsigned int k0 = (nb - 1u) * B;
     const unsigned int count = kmax - k0 < B ? kmax - k0 : B;
@@ -147,43 +158,54 @@ SC_GROUP_FN void sc_raster_backward_tile(SC_ARGS_REF(ScRasterTileArgs<T>) a, ScT
     SC_BARRIER();
     for (unsigned int kk = count; kk > 0u; --kk) {
       const unsigned int k = kk - 1u;
-      SC_THREADGROUP const T* r = recs + k * stride;
-      const T dx = r[0] - px, dy = r[1] - py;
-      const T sigma = T(0.5) * (r[2] * dx * dx + r[4] * dy * dy) + r[3] * dx * dy;
-      const T G = sc_exp(-sigma);
-      const T a_raw = r[5] * G;
-      const T al = a_raw < a.alpha_max ? a_raw : a.alpha_max;
-      const bool active = T(k0 + k) < lastf && sigma >= T(0) && al >= T(SC_ALPHA_THRESHOLD);
       SC_THREADGROUP T* out = sums + (th.simd * B + k) * gs;
-      if (sc_simd_ballot(active) == 0u) {  // no pixel of this SIMD group: a zero partial
+      if (k0 + k >= simd_last) {  // behind every pixel of this SIMD group: a zero partial
         if (th.lane < (unsigned int)gs) out[th.lane] = T(0);  // gs <= 24 lanes
         continue;
       }
-      const T inv = T(1) / (T(1) - al);
-      const T t_k = active ? Tr * inv : Tr;  // transmittance in front of record k
-      Tr = t_k;
-      const T w = (active ? al : T(0)) * t_k;
-      T v_a = va_out * Tf * inv;  // d alpha_out / d alpha_k = T_final / (1 - alpha_k)
-      // the record's gradient slots (composite.h): mean, conic, opacity, features, |mean|
+      SC_THREADGROUP const T* r = recs + k * stride;
+      // the record's gradient slots (composite.h): mean, conic, opacity, features, |mean|,
+      // summed over the thread's pixels
       T l[32];
-      for (int c = 0; c < C; ++c) {
-        // d out_c / d alpha_k = f_kc T_k - behind_c / (1 - alpha_k)
-        const T f = r[6 + c];
-        l[6 + c] = w * vo[c];
-        v_a += vo[c] * (f * t_k - behind[c] * inv);
-        behind[c] += f * w;
+      for (int s = 0; s < gs; ++s) l[s] = T(0);
+      bool any = false;
+      for (int p = 0; p < P; ++p) {
+        const T dx = r[0] - px, dy = r[1] - py[p];
+        const T sigma = T(0.5) * (r[2] * dx * dx + r[4] * dy * dy) + r[3] * dx * dy;
+        const T G = sc_exp(-sigma);
+        const T a_raw = r[5] * G;
+        const T al = a_raw < a.alpha_max ? a_raw : a.alpha_max;
+        const bool active = T(k0 + k) < lastf[p] && sigma >= T(0) && al >= T(SC_ALPHA_THRESHOLD);
+        if (!active) continue;
+        any = true;
+        const T inv = T(1) / (T(1) - al);
+        const T t_k = Tr[p] * inv;  // transmittance in front of record k
+        Tr[p] = t_k;
+        const T w = al * t_k;
+        T v_a = va_out[p] * Tf[p] * inv;  // d alpha_out / d alpha_k = T_final / (1 - alpha_k)
+        for (int c = 0; c < C; ++c) {
+          // d out_c / d alpha_k = f_kc T_k - behind_c / (1 - alpha_k)
+          const T f = r[6 + c];
+          l[6 + c] += w * vo[p][c];
+          v_a += vo[p][c] * (f * t_k - behind[p][c] * inv);
+          behind[p][c] += f * w;
+        }
+        const T va = a_raw < a.alpha_max ? v_a : T(0);  // alpha = opacity G unless clamped
+        const T v_sigma = -va * r[5] * G;
+        const T gx = (r[2] * dx + r[3] * dy) * v_sigma, gy = (r[3] * dx + r[4] * dy) * v_sigma;
+        l[0] += gx;
+        l[1] += gy;
+        l[2] += T(0.5) * dx * dx * v_sigma;
+        l[3] += dx * dy * v_sigma;
+        l[4] += T(0.5) * dy * dy * v_sigma;
+        l[5] += va * G;
+        l[6 + C] += fabs(gx);
+        l[7 + C] += fabs(gy);
       }
-      const T va = (active && a_raw < a.alpha_max) ? v_a : T(0);  // alpha = opacity G unless clamped
-      const T v_sigma = -va * r[5] * G;
-      const T gx = (r[2] * dx + r[3] * dy) * v_sigma, gy = (r[3] * dx + r[4] * dy) * v_sigma;
-      l[0] = gx;
-      l[1] = gy;
-      l[2] = T(0.5) * dx * dx * v_sigma;
-      l[3] = dx * dy * v_sigma;
-      l[4] = T(0.5) * dy * dy * v_sigma;
-      l[5] = va * G;
-      l[6 + C] = fabs(gx);
-      l[7 + C] = fabs(gy);
+      if (sc_simd_ballot(any) == 0u) {  // no pixel of this SIMD group: a zero partial
+        if (th.lane < (unsigned int)gs) out[th.lane] = T(0);
+        continue;
+      }
       if (gs <= 16)
         sc_raster_simd_grads<16>(l, gs, th, full_simd, out);
       else
@@ -219,13 +241,7 @@ SC_GROUP_FN void sc_raster_backward_tile(SC_ARGS_REF(ScRasterTileArgs<T>) a, ScT
 // Shared memory: flags (32 words, static), then the dynamic part: records
 // (batch x stride), and for the backward the SIMD-group sums (simds x batch x
 // grad stride) and the emission indices (batch).
-#define SC_RASTER_TILE_KERNEL_PAIR(NAME, SUF, T, CT)                                              \
-  SC_KERNEL(raster_forward##NAME##_##SUF, ScRasterTileArgs<T>) {                                 \
-    SC_SHARED(unsigned int, flags, 32);                                                          \
-    SC_DYNAMIC_SHARED(T, recs);                                                                  \
-    SC_RASTER_TILE_THREAD                                                                        \
-    sc_raster_forward_tile<T, CT>(args, th, recs, flags);                                        \
-  }                                                                                              \
+#define SC_RASTER_BACKWARD_KERNEL(NAME, SUF, T, CT, P)                                            \
   SC_KERNEL(raster_backward##NAME##_##SUF, ScRasterTileArgs<T>) {                                \
     SC_SHARED(unsigned int, flags, 32);                                                          \
     SC_DYNAMIC_SHARED(T, recs);                                                                  \
@@ -234,10 +250,22 @@ SC_GROUP_FN void sc_raster_backward_tile(SC_ARGS_REF(ScRasterTileArgs<T>) a, ScT
     SC_THREADGROUP T* sums = recs + args.batch * sc_record_stride(args.C);                       \
     SC_THREADGROUP unsigned int* emit =                                                          \
         (SC_THREADGROUP unsigned int*)(sums + simds * args.batch * sc_grad_stride(args.C));       \
-    sc_raster_backward_tile<T, CT>(args, th, recs, sums, emit, flags);                           \
+    sc_raster_backward_tile<T, CT, P>(args, th, recs, sums, emit, flags);                        \
   }
-// raster_forward_f32 / raster_backward_f32 for any channel count, *_rgb_* for 3
-#define SC_RASTER_TILE_KERNELS(SUF, T)       \
-  SC_RASTER_TILE_KERNEL_PAIR(, SUF, T, 0)    \
-  SC_RASTER_TILE_KERNEL_PAIR(_rgb, SUF, T, 3)
+#define SC_RASTER_FORWARD_KERNEL(NAME, SUF, T, CT)                                                \
+  SC_KERNEL(raster_forward##NAME##_##SUF, ScRasterTileArgs<T>) {                                 \
+    SC_SHARED(unsigned int, flags, 32);                                                          \
+    SC_DYNAMIC_SHARED(T, recs);                                                                  \
+    SC_RASTER_TILE_THREAD                                                                        \
+    sc_raster_forward_tile<T, CT>(args, th, recs, flags);                                        \
+  }
+// raster_forward_f32 / raster_backward_f32 for any channel count, *_rgb_* for 3;
+// raster_backward_rgb_p2_* / _p4_*: 2 or 4 pixels a thread (tile sizes P divides)
+#define SC_RASTER_TILE_KERNELS(SUF, T)                  \
+  SC_RASTER_FORWARD_KERNEL(, SUF, T, 0)                 \
+  SC_RASTER_FORWARD_KERNEL(_rgb, SUF, T, 3)             \
+  SC_RASTER_BACKWARD_KERNEL(, SUF, T, 0, 1)             \
+  SC_RASTER_BACKWARD_KERNEL(_rgb, SUF, T, 3, 1)         \
+  SC_RASTER_BACKWARD_KERNEL(_rgb_p2, SUF, T, 3, 2)      \
+  SC_RASTER_BACKWARD_KERNEL(_rgb_p4, SUF, T, 3, 4)
 SC_GPU_FOR_FLOATS(SC_RASTER_TILE_KERNELS)

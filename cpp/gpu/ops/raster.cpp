@@ -5,6 +5,8 @@
 #include "gpu/ops/raster.h"
 
 #include <algorithm>
+#include <atomic>
+#include <cstdlib>
 #include <string>
 
 #include "gpu/kernels/raster_args.h"
@@ -81,6 +83,25 @@ LaunchDims tile_dims(int tiles_x, int tiles_y, int ts, size_t shared_bytes) {
   return d;
 }
 
+// Pixels a thread of the backward tile kernel takes (raster_tiles.h): 0 picks
+// (the RGB kernels take 2 where the tile size allows), 1, 2 or 4 force it where
+// the tile size allows. SPLATCORE_RASTER_BACKWARD_PIXELS sets the start value.
+std::atomic<int>& backward_pixels_setting() {
+  static std::atomic<int> setting{[] {
+    const char* e = std::getenv("SPLATCORE_RASTER_BACKWARD_PIXELS");
+    return e ? std::atoi(e) : 0;
+  }()};
+  return setting;
+}
+
+int backward_pixels_per_thread(int C, int64_t ts) {
+  if (C != 3) return 1;
+  const int forced = backward_pixels_setting().load();
+  for (int p = forced > 0 ? forced : 2; p > 1; p /= 2)
+    if (ts % p == 0 && ts * ts / p >= 32) return p;
+  return 1;
+}
+
 const char* error_name(int word, bool split) {
   switch (word) {
     case SC_RASTER_ERR_MEANS: return "means";
@@ -92,6 +113,13 @@ const char* error_name(int word, bool split) {
 }
 
 }  // namespace
+
+int set_raster_backward_pixels(int pixels) {
+  if (pixels != 0 && pixels != 1 && pixels != 2 && pixels != 4)
+    throw ValueError("raster backward pixels per thread: expected 0 (automatic), 1, 2 or 4, got " +
+                     std::to_string(pixels));
+  return backward_pixels_setting().exchange(pixels);
+}
 
 template <typename T>
 void raster_forward(RasterDeviceState<T>& S, const Tensor& image, const Tensor& alpha) {
@@ -213,11 +241,14 @@ RasterGradients raster_backward(const RasterDeviceState<T>& S, const Tensor& v_i
     a.v_image = gpu_ptr<const T>(vi);
     a.v_alpha = gpu_ptr<const T>(va);
     a.isect_grad = gpu_ptr<T>(isect_grad);
-    const int64_t simds = (ts * ts + 31) / 32;
+    const int P = backward_pixels_per_thread(c.C, ts);
+    const int64_t simds = (ts * ts / P + 31) / 32;
     const size_t per_record = sizeof(T) * (sc_record_stride(c.C) + simds * gs) + sizeof(uint32_t);
     a.batch = (int)std::max<int64_t>(1, std::min<int64_t>(64, (int64_t)(kTileSharedBudget / per_record)));
-    launch(rt, typed_kernel(c.C == 3 ? "raster_backward_rgb" : "raster_backward", dt), tile_dims(S.tiles_x, S.tiles_y, (int)ts, a.batch * per_record),
-           a,
+    LaunchDims dims = tile_dims(S.tiles_x, S.tiles_y, (int)ts, a.batch * per_record);
+    dims.group.y = (uint32_t)(ts / P);
+    const char* name = c.C != 3 ? "raster_backward" : P == 4 ? "raster_backward_rgb_p4" : P == 2 ? "raster_backward_rgb_p2" : "raster_backward_rgb";
+    launch(rt, typed_kernel(name, dt), dims, a,
            {buffer_of(S.mean2d), buffer_of(S.conic), buffer_of(S.opac_eff), buffer_of(S.feats), buffer_of(S.tile_ranges), buffer_of(S.sorted_emit),
             buffer_of(S.emit_gauss), buffer_of(S.trans), buffer_of(S.last), buffer_of(vi), buffer_of(va), buffer_of(isect_grad)});
   }
