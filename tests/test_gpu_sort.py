@@ -18,7 +18,7 @@ def reference(keys, values, begin, end):
     return keys[perm], values[perm]
 
 
-@pytest.mark.parametrize("n", [1, 31, 1023, 1024, 1025, 3000, 20000])
+@pytest.mark.parametrize("n", [1, 31, 1023, 1024, 1025, 3000, 3072, 3073, 20000])
 @pytest.mark.parametrize("bits", [(0, 32), (3, 17), (0, 4), (28, 32), (9, 9)])
 def test_radix_sort_pairs(device, n, bits):
     r = np.random.default_rng(n * 100 + bits[0])

@@ -92,7 +92,7 @@ void bind_device(nb::module_& m) {
         "CUDA kernel timeline (diagnostic): turns event brackets around every kernel launch on or off and "
         "returns, for the launches since the last call, the kernels' busy seconds and the queue's span.");
   m.def("_gpu_raster_backward_pixels", &gpu::set_raster_backward_pixels, nb::arg("pixels"),
-        "Pixels a thread of the GPU rasterizer's backward tile kernel takes: 0 automatic, or 1, 2, 4 "
+        "Pixels a thread of the GPU rasterizer's backward tile kernel takes: 0 automatic, or 1, 2 "
         "(where the tile size allows); returns the previous setting. For tests and measurement.");
   m.def("_gpu_gemm_library", &gpu::vendor_gemm_info, "The vendor GEMM library, or why there is none.");
 }

@@ -24,6 +24,7 @@
 //   sc_simd_sum/max/min, sc_simd_prefix_inclusive_sum/exclusive_sum,
 //   sc_simd_shuffle(x, lane), sc_simd_ballot(pred)   collectives, width 32
 //   sc_popcount(uint)
+//   sc_exp2_approx(float)     the hardware's 2^x (~2 ulp) where SC_GPU_HAS_EXP2_APPROX is 1 (CUDA)
 //   sc_simd_reduce_scatter<N>(v, lane)  N values summed over the SIMD group, one per lane
 //   sc_atomic_add_wide(lo, hi, v)  a 64-bit counter in two 32-bit words
 //   sc_atomic_add (float, uint, int; double where SC_GPU_HAS_FLOAT64), sc_atomic_min / sc_atomic_max (uint),
@@ -219,6 +220,16 @@ template <typename T> __device__ inline T sc_simd_shuffle(T x, unsigned lane) {
 }
 __device__ inline unsigned sc_simd_ballot(bool p) { return __ballot_sync(sc_cuda_warp_mask(), p); }
 __device__ inline unsigned sc_popcount(unsigned x) { return __popc(x); }
+#define SC_GPU_HAS_EXP2_APPROX 1
+__host__ __device__ inline float sc_exp2_approx(float x) {
+#if defined(__CUDA_ARCH__)
+  float r;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
+  return r;
+#else
+  return exp2f(x);
+#endif
+}
 
 __device__ inline float sc_atomic_add(float* p, float v) { return atomicAdd(p, v); }
 __device__ inline unsigned sc_atomic_add(unsigned* p, unsigned v) { return atomicAdd(p, v); }
@@ -424,3 +435,7 @@ SC_GROUP_FN void sc_atomic_add_wide(SC_DEVICE unsigned int* lo, SC_DEVICE unsign
 #define SC_GPU_FOR_FLOATS(X) X(f32, float) SC_GPU_FOR_FLOAT64(X)
 #define SC_GPU_FOR_INTS(X) X(u8, unsigned char) X(i32, int) X(u32, unsigned int) X(i64, sc_i64)
 #define SC_GPU_FOR_NUMERIC(X) SC_GPU_FOR_INTS(X) SC_GPU_FOR_FLOATS(X)
+
+#ifndef SC_GPU_HAS_EXP2_APPROX
+#define SC_GPU_HAS_EXP2_APPROX 0  // Metal, sim: kernels use the portable sc_exp
+#endif

@@ -44,6 +44,31 @@ SC_FN SC_DEVICE const T* sc_raster_sh_rest(SC_ARGS_REF(ScRasterGaussianArgs<T>) 
   return a.split ? a.colors_rest + g * (a.sh_k - 1) * 3 : a.colors + g * a.sh_k * 3 + 3;
 }
 
+// The SH colour and its backward with the degree a constant at each call (0..3),
+// so that the compiler unrolls the basis loops and keeps the basis arrays in
+// registers (with a run-time degree they lived on the stack: 256 bytes a thread).
+template <typename T>
+SC_FN void sc_raster_sh_color(int degree, T mx, T my, T mz, T cx, T cy, T cz, SC_DEVICE const T* dc,
+                              SC_DEVICE const T* rest, SC_THREAD T* rgb) {
+  switch (degree) {
+    case 0: sc_sh_color_split(0, mx, my, mz, cx, cy, cz, dc, rest, rgb); break;
+    case 1: sc_sh_color_split(1, mx, my, mz, cx, cy, cz, dc, rest, rgb); break;
+    case 2: sc_sh_color_split(2, mx, my, mz, cx, cy, cz, dc, rest, rgb); break;
+    default: sc_sh_color_split(3, mx, my, mz, cx, cy, cz, dc, rest, rgb); break;
+  }
+}
+template <typename T>
+SC_FN void sc_raster_sh_color_backward(int degree, T mx, T my, T mz, T cx, T cy, T cz, SC_DEVICE const T* dc,
+                                       SC_DEVICE const T* rest, SC_THREAD const T* v_rgb, SC_DEVICE T* v_dc,
+                                       SC_DEVICE T* v_rest, SC_THREAD T* v_dir) {
+  switch (degree) {
+    case 0: sc_sh_color_split_backward(0, mx, my, mz, cx, cy, cz, dc, rest, v_rgb, v_dc, v_rest, v_dir); break;
+    case 1: sc_sh_color_split_backward(1, mx, my, mz, cx, cy, cz, dc, rest, v_rgb, v_dc, v_rest, v_dir); break;
+    case 2: sc_sh_color_split_backward(2, mx, my, mz, cx, cy, cz, dc, rest, v_rgb, v_dc, v_rest, v_dir); break;
+    default: sc_sh_color_split_backward(3, mx, my, mz, cx, cy, cz, dc, rest, v_rgb, v_dc, v_rest, v_dir); break;
+  }
+}
+
 template <typename T>
 SC_FN void sc_raster_project(SC_ARGS_REF(ScRasterGaussianArgs<T>) a, sc_i64 i) {
   SC_DEVICE const T* mean = a.means + 3 * i;
@@ -100,7 +125,7 @@ SC_FN void sc_raster_project(SC_ARGS_REF(ScRasterGaussianArgs<T>) a, sc_i64 i) {
       const int used = (a.sh_degree + 1) * (a.sh_degree + 1) * 3;
       if (!sc_raster_finite(dc, 3) || !sc_raster_finite(rest, used - 3)) a.errors[SC_RASTER_ERR_COLORS] = 1u;
       T rgb[3];
-      sc_sh_color_split(a.sh_degree, mean[0], mean[1], mean[2], a.Vinv[3], a.Vinv[7], a.Vinv[11], dc, rest, rgb);
+      sc_raster_sh_color(a.sh_degree, mean[0], mean[1], mean[2], a.Vinv[3], a.Vinv[7], a.Vinv[11], dc, rest, rgb);
       for (int c = 0; c < 3; ++c) f[c] = rgb[c];
     } else {
       SC_DEVICE const T* col = a.colors + i * a.col_row;
@@ -176,9 +201,19 @@ SC_GROUP_FN void sc_raster_sum_isects(SC_ARGS_REF(ScRasterGaussianArgs<T>) a, sc
   const unsigned int gs = (unsigned int)sc_grad_stride(a.C), rows = 32u / gs;
   const unsigned int e0 = a.offsets[j], e1 = a.offsets[j + 1];
   const unsigned int row = lane / gs, slot = lane % gs;
-  T acc = T(0);
-  if (row < rows)
-    for (unsigned int e = e0 + row; e < e1; e += rows) acc += a.isect_grad[(sc_i64)e * gs + slot];
+  // four independent partial sums a lane (four loads in flight), added in a fixed order
+  T acc0 = T(0), acc1 = T(0), acc2 = T(0), acc3 = T(0);
+  if (row < rows) {
+    unsigned int e = e0 + row;
+    for (; e + 3u * rows < e1; e += 4u * rows) {
+      acc0 += a.isect_grad[(sc_i64)e * gs + slot];
+      acc1 += a.isect_grad[(sc_i64)(e + rows) * gs + slot];
+      acc2 += a.isect_grad[(sc_i64)(e + 2u * rows) * gs + slot];
+      acc3 += a.isect_grad[(sc_i64)(e + 3u * rows) * gs + slot];
+    }
+    for (; e < e1; e += rows) acc0 += a.isect_grad[(sc_i64)e * gs + slot];
+  }
+  const T acc = (acc0 + acc1) + (acc2 + acc3);
   T total = acc;
   for (unsigned int r = 1u; r < rows; ++r) {
     const T other = sc_simd_shuffle(acc, (lane + r * gs) & 31u);
@@ -215,8 +250,7 @@ SC_FN void sc_raster_gaussian_backward(SC_ARGS_REF(ScRasterGaussianArgs<T>) a, s
     for (int k = 0; k < 2; ++k) a.v_mean2d[2 * i + k] = T(0), a.v_absgrad[2 * i + k] = T(0);
     return;
   }
-  T acc[SC_MAX_CHANNELS + 8];
-  for (int k = 0; k < gs; ++k) acc[k] = sums[k];
+  SC_DEVICE const T* acc = sums;  // read in place: a copy indexed at run time would live on the stack
   if (!a.split)
     for (int k = col_written; k < a.col_row; ++k) a.v_colors[i * a.col_row + k] = T(0);
   a.v_mean2d[2 * i] = acc[0];
@@ -233,8 +267,8 @@ SC_FN void sc_raster_gaussian_backward(SC_ARGS_REF(ScRasterGaussianArgs<T>) a, s
       SC_DEVICE T* v_dc = a.split ? a.v_colors + 3 * i : a.v_colors + i * a.sh_k * 3;
       SC_DEVICE T* v_rest = v_dc + 3;
       if (a.split) v_rest = a.v_colors_rest + i * rest_row;
-      sc_sh_color_split_backward(a.sh_degree, mean[0], mean[1], mean[2], a.Vinv[3], a.Vinv[7], a.Vinv[11],
-                                 sc_raster_sh_dc(a, i), sc_raster_sh_rest(a, i), v_rgb, v_dc, v_rest, v_dir);
+      sc_raster_sh_color_backward(a.sh_degree, mean[0], mean[1], mean[2], a.Vinv[3], a.Vinv[7], a.Vinv[11],
+                                  sc_raster_sh_dc(a, i), sc_raster_sh_rest(a, i), v_rgb, v_dc, v_rest, v_dir);
       if (a.split)  // bands above the degree
         for (int k = col_written - 3; k < rest_row; ++k) v_rest[k] = T(0);
       // dir = mean - campos with campos = (Vinv e3)[:3]: dL/dV = (Vinv^T [v_dir; 0]) (Vinv e3)^T

@@ -2,6 +2,7 @@
 // collectives, atomics) and kernels that break its rules on purpose (the
 // simulator must catch them). Run by tests/test_gpu_dialect.py on every GPU device.
 #pragma once
+#include "gpu/dialect_math.h"
 #include "gpu/dialect_mma.h"
 #include "gpu/kernels/selftest_args.h"
 
@@ -55,6 +56,12 @@ SC_KERNEL(selftest_atomics, ScSelfTestArgs) {
 // The TF32 matrix multiply-accumulate (gpu/dialect_mma.h), one per SIMD group:
 // fin holds, per group, A (16 x 8), B (8 x 8) and C (16 x 8) row-major; fout
 // gets D = C + tf32(A) tf32(B) row-major.
+// sc_exp_alpha of each input (gpu/dialect_math.h).
+SC_KERNEL(selftest_exp_alpha, ScSelfTestArgs) {
+  const sc_i64 i = (sc_i64)SC_GID_X * SC_GSIZE_X + SC_TID_X;
+  if (i < args.n) args.fout[i] = sc_exp_alpha(args.fin[i]);
+}
+
 SC_KERNEL(selftest_mma, ScSelfTestArgs) {
   const sc_i64 in = (sc_i64)SC_GID_X * 320, out = (sc_i64)SC_GID_X * 128;
   const unsigned int g = SC_LANE >> 2, t = SC_LANE & 3u;

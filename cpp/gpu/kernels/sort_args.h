@@ -3,8 +3,10 @@
 #include "gpu/dialect.h"
 
 #define SC_SORT_GROUP 256
-#define SC_SORT_ITEMS 8                                   // keys per thread
-#define SC_SORT_TILE (SC_SORT_GROUP * SC_SORT_ITEMS)      // keys per group
+#define SC_SORT_ITEMS 8                                   // scan: elements per thread
+#define SC_SORT_TILE (SC_SORT_GROUP * SC_SORT_ITEMS)      // scan: elements per group
+#define SC_SORT_SCATTER_ITEMS 12                          // sort: keys per thread
+#define SC_SORT_SCATTER_TILE (SC_SORT_GROUP * SC_SORT_SCATTER_ITEMS)  // sort: keys per group
 #define SC_SORT_DIGIT_BITS 8
 #define SC_SORT_DIGITS (1 << SC_SORT_DIGIT_BITS)            // 8-bit digits: 4 passes for 32 bits
 #define SC_SORT_WARPS (SC_SORT_GROUP / 32)                  // SIMD groups per group

@@ -84,8 +84,9 @@ LaunchDims tile_dims(int tiles_x, int tiles_y, int ts, size_t shared_bytes) {
 }
 
 // Pixels a thread of the backward tile kernel takes (raster_tiles.h): 0 picks
-// (the RGB kernels take 2 where the tile size allows), 1, 2 or 4 force it where
-// the tile size allows. SPLATCORE_RASTER_BACKWARD_PIXELS sets the start value.
+// (the RGB kernels take 2 where the tile size is even and leaves a full SIMD
+// group), 1 or 2 force it where the tile size allows.
+// SPLATCORE_RASTER_BACKWARD_PIXELS sets the start value.
 std::atomic<int>& backward_pixels_setting() {
   static std::atomic<int> setting{[] {
     const char* e = std::getenv("SPLATCORE_RASTER_BACKWARD_PIXELS");
@@ -97,9 +98,7 @@ std::atomic<int>& backward_pixels_setting() {
 int backward_pixels_per_thread(int C, int64_t ts) {
   if (C != 3) return 1;
   const int forced = backward_pixels_setting().load();
-  for (int p = forced > 0 ? forced : 2; p > 1; p /= 2)
-    if (ts % p == 0 && ts * ts / p >= 32) return p;
-  return 1;
+  return forced != 1 && ts % 2 == 0 && ts * ts / 2 >= 32 ? 2 : 1;
 }
 
 const char* error_name(int word, bool split) {
@@ -115,8 +114,8 @@ const char* error_name(int word, bool split) {
 }  // namespace
 
 int set_raster_backward_pixels(int pixels) {
-  if (pixels != 0 && pixels != 1 && pixels != 2 && pixels != 4)
-    throw ValueError("raster backward pixels per thread: expected 0 (automatic), 1, 2 or 4, got " +
+  if (pixels != 0 && pixels != 1 && pixels != 2)
+    throw ValueError("raster backward pixels per thread: expected 0 (automatic), 1 or 2, got " +
                      std::to_string(pixels));
   return backward_pixels_setting().exchange(pixels);
 }
@@ -247,7 +246,7 @@ RasterGradients raster_backward(const RasterDeviceState<T>& S, const Tensor& v_i
     a.batch = (int)std::max<int64_t>(1, std::min<int64_t>(64, (int64_t)(kTileSharedBudget / per_record)));
     LaunchDims dims = tile_dims(S.tiles_x, S.tiles_y, (int)ts, a.batch * per_record);
     dims.group.y = (uint32_t)(ts / P);
-    const char* name = c.C != 3 ? "raster_backward" : P == 4 ? "raster_backward_rgb_p4" : P == 2 ? "raster_backward_rgb_p2" : "raster_backward_rgb";
+    const char* name = c.C != 3 ? "raster_backward" : P == 2 ? "raster_backward_rgb_p2" : "raster_backward_rgb";
     launch(rt, typed_kernel(name, dt), dims, a,
            {buffer_of(S.mean2d), buffer_of(S.conic), buffer_of(S.opac_eff), buffer_of(S.feats), buffer_of(S.tile_ranges), buffer_of(S.sorted_emit),
             buffer_of(S.emit_gauss), buffer_of(S.trans), buffer_of(S.last), buffer_of(vi), buffer_of(va), buffer_of(isect_grad)});

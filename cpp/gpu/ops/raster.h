@@ -47,7 +47,7 @@ template <typename T>
 RasterGradients raster_backward(const RasterDeviceState<T>& S, const Tensor& v_image, const Tensor& v_alpha);
 
 // Pixels a thread of the backward tile kernel takes: 0 automatic (the default),
-// or 1, 2, 4 where the tile size allows; returns the previous setting.
+// or 1, 2 where the tile size allows; returns the previous setting.
 int set_raster_backward_pixels(int pixels);
 
 }  // namespace sc::gpu

@@ -1,6 +1,4 @@
 // Host side of the GPU radix sort and the uint32 exclusive scan (gpu/kernels/sort.h).
-#include <cstdlib>
-#include <string>
 #include <utility>
 
 #include "gpu/kernels/sort_args.h"
@@ -17,26 +15,6 @@ LaunchDims tiles(int64_t n, int64_t tile = SC_SORT_TILE) {
   d.grid.x = (uint32_t)((n + tile - 1) / tile);
   if (d.grid.x == 0) d.grid.x = 1;
   return d;
-}
-
-// The sort's kernels, for measuring (SPLATCORE_GPU_SORT): 8 (radix_scatter),
-// 8pf (values read with the keys), c8 / c12 / c15 (the compact layout, tiles of
-// 8, 12 or 15 keys a thread).
-struct SortKernels {
-  const char *count, *scatter;
-  int items;
-};
-SortKernels sort_kernels() {
-  static const SortKernels k = [] {
-    const char* e = std::getenv("SPLATCORE_GPU_SORT");
-    const std::string v = e ? e : "";
-    if (v == "8pf") return SortKernels{"radix_count", "radix_scatter_pf", 8};
-    if (v == "c8") return SortKernels{"radix_count", "radix_scatter_c8", 8};
-    if (v == "c12") return SortKernels{"radix_count_t12", "radix_scatter_c12", 12};
-    if (v == "c15") return SortKernels{"radix_count_t15", "radix_scatter_c15", 15};
-    return SortKernels{"radix_count", "radix_scatter", 8};
-  }();
-  return k;
 }
 
 }  // namespace
@@ -70,8 +48,7 @@ void radix_sort_pairs(const Tensor& keys_out, const Tensor& values_out, const Te
     copy(values_out, values_in);
     return;
   }
-  const SortKernels sk = sort_kernels();
-  LaunchDims d = tiles(n, (int64_t)SC_SORT_GROUP * sk.items);
+  LaunchDims d = tiles(n, SC_SORT_SCATTER_TILE);
   Tensor counts = Tensor::empty({(int64_t)SC_SORT_DIGITS * d.grid.x}, DType::UInt32, dev);
   // Ping-pong: the last pass lands in keys_out / values_out.
   const int passes = (end_bit - begin_bit + SC_SORT_DIGIT_BITS - 1) / SC_SORT_DIGIT_BITS;
@@ -93,9 +70,9 @@ void radix_sort_pairs(const Tensor& keys_out, const Tensor& values_out, const Te
     a.n = (unsigned int)n;
     a.shift = (unsigned int)shift;
     a.mask = (1u << bits) - 1u;
-    launch(rt, kernel(sk.count), d, a, {src_k.storage().get(), counts.storage().get()});
+    launch(rt, kernel("radix_count"), d, a, {src_k.storage().get(), counts.storage().get()});
     exclusive_scan_u32(counts);
-    launch(rt, kernel(sk.scatter), d, a,
+    launch(rt, kernel("radix_scatter"), d, a,
            {src_k.storage().get(), src_v.storage().get(), dst_k.storage().get(), dst_v.storage().get(),
             counts.storage().get()});
     src_k = dst_k;
