@@ -3,7 +3,7 @@
 // SC_GPU_HAS_EXP2_APPROX).
 #pragma once
 #include "gpu/dialect.h"
-#include "kernels/elementwise.h"
+#include "../kernels/elementwise.h"  // cpp/kernels: sc_exp (not gpu/kernels/elementwise.h)
 
 // sc_exp_alpha: exp for the rasterizer's Gaussian falloff exp(-sigma): the portable sc_exp (the CPU's bits:
 // sim and Metal), and on CUDA 2^(x log2 e) = 2^hi (1 + lo ln 2) with hi + lo =
