@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 import splatcore as sc
-from splatcore import _core
 
 
 @pytest.fixture
@@ -58,27 +57,3 @@ def test_exclusive_scan(device, n):
     t = sc.tensor(x, device=device)
     sc._core._exclusive_scan_u32(t)
     np.testing.assert_array_equal(t.numpy(), (np.cumsum(x.astype(np.uint64)) - x).astype(np.uint32))
-
-
-@pytest.mark.parametrize("n,bits", [(1, (0, 32)), (5000, (0, 13)), (70_000, (0, 32)), (70_000, (9, 20))])
-def test_rasterizer_sort(device, n, bits):
-    """The sort the rasterizer takes (CUB on CUDA, ours elsewhere): stable by key bits
-    [begin, end), the same order as NumPy's stable argsort and as our own sort."""
-    rng = np.random.default_rng(n + bits[1])
-    keys = rng.integers(0, 2**32, n, dtype=np.uint64).astype(np.uint32)
-    keys[: n // 3] = keys[n // 3: 2 * (n // 3)]  # duplicates: order within equal keys matters
-    values = rng.permutation(n).astype(np.uint32)
-    kt, vt = (sc.tensor(x, device=device) for x in (keys, values))
-    ko, vo = _core._gpu_fastest_sort_pairs(kt, vt, *bits)
-    field = (keys.astype(np.uint64) >> bits[0]) & ((1 << (bits[1] - bits[0])) - 1)
-    order = np.argsort(field, kind="stable")
-    np.testing.assert_array_equal(ko.cpu().numpy(), keys[order])
-    np.testing.assert_array_equal(vo.cpu().numpy(), values[order])
-    own_k, own_v = sc.sort.radix_sort_pairs(kt, vt, *bits)
-    np.testing.assert_array_equal(own_v.cpu().numpy(), vo.cpu().numpy())
-
-
-def test_rasterizer_sort_checks_arguments(device):
-    k = sc.tensor(np.arange(4, dtype=np.uint32), device=device)
-    with pytest.raises(ValueError, match="expected 1-D uint32 keys and values of one length"):
-        _core._gpu_fastest_sort_pairs(k, sc.tensor(np.arange(3, dtype=np.uint32), device=device), 0, 32)

@@ -1,7 +1,6 @@
 // Testing hooks: _core._gpu_selftest runs one of the dialect's self-test kernels
 // (gpu/kernels/selftest.h) on a GPU device, for tests/test_gpu_dialect.py;
-// _core._exclusive_scan_u32 exposes the GPU scan under the radix sort, and
-// _core._gpu_fastest_sort_pairs the rasterizer's sort.
+// _core._exclusive_scan_u32 exposes the GPU scan under the radix sort.
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/tuple.h>
 
@@ -43,19 +42,6 @@ void bind_gpu_selftest(nb::module_& m) {
           return std::make_tuple(fout.to_device(Device{}), uout.to_device(Device{}));
         }, nb::arg("name"), nb::arg("device"), nb::arg("fin"), nb::arg("fout_len"), nb::arg("uout_len"),
         nb::arg("groups"), nb::arg("group_size"), nb::arg("dynamic_shared") = 0);
-  m.def("_gpu_fastest_sort_pairs", [](const Tensor& keys, const Tensor& values, int begin_bit, int end_bit) {
-          if (!keys.device().is_gpu() || keys.dtype() != DType::UInt32 || values.dtype() != DType::UInt32 ||
-              keys.ndim() != 1 || values.shape() != keys.shape() || values.device() != keys.device() ||
-              begin_bit < 0 || end_bit > 32 || begin_bit > end_bit)
-            throw ValueError("_gpu_fastest_sort_pairs: expected 1-D uint32 keys and values of one length on one "
-                             "GPU device, 0 <= begin_bit <= end_bit <= 32");
-          const Tensor k = keys.contiguous(), v = values.contiguous();
-          Tensor ko = Tensor::empty(k.shape(), DType::UInt32, k.device());
-          Tensor vo = Tensor::empty(k.shape(), DType::UInt32, k.device());
-          gpu::sort_pairs(ko, vo, k, v, begin_bit, end_bit);
-          return std::make_tuple(ko, vo);
-        }, nb::arg("keys"), nb::arg("values"), nb::arg("begin_bit"), nb::arg("end_bit"),
-        "The rasterizer's sort (gpu::sort_pairs: CUB on CUDA, our radix sort elsewhere), for tests.");
   m.def("_exclusive_scan_u32", [](const Tensor& t) {
           if (!t.device().is_gpu() || t.dtype() != DType::UInt32 || !t.is_contiguous())
             throw ValueError("_exclusive_scan_u32: expected a contiguous uint32 tensor on a GPU device");

@@ -28,10 +28,6 @@ struct TimelineStats {
   int64_t launches = 0;
 };
 TimelineStats cuda_timeline(bool on);
-// CUB's stable radix sort of uint32 pairs on the CUDA queue (gpu/cuda/cub_sort.cu),
-// as gpu::radix_sort_pairs; false when the tensors are not on a CUDA device.
-bool cub_sort_pairs(const Tensor& keys_out, const Tensor& values_out, const Tensor& keys_in,
-                    const Tensor& values_in, int begin_bit, int end_bit);
 int metal_runtime_count();
 Runtime& metal_runtime(int index);
 // MPS (gpu/metal/mps_gemm.cpp): false where MPS does not take the dtype or layout.

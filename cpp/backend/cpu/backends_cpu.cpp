@@ -17,7 +17,6 @@ bool cublas_gemm(const Tensor&, const Tensor&, const Tensor&, int64_t, int64_t, 
 }
 std::string cublas_info() { return "none (no CUDA backend in this build)"; }
 TimelineStats cuda_timeline(bool) { return {}; }
-bool cub_sort_pairs(const Tensor&, const Tensor&, const Tensor&, const Tensor&, int, int) { return false; }
 }  // namespace gpu
 #endif
 

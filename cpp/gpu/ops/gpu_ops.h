@@ -72,11 +72,6 @@ void bilinear(bool backward, const Tensor& src, const Tensor& dst, int64_t plane
 // from the inputs. exclusive_scan_u32 scans a contiguous uint32 tensor in place.
 void radix_sort_pairs(const Tensor& keys_out, const Tensor& values_out, const Tensor& keys_in,
                       const Tensor& values_in, int begin_bit, int end_bit);
-// The same sort by the device's fastest: CUB on CUDA (faster than ours at every
-// size measured), radix_sort_pairs elsewhere, or everywhere with
-// SPLATCORE_GPU_SORT=own (for measuring). Both are stable: the same order.
-void sort_pairs(const Tensor& keys_out, const Tensor& values_out, const Tensor& keys_in, const Tensor& values_in,
-                int begin_bit, int end_bit);
 void exclusive_scan_u32(const Tensor& data);
 
 // ---- SSIM (gpu/ops/ssim.cpp) of contiguous (B, H, W, C) images: the per-pixel

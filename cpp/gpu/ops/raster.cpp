@@ -170,7 +170,7 @@ void raster_forward(RasterDeviceState<T>& S, const Tensor& image, const Tensor& 
   // 2. front to back (stable: equal depths keep index order, as on the CPU)
   {
     Tensor sorted_keys = Tensor::empty({n}, DType::UInt32, dev);
-    sort_pairs(sorted_keys, S.by_depth, depth_key, identity, 0, 32);
+    radix_sort_pairs(sorted_keys, S.by_depth, depth_key, identity, 0, 32);
   }
   // 3. tile counts in depth order, scanned into emission offsets
   {
@@ -206,7 +206,7 @@ void raster_forward(RasterDeviceState<T>& S, const Tensor& image, const Tensor& 
     launch(rt, typed_kernel("raster_emit", dt), groups_for(32 * n), a,
            {buffer_of(S.by_depth), buffer_of(S.offsets), buffer_of(S.mean2d), buffer_of(S.conic), buffer_of(S.r2), buffer_of(tile_keys), buffer_of(emit_ids),
             buffer_of(S.emit_gauss)});
-    sort_pairs(sorted_tiles, S.sorted_emit, tile_keys, emit_ids, 0,
+    radix_sort_pairs(sorted_tiles, S.sorted_emit, tile_keys, emit_ids, 0,
                      sort_key_bits((uint64_t)n_tiles));
     a.sorted_tiles = gpu_ptr<const unsigned int>(sorted_tiles);
     launch(rt, typed_kernel("raster_tile_ranges", dt), groups_for(m), a, {buffer_of(sorted_tiles), buffer_of(S.tile_ranges)});

@@ -1,9 +1,6 @@
 // Host side of the GPU radix sort and the uint32 exclusive scan (gpu/kernels/sort.h).
-#include <cstdlib>
-#include <cstring>
 #include <utility>
 
-#include "gpu/backend_hooks.h"
 #include "gpu/kernels/sort_args.h"
 #include "gpu/ops/gpu_ops.h"
 #include "gpu/runtime.h"
@@ -82,19 +79,6 @@ void radix_sort_pairs(const Tensor& keys_out, const Tensor& values_out, const Te
     src_v = dst_v;
     (void)last;
   }
-}
-
-void sort_pairs(const Tensor& keys_out, const Tensor& values_out, const Tensor& keys_in, const Tensor& values_in,
-                int begin_bit, int end_bit) {
-  static const bool own = [] {
-    const char* e = std::getenv("SPLATCORE_GPU_SORT");
-    return e && std::strcmp(e, "own") == 0;
-  }();
-  const int64_t n = keys_in.numel();
-  if (!own && n > 0 && n <= int64_t(UINT32_MAX) && begin_bit < end_bit &&
-      cub_sort_pairs(keys_out, values_out, keys_in, values_in, begin_bit, end_bit))
-    return;
-  radix_sort_pairs(keys_out, values_out, keys_in, values_in, begin_bit, end_bit);
 }
 
 }  // namespace sc::gpu
