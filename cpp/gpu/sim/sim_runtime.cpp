@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "core/errors.h"
 #include "core/thread_pool.h"
@@ -46,11 +47,24 @@ std::unordered_map<std::string, KernelFn>& registry() {
   return *r;
 }
 
+// Kernels registered twice: a kernel file included by another kernel unit
+// defines its kernels in both (nvcc's link refuses that; here it would pass).
+std::vector<std::string>& duplicated() {
+  static auto* d = new std::vector<std::string>();
+  return *d;
+}
+
 }  // namespace
 
-KernelRegistrar::KernelRegistrar(const char* name, KernelFn fn) { registry()[name] = fn; }
+KernelRegistrar::KernelRegistrar(const char* name, KernelFn fn) {
+  if (!registry().emplace(name, fn).second) duplicated().push_back(name);
+}
 
 KernelFn find_kernel(const char* name) {
+  if (!duplicated().empty())
+    throw std::runtime_error("sim: kernel '" + duplicated().front() +
+                             "' is defined by two kernel units (one kernel file includes another): "
+                             "every kernel must be defined once");
   auto it = registry().find(name);
   return it == registry().end() ? nullptr : it->second;
 }
