@@ -396,7 +396,7 @@ const DTypeInfo* find_dtype(const std::string& code) {
   return nullptr;
 }
 
-std::string quoted(const std::string& s) {
+std::string quote_name(const std::string& s) {
   // Names in messages: keep them short and printable.
   std::string out = "'";
   size_t n = 0;
@@ -481,46 +481,46 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
             r.expect(':', "after a metadata key");
             r.ws();
             if (r.peek() != '"')
-              r.error("metadata value of " + quoted(k) + " must be a string, got " + r.describe());
+              r.error("metadata value of " + quote_name(k) + " must be a string, got " + r.describe());
             metadata_.emplace_back(std::move(k), r.string());
           } while (r.next_member('}', "\"__metadata__\""));
         }
         continue;
       }
-      if (index_.count(key)) r.error("duplicate tensor name " + quoted(key));
+      if (index_.count(key)) r.error("duplicate tensor name " + quote_name(key));
       SafetensorsEntry e;
       e.name = key;
       bool has_dtype = false, has_shape = false, has_offsets = false;
       r.ws();
       if (r.peek() != '{')
-        r.error("tensor " + quoted(key) + ": expected an object, got " + r.describe());
+        r.error("tensor " + quote_name(key) + ": expected an object, got " + r.describe());
       r.expect('{', "");
       if (!r.consume('}')) {
         do {
           std::string field = r.string();
           r.expect(':', "after a field name");
           if (field == "dtype") {
-            if (has_dtype) r.error("tensor " + quoted(key) + ": duplicate \"dtype\"");
+            if (has_dtype) r.error("tensor " + quote_name(key) + ": duplicate \"dtype\"");
             has_dtype = true;
             e.st_dtype = r.string();
           } else if (field == "shape") {
-            if (has_shape) r.error("tensor " + quoted(key) + ": duplicate \"shape\"");
+            if (has_shape) r.error("tensor " + quote_name(key) + ": duplicate \"shape\"");
             has_shape = true;
             r.expect('[', "for \"shape\"");
             if (!r.consume(']')) {
               do {
                 if ((int)e.shape.size() >= kMaxRank)
-                  r.error("tensor " + quoted(key) + ": shape has more than " +
+                  r.error("tensor " + quote_name(key) + ": shape has more than " +
                           std::to_string(kMaxRank) + " dimensions");
                 uint64_t v = r.uint("a shape dimension");
                 if (v > (uint64_t)std::numeric_limits<int64_t>::max())
-                  r.error("tensor " + quoted(key) + ": shape dimension " + std::to_string(v) +
+                  r.error("tensor " + quote_name(key) + ": shape dimension " + std::to_string(v) +
                           " is too large");
                 e.shape.push_back((int64_t)v);
               } while (r.next_member(']', "\"shape\""));
             }
           } else if (field == "data_offsets") {
-            if (has_offsets) r.error("tensor " + quoted(key) + ": duplicate \"data_offsets\"");
+            if (has_offsets) r.error("tensor " + quote_name(key) + ": duplicate \"data_offsets\"");
             has_offsets = true;
             r.expect('[', "for \"data_offsets\"");
             e.begin = r.uint("a data offset");
@@ -532,9 +532,9 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
           }
         } while (r.next_member('}', "a tensor entry"));
       }
-      if (!has_dtype) fail(path, "tensor " + quoted(key) + " has no \"dtype\"");
-      if (!has_shape) fail(path, "tensor " + quoted(key) + " has no \"shape\"");
-      if (!has_offsets) fail(path, "tensor " + quoted(key) + " has no \"data_offsets\"");
+      if (!has_dtype) fail(path, "tensor " + quote_name(key) + " has no \"dtype\"");
+      if (!has_shape) fail(path, "tensor " + quote_name(key) + " has no \"shape\"");
+      if (!has_offsets) fail(path, "tensor " + quote_name(key) + " has no \"data_offsets\"");
       index_.emplace(key, entries_.size());
       entries_.push_back(std::move(e));
     } while (r.next_member('}', "the header object"));
@@ -546,7 +546,7 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
   for (auto& e : entries_) {
     const DTypeInfo* dt = find_dtype(e.st_dtype);
     if (!dt)
-      fail(path, "tensor " + quoted(e.name) + " has unknown dtype " + quoted(e.st_dtype) +
+      fail(path, "tensor " + quote_name(e.name) + " has unknown dtype " + quote_name(e.st_dtype) +
                      " (known: F32, F16, BF16, F64, I64, I32, U32, U8, BOOL, I8, I16, U16, U64, "
                      "F8_E4M3, F8_E5M2, F8_E8M0, C64)");
     e.supported = dt->supported;
@@ -559,7 +559,7 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
     if (!empty) {
       for (int64_t v : e.shape) {
         if ((uint64_t)v > lim / numel)
-          fail(path, "tensor " + quoted(e.name) + ": shape " + shape_str(e.shape) +
+          fail(path, "tensor " + quote_name(e.name) + ": shape " + shape_str(e.shape) +
                          " has too many elements (overflows 64 bits)");
         numel *= (uint64_t)v;
       }
@@ -567,18 +567,18 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
       numel = 0;
     }
     if (numel > lim / e.itemsize)
-      fail(path, "tensor " + quoted(e.name) + ": shape " + shape_str(e.shape) +
+      fail(path, "tensor " + quote_name(e.name) + ": shape " + shape_str(e.shape) +
                      " is too large (byte size overflows 64 bits)");
     uint64_t nbytes = numel * e.itemsize;
     if (e.end < e.begin)
-      fail(path, "tensor " + quoted(e.name) + ": data_offsets [" + std::to_string(e.begin) + ", " +
+      fail(path, "tensor " + quote_name(e.name) + ": data_offsets [" + std::to_string(e.begin) + ", " +
                      std::to_string(e.end) + "] end before begin");
     if (e.end > data_size)
-      fail(path, "tensor " + quoted(e.name) + ": data_offsets [" + std::to_string(e.begin) + ", " +
+      fail(path, "tensor " + quote_name(e.name) + ": data_offsets [" + std::to_string(e.begin) + ", " +
                      std::to_string(e.end) + "] exceed the data section of " +
                      std::to_string(data_size) + " bytes (truncated?)");
     if (e.end - e.begin != nbytes)
-      fail(path, "tensor " + quoted(e.name) + ": data_offsets [" + std::to_string(e.begin) + ", " +
+      fail(path, "tensor " + quote_name(e.name) + ": data_offsets [" + std::to_string(e.begin) + ", " +
                      std::to_string(e.end) + "] hold " + std::to_string(e.end - e.begin) +
                      " bytes, but " + e.st_dtype + " " + shape_str(e.shape) + " needs " +
                      std::to_string(nbytes));
@@ -592,7 +592,7 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
             [](const SafetensorsEntry* a, const SafetensorsEntry* b) { return a->begin < b->begin; });
   for (size_t i = 1; i < order.size(); ++i)
     if (order[i]->begin < order[i - 1]->end)
-      fail(path, "tensors " + quoted(order[i - 1]->name) + " and " + quoted(order[i]->name) +
+      fail(path, "tensors " + quote_name(order[i - 1]->name) + " and " + quote_name(order[i]->name) +
                      " overlap in the data section");
 }
 
@@ -606,7 +606,7 @@ std::vector<std::string> SafetensorsFile::names() const {
 const SafetensorsEntry& SafetensorsFile::info(const std::string& name) const {
   auto it = index_.find(name);
   if (it == index_.end())
-    throw ValueError("safetensors: " + path_ + ": no tensor named " + quoted(name));
+    throw ValueError("safetensors: " + path_ + ": no tensor named " + quote_name(name));
   return entries_[it->second];
 }
 
@@ -615,7 +615,7 @@ uint64_t SafetensorsFile::file_size() const { return src_->size; }
 Tensor SafetensorsFile::tensor(const std::string& name) const {
   const SafetensorsEntry& e = info(name);
   if (!e.supported)
-    throw TypeError("safetensors: " + path_ + ": tensor " + quoted(name) + " has dtype " +
+    throw TypeError("safetensors: " + path_ + ": tensor " + quote_name(name) + " has dtype " +
                     e.st_dtype +
                     ", which splatcore does not support (supported: F32, F16, BF16, F64, I64, "
                     "I32, U32, U8, BOOL)");

@@ -273,14 +273,15 @@ void psnr_impl(const T* a, const T* b, int64_t B, int64_t per, double* out) {
 }  // namespace
 
 // On a GPU device: the map by kernels, its mean on the device (no host read),
-// and a backward that reads the upstream gradient there too.
-static Tensor ssim_gpu(const Tensor& img1, const Tensor& img2, const Dims& d) {
+// and a backward that reads the upstream gradient there too. loss_lambda >= 0:
+// the map is the 3DGS loss's per element (gs_loss), so the loss is one fused op.
+static Tensor ssim_gpu(const Tensor& img1, const Tensor& img2, const Dims& d, double loss_lambda = -1) {
   const Device dev = img1.device();
   const DType dt = img1.dtype();
   Tensor x = img1.detach().contiguous(), y = img2.detach().contiguous();
   const bool need1 = img1.requires_grad(), need2 = img2.requires_grad();
   const bool want_grad = grad_enabled() && (need1 || need2);
-  const gpu::SsimShape s{d.B, d.H, d.W, d.C};
+  const gpu::SsimShape s{d.B, d.H, d.W, d.C, loss_lambda};
   Tensor map = Tensor::empty({d.numel()}, dt, dev);
   Tensor partials = want_grad ? Tensor::empty({4, d.numel()}, dt, dev) : Tensor();
   gpu::ssim_map(x, y, s, map, partials);
@@ -291,7 +292,8 @@ static Tensor ssim_gpu(const Tensor& img1, const Tensor& img2, const Dims& d) {
   }
   if (!want_grad) return out;
   const Shape shape = img1.shape();
-  return record_op1("ssim", {img1, img2}, out, [x, y, partials, s, shape, need1, need2, dev, dt](const Grads& g) -> Grads {
+  return record_op1(loss_lambda >= 0 ? "gs_loss" : "ssim", {img1, img2}, out,
+                    [x, y, partials, s, shape, need1, need2, dev, dt](const Grads& g) -> Grads {
     Tensor go = g[0].to_device(dev).to(dt).contiguous();
     Tensor dx = need1 ? Tensor::empty(shape, dt, dev) : Tensor();
     Tensor dy = need2 ? Tensor::empty(shape, dt, dev) : Tensor();
@@ -341,7 +343,8 @@ Tensor gs_loss(const Tensor& render, const Tensor& target, double lambda_ssim) {
   if (!(lambda_ssim >= 0.0 && lambda_ssim <= 1.0))
     throw ValueError("gs_loss: lambda_ssim must be in [0, 1], got " + std::to_string(lambda_ssim));
   check_pair(render, target, "gs_loss", "render", "target");
-  image_dims(render, "gs_loss");
+  const Dims d = image_dims(render, "gs_loss");
+  if (render.device().is_gpu()) return ssim_gpu(render, target, d, lambda_ssim);
   Tensor l1 = l1_loss(render, target);
   Tensor s = ssim(render, target);
   // (1 - lambda) L1 + lambda (1 - SSIM) = (1 - lambda) L1 - lambda SSIM + lambda

@@ -15,5 +15,9 @@ struct ScSsimArgs {
   sc_i64 B, H, W, C;
   T w[11];                 // the normalised window (kernels/ssim.h)
   T inv_n;                 // 1 / numel
+  // the 3DGS loss fused in (gs_loss): with lambda >= 0 the forward map is
+  // (1 - lambda) |x - y| + lambda (1 - SSIM) per element, and the backward its
+  // gradient; lambda < 0: SSIM alone
+  T lambda;
   sc_i32 want_partials, want_dx, want_dy;
 };

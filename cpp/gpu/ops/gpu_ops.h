@@ -77,9 +77,12 @@ void exclusive_scan_u32(const Tensor& data);
 // ---- SSIM (gpu/ops/ssim.cpp) of contiguous (B, H, W, C) images: the per-pixel
 // map (and, when `partials` is defined, its 4 partial planes of numel each),
 // and the backward from those partials with the upstream gradient `grad` (a
-// device scalar) into dx / dy (either may be undefined).
+// device scalar) into dx / dy (either may be undefined). loss_lambda >= 0: the
+// map and gradient of the 3DGS loss (1 - lambda) |x - y| + lambda (1 - SSIM)
+// per element instead (gpu/kernels/ssim.h).
 struct SsimShape {
   int64_t B, H, W, C;
+  double loss_lambda = -1;
 };
 void ssim_map(const Tensor& x, const Tensor& y, const SsimShape& s, const Tensor& map, const Tensor& partials);
 void ssim_grad(const Tensor& x, const Tensor& y, const SsimShape& s, const Tensor& partials,

@@ -19,6 +19,7 @@ ScSsimArgs<T> ssim_args(const Tensor& x, const Tensor& y, const SsimShape& s) {
   a.B = s.B, a.H = s.H, a.W = s.W, a.C = s.C;
   sc_ssim_window<T>(a.w);
   a.inv_n = T(1) / T(s.B * s.H * s.W * s.C);
+  a.lambda = T(s.loss_lambda);
   return a;
 }
 
