@@ -104,6 +104,31 @@ def test_backward_pixels_per_thread(device, pixels, tile_size):
     assert_match(got, want, 1e-10, 1e-12, f"pixels={pixels} tile={tile_size}")
 
 
+@pytest.mark.needs_float64
+def test_no_camera_or_background_gradient_when_not_wanted(device):
+    """A training step's viewmat and background take no gradient: the GPU backward then
+    skips their per-Gaussian rows and sums, and every other gradient is the CPU's."""
+    scene = random_scene(8, n=200, width=33, height=27, sh_degree=2)
+    want = render(scene, "cpu", np.float64)
+    fixed = {k: scene[k] for k in ("viewmat", "background")}
+    ts = {name: sc.tensor(np.ascontiguousarray(scene[name], dtype=np.float64), device=device,
+                          requires_grad=name not in fixed) for name in GRAD_ARGS}
+    K = sc.tensor(np.ascontiguousarray(scene["K"], dtype=np.float64))
+    img, alpha, info = sc.splat.rasterize(
+        ts["means"], ts["quats"], ts["scales"], ts["opacities"], ts["colors_or_sh"], ts["viewmat"], K,
+        scene["width"], scene["height"], sh_degree=scene["sh_degree"], background=ts["background"])
+    r = np.random.default_rng(1)  # render()'s weights
+    w_img = sc.tensor(r.standard_normal(img.shape), device=device)
+    w_alpha = sc.tensor(r.standard_normal(alpha.shape), device=device)
+    ((img * w_img).sum() + (alpha * w_alpha).sum()).backward()
+    for name in fixed:
+        assert ts[name].grad is None, name
+    for name in GRAD_ARGS:
+        if name not in fixed:
+            np.testing.assert_allclose(ts[name].grad.cpu().numpy(), want["v_" + name], rtol=1e-10,
+                                       atol=1e-12 * np.abs(want["v_" + name]).max(), err_msg=name)
+
+
 def test_backward_pixels_setting_checked():
     with pytest.raises(ValueError, match="expected 0 \\(automatic\\), 1 or 2, got 4"):
         _core._gpu_raster_backward_pixels(4)

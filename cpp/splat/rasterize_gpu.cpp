@@ -64,16 +64,20 @@ RasterizeResult rasterize_on_device(const Tensor& means, const Tensor& quats, co
     res.means2d.set_requires_grad(true);
     res.means2d_absgrad.set_requires_grad(true);
   }
-  const bool bg_grad = background.defined() && setup.ncol > 0;
+  // the viewmat's and the background's gradients only where they are wanted (a
+  // training step's camera and background take none: no (N, 16) rows, no sums)
+  const bool bg_grad = background.defined() && setup.ncol > 0 && background.requires_grad();
+  const bool view_grad = viewmat.requires_grad();
   const int64_t ncol = setup.ncol;
   const Device view_dev = viewmat.device(), bg_dev = background.defined() ? background.device() : Device{};
   std::vector<Tensor> outs{image, alpha};
   record_op("rasterize",
             {means, quats, scales, opacities, colors, colors_rest, viewmat, background, res.means2d,
              res.means2d_absgrad},
-            outs, [S, bg_grad, ncol, view_dev, bg_dev](const std::vector<Tensor>& g) -> std::vector<Tensor> {
-              gpu::RasterGradients v = gpu::raster_backward(*S, g[0], g[1]);
-              Tensor v_view = sum(v.view_rows, {0}).reshape({4, 4}).to_device(view_dev);
+            outs, [S, bg_grad, view_grad, ncol, view_dev, bg_dev](const std::vector<Tensor>& g) -> std::vector<Tensor> {
+              gpu::RasterGradients v = gpu::raster_backward(*S, g[0], g[1], view_grad);
+              Tensor v_view;
+              if (view_grad) v_view = sum(v.view_rows, {0}).reshape({4, 4}).to_device(view_dev);
               Tensor v_bg;  // d image / d bg = T_final on the colour channels
               if (bg_grad) v_bg = sum(S->trans * g[0].slice(-1, 0, ncol), {0, 1}).to_device(bg_dev);
               return {v.means, v.quats, v.scales, v.opacities, v.colors, v.colors_rest, v_view,

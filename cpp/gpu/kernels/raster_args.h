@@ -59,11 +59,12 @@ struct ScRasterGaussianArgs {
   SC_PTR(T) v_colors_rest;
   SC_PTR(T) v_mean2d;
   SC_PTR(T) v_absgrad;
-  SC_PTR(T) v_view_rows;  // (N, 16): each Gaussian's viewmat gradient, summed on the host side
+  SC_PTR(T) v_view_rows;  // (N, 16): each Gaussian's viewmat gradient, summed on the host side (want_view)
   ScCamera<T> cam;
   T Vinv[16];   // inverse(viewmat), row-major; campos = its column 3
   sc_i64 n, n_isects;
   int C, ncol, sh_degree, sh_k, col_row, split, has_depth, antialiased, raw;
+  int want_view;  // backward: store v_view_rows (the viewmat wants a gradient)
   int tiles_x, tiles_y, tile_size;
 };
 

@@ -225,7 +225,8 @@ void raster_forward(RasterDeviceState<T>& S, const Tensor& image, const Tensor& 
 }
 
 template <typename T>
-RasterGradients raster_backward(const RasterDeviceState<T>& S, const Tensor& v_image, const Tensor& v_alpha) {
+RasterGradients raster_backward(const RasterDeviceState<T>& S, const Tensor& v_image, const Tensor& v_alpha,
+                                bool view_grad) {
   const RasterConfig& c = S.cfg;
   const Device dev = S.means.device();
   Runtime& rt = runtime(dev);
@@ -261,7 +262,7 @@ RasterGradients raster_backward(const RasterDeviceState<T>& S, const Tensor& v_i
   if (c.split) g.colors_rest = Tensor::empty(S.colors_rest.shape(), dt, dev);
   g.mean2d = Tensor::empty({n, 2}, dt, dev);
   g.absgrad = Tensor::empty({n, 2}, dt, dev);
-  g.view_rows = Tensor::empty({n, 16}, dt, dev);
+  if (view_grad) g.view_rows = Tensor::empty({n, 16}, dt, dev);
   ScRasterGaussianArgs<T> a = gaussian_args(S);
   a.isect_grad = gpu_ptr<const T>(isect_grad);
   Tensor isect_sums = Tensor::empty({n, gs + 1}, dt, dev);
@@ -276,7 +277,8 @@ RasterGradients raster_backward(const RasterDeviceState<T>& S, const Tensor& v_i
   a.v_colors_rest = gpu_ptr_or_null<T>(g.colors_rest);
   a.v_mean2d = gpu_ptr<T>(g.mean2d);
   a.v_absgrad = gpu_ptr<T>(g.absgrad);
-  a.v_view_rows = gpu_ptr<T>(g.view_rows);
+  a.v_view_rows = gpu_ptr_or_null<T>(g.view_rows);
+  a.want_view = view_grad ? 1 : 0;
   launch(rt, typed_kernel("raster_gaussian_backward", dt), groups_for(n), a,
          {buffer_of(S.means), buffer_of(S.quats), buffer_of(S.scales), buffer_of(S.opacities), buffer_of(S.colors), buffer_of(S.colors_rest), buffer_of(isect_sums), buffer_of(g.means), buffer_of(g.quats), buffer_of(g.scales), buffer_of(g.opacities), buffer_of(g.colors),
           buffer_of(g.colors_rest), buffer_of(g.mean2d), buffer_of(g.absgrad), buffer_of(g.view_rows)});
@@ -285,7 +287,8 @@ RasterGradients raster_backward(const RasterDeviceState<T>& S, const Tensor& v_i
 
 template void raster_forward<float>(RasterDeviceState<float>&, const Tensor&, const Tensor&);
 template void raster_forward<double>(RasterDeviceState<double>&, const Tensor&, const Tensor&);
-template RasterGradients raster_backward<float>(const RasterDeviceState<float>&, const Tensor&, const Tensor&);
-template RasterGradients raster_backward<double>(const RasterDeviceState<double>&, const Tensor&, const Tensor&);
+template RasterGradients raster_backward<float>(const RasterDeviceState<float>&, const Tensor&, const Tensor&, bool);
+template RasterGradients raster_backward<double>(const RasterDeviceState<double>&, const Tensor&, const Tensor&,
+                                                 bool);
 
 }  // namespace sc::gpu

@@ -41,10 +41,11 @@ void raster_forward(RasterDeviceState<T>& S, const Tensor& image, const Tensor& 
 
 struct RasterGradients {
   Tensor means, quats, scales, opacities, colors, colors_rest, mean2d, absgrad;
-  Tensor view_rows;  // (N, 16): each Gaussian's viewmat gradient (sum them)
+  Tensor view_rows;  // (N, 16): each Gaussian's viewmat gradient (sum them); only with view_grad
 };
 template <typename T>
-RasterGradients raster_backward(const RasterDeviceState<T>& S, const Tensor& v_image, const Tensor& v_alpha);
+RasterGradients raster_backward(const RasterDeviceState<T>& S, const Tensor& v_image, const Tensor& v_alpha,
+                                bool view_grad = true);
 
 // Pixels a thread of the backward tile kernel takes: 0 automatic (the default),
 // or 1, 2 where the tile size allows; returns the previous setting.
