@@ -9,6 +9,9 @@
 #include "core/tensor.h"
 
 namespace sc {
+namespace gpu {
+struct AdamJob;
+}  // namespace gpu
 
 // Optimizer state of one parameter. Tensors are undefined until the first
 // step that sees a gradient; they have the parameter's shape and dtype.
@@ -80,7 +83,11 @@ class Optimizer {
  private:
   void check_new_param(const Tensor& p, const char* argname, const Tensor* replacing) const;
   void find(const Tensor& p, const char* argname, int64_t& gi, int64_t& pi) const;
-  void update(const ParamGroup& g, const Tensor& p, const Tensor& grad, ParamState& s);
+  // CPU tensors are updated here; Adam on GPU tensors is queued in gpu_jobs,
+  // which step() launches together (gpu::adam_steps).
+  void update(const ParamGroup& g, const Tensor& p, const Tensor& grad, ParamState& s,
+              std::vector<gpu::AdamJob>& gpu_jobs);
+  void step_tensors(std::vector<gpu::AdamJob>& gpu_jobs);  // step()'s loop over the parameters
 
   OptimKind kind_;
   std::vector<std::shared_ptr<ParamGroup>> groups_;

@@ -18,17 +18,17 @@ static constexpr int64_t kGrain = 1 << 14;  // elements per chunk
 
 template <typename T>
 static void adam_tensor(const ParamGroup& g, const Tensor& p, const Tensor& grad, ParamState& s,
-                        bool decoupled) {
+                        bool decoupled, std::vector<gpu::AdamJob>& gpu_jobs) {
   int64_t n = p.numel();
   // Bias corrections of Kingma & Ba 2015 Alg. 1 (with the step count of this
   // parameter), computed once per tensor in double.
   double t = (double)s.step;
   double bc1 = 1.0 - std::pow(g.beta1, t);
   double bc2 = 1.0 - std::pow(g.beta2, t);
-  if (p.device().is_gpu()) {
-    gpu::adam_step(p, grad, s.exp_avg, s.exp_avg_sq,
-                   {g.beta1, g.beta2, g.eps, g.weight_decay, 1.0 - g.lr * g.weight_decay, g.lr / bc1,
-                    std::sqrt(bc2), decoupled ? 1 : 0});
+  if (p.device().is_gpu()) {  // queued with the step's other GPU tensors: one launch for several
+    gpu_jobs.push_back({p, grad, s.exp_avg, s.exp_avg_sq,
+                        {g.beta1, g.beta2, g.eps, g.weight_decay, 1.0 - g.lr * g.weight_decay, g.lr / bc1,
+                         std::sqrt(bc2), decoupled ? 1 : 0}});
     return;
   }
   T step_size = (T)(g.lr / bc1);
@@ -76,7 +76,8 @@ static void sgd_tensor(const ParamGroup& g, const Tensor& p, const Tensor& grad,
   parallel_for(n, kGrain, [=](int64_t b, int64_t e) { sgd(b, e, pp, gp, buf, lr, mom, damp, wd, nest, has_buf); });
 }
 
-void Optimizer::update(const ParamGroup& g, const Tensor& p, const Tensor& grad, ParamState& s) {
+void Optimizer::update(const ParamGroup& g, const Tensor& p, const Tensor& grad, ParamState& s,
+                       std::vector<gpu::AdamJob>& gpu_jobs) {
   s.step += 1;
   if (kind_ == OptimKind::SGD) {
     SC_DISPATCH_FLOAT(p.dtype(), "SGD.step", sgd_tensor<scalar_t>(g, p, grad, s));
@@ -85,11 +86,22 @@ void Optimizer::update(const ParamGroup& g, const Tensor& p, const Tensor& grad,
   if (!s.exp_avg.defined()) s.exp_avg = Tensor::zeros(p.shape(), p.dtype(), p.device());
   if (!s.exp_avg_sq.defined()) s.exp_avg_sq = Tensor::zeros(p.shape(), p.dtype(), p.device());
   bool decoupled = kind_ == OptimKind::AdamW;
-  SC_DISPATCH_FLOAT(p.dtype(), name(), adam_tensor<scalar_t>(g, p, grad, s, decoupled));
+  SC_DISPATCH_FLOAT(p.dtype(), name(), adam_tensor<scalar_t>(g, p, grad, s, decoupled, gpu_jobs));
 }
 
 void Optimizer::step() {
   SC_STAGE("optim.step");
+  std::vector<gpu::AdamJob> gpu_jobs;  // Adam on GPU tensors: launched together at the end
+  try {
+    step_tensors(gpu_jobs);
+  } catch (...) {
+    gpu::adam_steps(gpu_jobs);  // the tensors before the bad one are updated, as on the CPU
+    throw;
+  }
+  gpu::adam_steps(gpu_jobs);
+}
+
+void Optimizer::step_tensors(std::vector<gpu::AdamJob>& gpu_jobs) {
   for (size_t gi = 0; gi < groups_.size(); ++gi) {
     ParamGroup& g = *groups_[gi];
     // Hyper-parameters may have been changed from Python since the group was added.
@@ -111,7 +123,7 @@ void Optimizer::step() {
                          p.device().str());
       if (grad.dtype() != p.dtype()) grad = grad.to(p.dtype());
       grad = grad.contiguous();
-      update(g, p, grad, g.state[pi]);
+      update(g, p, grad, g.state[pi], gpu_jobs);
     }
   }
 }

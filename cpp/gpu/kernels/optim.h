@@ -1,5 +1,6 @@
 // Fused optimizer steps on the GPU: one thread per element over the update
-// bodies of kernels/optim.h, which the CPU runs too; and the densification
+// bodies of kernels/optim.h, which the CPU runs too (adam_multi_step: several
+// tensors in one launch, each element finding its tensor among <= 8 starts); and the densification
 // statistics, one thread per Gaussian (here for this unit's build flags: no
 // contraction into FMAs, so the sums round as the CPU's).
 #pragma once
@@ -7,12 +8,17 @@
 #include "kernels/optim.h"
 
 #define SC_OPTIM_KERNELS(SUF, T)                                                            \
-  SC_KERNEL(adam_step_##SUF, ScAdamArgs<T>) {                                              \
-    for (sc_i64 i = (sc_i64)SC_GID_X * SC_GSIZE_X + SC_TID_X; i < args.n;                   \
-         i += (sc_i64)SC_NGROUPS_X * SC_GSIZE_X)                                           \
-      sc_adam_update<T, sc_i64>(i, args.p, args.g, args.m, args.v, args.beta1, args.beta2, \
-                                args.eps, args.weight_decay, args.decay_factor,            \
-                                args.step_size, args.bc2_sqrt, args.decoupled);            \
+  SC_KERNEL(adam_multi_step_##SUF, ScAdamMultiArgs<T>) {                                   \
+    const sc_i64 total = args.start[args.count];                                           \
+    for (sc_i64 i = (sc_i64)SC_GID_X * SC_GSIZE_X + SC_TID_X; i < total;                   \
+         i += (sc_i64)SC_NGROUPS_X * SC_GSIZE_X) {                                         \
+      int k = 0;                                                                           \
+      while (k + 1 < args.count && i >= args.start[k + 1]) ++k;                            \
+      sc_adam_update<T, sc_i64>(i - args.start[k], args.p[k], args.g[k], args.m[k], args.v[k], \
+                                args.beta1[k], args.beta2[k], args.eps[k], args.weight_decay[k], \
+                                args.decay_factor[k], args.step_size[k], args.bc2_sqrt[k], \
+                                args.decoupled);                                           \
+    }                                                                                      \
   }                                                                                        \
   SC_KERNEL(sgd_step_##SUF, ScSgdArgs<T>) {                                                \
     for (sc_i64 i = (sc_i64)SC_GID_X * SC_GSIZE_X + SC_TID_X; i < args.n;                   \

@@ -3,15 +3,21 @@
 #pragma once
 #include "gpu/dialect.h"
 
+// Adam over up to SC_ADAM_MAX_TENSORS tensors in one launch (a training step's
+// parameter groups): tensor k holds elements [start[k], start[k + 1]) of the
+// launch's range, with its own hyper-parameters and bias corrections.
+#define SC_ADAM_MAX_TENSORS 8
 template <typename T>
-struct ScAdamArgs {
-  SC_PTR(T) p;
-  SC_PTR(const T) g;
-  SC_PTR(T) m;
-  SC_PTR(T) v;
-  sc_i64 n;
-  T beta1, beta2, eps, weight_decay, decay_factor, step_size, bc2_sqrt;
-  sc_i32 decoupled;
+struct ScAdamMultiArgs {
+  SC_PTR(T) p[SC_ADAM_MAX_TENSORS];
+  SC_PTR(const T) g[SC_ADAM_MAX_TENSORS];
+  SC_PTR(T) m[SC_ADAM_MAX_TENSORS];
+  SC_PTR(T) v[SC_ADAM_MAX_TENSORS];
+  sc_i64 start[SC_ADAM_MAX_TENSORS + 1];
+  T beta1[SC_ADAM_MAX_TENSORS], beta2[SC_ADAM_MAX_TENSORS], eps[SC_ADAM_MAX_TENSORS];
+  T weight_decay[SC_ADAM_MAX_TENSORS], decay_factor[SC_ADAM_MAX_TENSORS], step_size[SC_ADAM_MAX_TENSORS];
+  T bc2_sqrt[SC_ADAM_MAX_TENSORS];
+  sc_i32 count, decoupled;
 };
 
 // Densification statistics (splat/densify_stats.h): grad2d (n, 2) in G, the sums

@@ -93,7 +93,13 @@ struct AdamScalars {
   double beta1, beta2, eps, weight_decay, decay_factor, step_size, bc2_sqrt;
   int decoupled;
 };
-void adam_step(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v, const AdamScalars& s);
+struct AdamJob {
+  Tensor p, g, m, v;  // contiguous, one device and dtype per job
+  AdamScalars s;
+};
+// Queues the Adam updates of every job: one launch for up to
+// SC_ADAM_MAX_TENSORS consecutive jobs of one device and dtype.
+void adam_steps(const std::vector<AdamJob>& jobs);
 struct SgdScalars {
   double lr, momentum, dampening, weight_decay;
   int nesterov, has_buf;
