@@ -20,7 +20,8 @@
   const sc_i64 e = (sc_i64)SC_GID_X * SC_GSIZE_X + SC_TID_X;                       \
   if (e >= N) return;                                                              \
   const sc_i64 c = e % args.C, px = (e / args.C) % args.W;                         \
-  const sc_i64 py = (e / (args.C * args.W)) % args.H;
+  const sc_i64 py = (e / (args.C * args.W)) % args.H;                              \
+  (void)c, (void)px, (void)py;  /* each kernel uses some of them */
 
 #define SC_SSIM_KERNELS(SUF, T)                                                     \
   SC_KERNEL(ssim_hblur_##SUF, ScSsimArgs<T>) {                                     \
