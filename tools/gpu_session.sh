@@ -63,7 +63,12 @@ if [ -f "$ANCHORS/gsplat_install.sh" ]; then
   . "$ANCHORS/gsplat_install.sh" || echo "gpu_session: gsplat could not be installed: ours only"
 fi
 want ops && bench ops bench/bench_gpu_ops.py
-want raster && bench raster bench/bench_gpu_raster.py
+if want raster; then
+  bench raster bench/bench_gpu_raster.py
+  stamp raster-profile  # each kernel alone (SPLATCORE_PROFILE=1), 1M Gaussians 1920x1080
+  SPLATCORE_PROFILE=1 timeout 120 python3 tools/profile_gpu_raster.py > "$OUT/raster_profile.log" 2>&1
+  head -26 "$OUT/raster_profile.log" | tee -a "$OUT/session.log"
+fi
 want mesh && bench mesh bench/bench_gpu_mesh.py
 if want align && ! python3 -c "import pytest_benchmark" 2>/dev/null; then
   echo "gpu_session: bench_align.py needs pytest-benchmark, not installed here: alignment skipped"
