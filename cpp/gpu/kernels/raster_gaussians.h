@@ -238,13 +238,13 @@ SC_FN void sc_raster_gaussian_backward(SC_ARGS_REF(ScRasterGaussianArgs<T>) a, s
   const int C = a.C, gs = sc_grad_stride(C), ncol = a.ncol;
   const int rest_row = a.split ? (a.sh_k - 1) * 3 : 0;
   const int col_written = ncol == 0 ? 0 : (a.sh_degree >= 0 ? (a.sh_degree + 1) * (a.sh_degree + 1) * 3 : ncol);
-  // this Gaussian's viewmat gradient, stored only when the viewmat wants one
+  // this Gaussian's viewmat gradient, stored (once) only when the viewmat wants one
   T vp[16];
   for (int k = 0; k < 16; ++k) vp[k] = T(0);
-  if (a.want_view)
-    for (int k = 0; k < 16; ++k) a.v_view_rows[16 * i + k] = T(0);
   SC_DEVICE const T* sums = a.isect_sums + i * (gs + 1);
   if (sums[gs] == T(0)) {  // culled or no pixel reached: every gradient is 0
+    if (a.want_view)
+      for (int k = 0; k < 16; ++k) a.v_view_rows[16 * i + k] = T(0);
     for (int k = 0; k < 3; ++k) a.v_means[3 * i + k] = T(0), a.v_scales[3 * i + k] = T(0);
     for (int k = 0; k < 4; ++k) a.v_quats[4 * i + k] = T(0);
     a.v_opacities[i] = T(0);

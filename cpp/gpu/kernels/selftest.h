@@ -53,15 +53,15 @@ SC_KERNEL(selftest_atomics, ScSelfTestArgs) {
   if (SC_TID_X == 0) sc_atomic_add(&args.uout[4], count[0]);
 }
 
-// The TF32 matrix multiply-accumulate (gpu/dialect_mma.h), one per SIMD group:
-// fin holds, per group, A (16 x 8), B (8 x 8) and C (16 x 8) row-major; fout
-// gets D = C + tf32(A) tf32(B) row-major.
 // sc_exp_alpha of each input (gpu/dialect_math.h).
 SC_KERNEL(selftest_exp_alpha, ScSelfTestArgs) {
   const sc_i64 i = (sc_i64)SC_GID_X * SC_GSIZE_X + SC_TID_X;
   if (i < args.n) args.fout[i] = sc_exp_alpha(args.fin[i]);
 }
 
+// The TF32 matrix multiply-accumulate (gpu/dialect_mma.h), one per SIMD group:
+// fin holds, per group, A (16 x 8), B (8 x 8) and C (16 x 8) row-major; fout
+// gets D = C + tf32(A) tf32(B) row-major.
 SC_KERNEL(selftest_mma, ScSelfTestArgs) {
   const sc_i64 in = (sc_i64)SC_GID_X * 320, out = (sc_i64)SC_GID_X * 128;
   const unsigned int g = SC_LANE >> 2, t = SC_LANE & 3u;

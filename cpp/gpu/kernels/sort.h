@@ -19,12 +19,11 @@ struct ScSortThread {
   unsigned int tid, group, groups, lane, warp;
 };
 
-template <int ITEMS>
 SC_GROUP_FN void sc_radix_count(SC_ARGS_REF(ScRadixArgs) args, ScSortThread th, SC_THREADGROUP unsigned int* hist) {
   for (unsigned int d = th.tid; d < SC_SORT_DIGITS; d += SC_SORT_GROUP) hist[d] = 0u;
   SC_BARRIER();
-  const unsigned int base = th.group * (SC_SORT_GROUP * ITEMS);
-  for (unsigned int k = 0; k < (unsigned int)ITEMS; ++k) {
+  const unsigned int base = th.group * SC_SORT_SCATTER_TILE;
+  for (unsigned int k = 0; k < SC_SORT_SCATTER_ITEMS; ++k) {
     const unsigned int i = base + k * SC_SORT_GROUP + th.tid;
     if (i < args.n) sc_atomic_add(&hist[(args.keys_in[i] >> args.shift) & args.mask], 1u);
   }
@@ -33,7 +32,7 @@ SC_GROUP_FN void sc_radix_count(SC_ARGS_REF(ScRadixArgs) args, ScSortThread th, 
     args.counts[d * th.groups + th.group] = hist[d];
 }
 
-// Each SIMD group ranks its own contiguous run of 32 x ITEMS keys of the
+// Each SIMD group ranks its own contiguous run of 32 x SC_SORT_SCATTER_ITEMS keys of the
 // tile, round by round, against a histogram of its own in shared memory (SIMD
 // barriers only); one group barrier later, thread d turns digit d's per-SIMD-group
 // counts into offsets and the tile's digit starts are scanned. A key's slot in
@@ -42,23 +41,22 @@ SC_GROUP_FN void sc_radix_count(SC_ARGS_REF(ScRadixArgs) args, ScSortThread th, 
 // registers first, so that the tile's values can then overwrite the SIMD-group
 // histograms and digit starts (`scratch`: max(tile, (SIMD groups + 1) x digits)
 // words), which keeps a tile of 3072 pairs within 32 KB (Apple GPUs' limit).
-template <int ITEMS>
 SC_GROUP_FN void sc_radix_scatter(SC_ARGS_REF(ScRadixArgs) args, ScSortThread th, SC_THREADGROUP unsigned int* scratch,
                                   SC_THREADGROUP unsigned int* global_off, SC_THREADGROUP unsigned int* warp_sums,
                                   SC_THREADGROUP unsigned int* tile_keys) {
   SC_THREADGROUP unsigned int* whist = scratch;
   SC_THREADGROUP unsigned int* tile_start = scratch + SC_SORT_WARPS * SC_SORT_DIGITS;
   const unsigned int warp = th.warp, lane = th.lane;
-  const unsigned int tile_size = SC_SORT_GROUP * ITEMS;
+  const unsigned int tile_size = SC_SORT_SCATTER_TILE;
   SC_THREADGROUP unsigned int* hist = whist + warp * SC_SORT_DIGITS;
   for (unsigned int d = lane; d < SC_SORT_DIGITS; d += 32u) hist[d] = 0u;
   SC_SIMD_BARRIER();
   const unsigned int lanes_below = (1u << lane) - 1u;
   const unsigned int digit_bits = sc_popcount(args.mask);  // the pass's bits: fewer ballots on a short last pass
-  const unsigned int base = th.group * tile_size + warp * 32u * ITEMS;
-  unsigned int my_key[ITEMS], my_slot[ITEMS], my_value[ITEMS];
+  const unsigned int base = th.group * tile_size + warp * 32u * SC_SORT_SCATTER_ITEMS;
+  unsigned int my_key[SC_SORT_SCATTER_ITEMS], my_slot[SC_SORT_SCATTER_ITEMS], my_value[SC_SORT_SCATTER_ITEMS];
   // 1. Rank every key among its SIMD group's earlier keys of its digit.
-  for (unsigned int k = 0; k < (unsigned int)ITEMS; ++k) {
+  for (unsigned int k = 0; k < SC_SORT_SCATTER_ITEMS; ++k) {
     const unsigned int i = base + k * 32u + lane;
     const bool valid = i < args.n;
     const unsigned int key = valid ? args.keys_in[i] : 0u;
@@ -102,13 +100,13 @@ SC_GROUP_FN void sc_radix_scatter(SC_ARGS_REF(ScRadixArgs) args, ScSortThread th
   global_off[d] = args.counts[d * th.groups + th.group] - start;
   SC_BARRIER();
   // 3. Each key's slot, then (the histograms no longer read) keys and values in slot order.
-  for (unsigned int k = 0; k < (unsigned int)ITEMS; ++k) {
+  for (unsigned int k = 0; k < SC_SORT_SCATTER_ITEMS; ++k) {
     const unsigned int digit = (my_key[k] >> args.shift) & args.mask;
     my_slot[k] += tile_start[digit] + hist[digit];
   }
   SC_BARRIER();
   SC_THREADGROUP unsigned int* tile_values = scratch;
-  for (unsigned int k = 0; k < (unsigned int)ITEMS; ++k) {
+  for (unsigned int k = 0; k < SC_SORT_SCATTER_ITEMS; ++k) {
     if (base + k * 32u + lane >= args.n) continue;
     tile_keys[my_slot[k]] = my_key[k];
     tile_values[my_slot[k]] = my_value[k];
@@ -118,7 +116,7 @@ SC_GROUP_FN void sc_radix_scatter(SC_ARGS_REF(ScRadixArgs) args, ScSortThread th
   // neighbouring addresses (coalesced), at the digit's scanned global offset.
   const unsigned int tile_base = th.group * tile_size;
   const unsigned int in_tile = args.n - tile_base < tile_size ? args.n - tile_base : tile_size;
-  for (unsigned int k = 0; k < (unsigned int)ITEMS; ++k) {
+  for (unsigned int k = 0; k < SC_SORT_SCATTER_ITEMS; ++k) {
     const unsigned int slot = k * SC_SORT_GROUP + th.tid;
     if (slot >= in_tile) continue;
     const unsigned int key = tile_keys[slot];
@@ -135,21 +133,23 @@ SC_GROUP_FN void sc_radix_scatter(SC_ARGS_REF(ScRadixArgs) args, ScSortThread th
   th.groups = SC_NGROUPS_X; \
   th.lane = SC_LANE;        \
   th.warp = SC_SIMD_ID;
-#define SC_SORT_SCRATCH(ITEMS) \
-  (SC_SORT_GROUP * (ITEMS) > (SC_SORT_WARPS + 1) * SC_SORT_DIGITS ? SC_SORT_GROUP * (ITEMS) : (SC_SORT_WARPS + 1) * SC_SORT_DIGITS)
+// radix_scatter's scratch words: the tile's values, or before them the SIMD-group histograms and digit starts
+#define SC_SORT_SCRATCH                                                                   \
+  (SC_SORT_SCATTER_TILE > (SC_SORT_WARPS + 1) * SC_SORT_DIGITS ? SC_SORT_SCATTER_TILE \
+                                                               : (SC_SORT_WARPS + 1) * SC_SORT_DIGITS)
 
 SC_KERNEL(radix_count, ScRadixArgs) {
   SC_SHARED(unsigned int, hist, SC_SORT_DIGITS);
   SC_SORT_THREAD
-  sc_radix_count<SC_SORT_SCATTER_ITEMS>(args, th, hist);
+  sc_radix_count(args, th, hist);
 }
 SC_KERNEL(radix_scatter, ScRadixArgs) {
-  SC_SHARED(unsigned int, scratch, SC_SORT_SCRATCH(SC_SORT_SCATTER_ITEMS));
+  SC_SHARED(unsigned int, scratch, SC_SORT_SCRATCH);
   SC_SHARED(unsigned int, global_off, SC_SORT_DIGITS);
   SC_SHARED(unsigned int, warp_sums, SC_SORT_WARPS);
   SC_SHARED(unsigned int, tile_keys, SC_SORT_SCATTER_TILE);
   SC_SORT_THREAD
-  sc_radix_scatter<SC_SORT_SCATTER_ITEMS>(args, th, scratch, global_off, warp_sums, tile_keys);
+  sc_radix_scatter(args, th, scratch, global_off, warp_sums, tile_keys);
 }
 
 // Exclusive scan of each tile of SC_SORT_TILE elements; the tile's total goes to sums.
